@@ -1,0 +1,119 @@
+"""The workspace: the one folder that holds every piece of state the loop writes.
+
+A :class:`Workspace` names the MLflow store (``mlflow.db`` + ``artifacts/``), the monitoring tables
+(``tables/``) and the data cache. Nothing is created until :meth:`Workspace.create` is called, and
+MLflow's process-wide tracking URI is only changed inside :meth:`Workspace.mlflow`, which restores it
+on exit, so two workspaces in one process never interfere.
+
+See Also
+--------
+Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+WORKDIR_ENV = "CLOSEDLOOP_WORKDIR"
+DEFAULT_WORKDIR = "closedloop-work"
+DEFAULT_EXPERIMENT = "closedloop"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one closed-loop workspace.
+
+    Parameters
+    ----------
+    root : Path
+        The folder that holds everything. Relative paths are resolved against the current directory
+        when the workspace is built, so a workspace keeps meaning the same folder after a ``chdir``.
+
+    Examples
+    --------
+    >>> ws = Workspace.resolve("/tmp/example-ws")
+    >>> ws.tracking_uri
+    'sqlite:////tmp/example-ws/mlflow.db'
+    >>> ws.tables_dir.name
+    'tables'
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).expanduser().resolve())
+
+    @classmethod
+    def resolve(cls, workdir: str | os.PathLike[str] | None = None) -> Workspace:
+        """Pick the workspace: ``workdir`` if given, else ``$CLOSEDLOOP_WORKDIR``, else
+        ``./closedloop-work``. Creates nothing."""
+        chosen = workdir or os.environ.get(WORKDIR_ENV) or DEFAULT_WORKDIR
+        return cls(Path(chosen))
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def tables_dir(self) -> Path:
+        """Monitoring tables (append-only Parquet batches queried with DuckDB)."""
+        return self.root / "tables"
+
+    @property
+    def data_dir(self) -> Path:
+        """Datasets the loop writes: simulated streams, prepared training sets."""
+        return self.root / "data"
+
+    def create(self) -> Workspace:
+        """Create the folders (idempotent) and return ``self``."""
+        for folder in (self.root, self.artifacts_dir, self.tables_dir, self.data_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    @contextlib.contextmanager
+    def mlflow(self, experiment: str = DEFAULT_EXPERIMENT) -> Iterator[str]:
+        """Point MLflow at this workspace for the duration of the block.
+
+        Creates the experiment (with its artifact location inside the workspace) if needed and
+        yields its id. The previous tracking and registry URIs are restored on exit.
+        """
+        import mlflow
+
+        self.create()
+        previous_tracking, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            found = mlflow.get_experiment_by_name(experiment)
+            experiment_id = (
+                found.experiment_id
+                if found is not None
+                else mlflow.create_experiment(
+                    experiment, artifact_location=(self.artifacts_dir / experiment).as_uri()
+                )
+            )
+            mlflow.set_experiment(experiment_id=experiment_id)
+            yield experiment_id
+        finally:
+            mlflow.set_tracking_uri(previous_tracking)
+            mlflow.set_registry_uri(previous_registry)
+
+    def client(self):  # -> mlflow.MlflowClient (imported lazily: mlflow is slow to import)
+        """An ``MlflowClient`` bound to this workspace's store, independent of global state."""
+        from mlflow import MlflowClient
+
+        self.create()
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+

@@ -1,0 +1,414 @@
+"""The data contract: an explicit schema, one loader, one validator, dtype restoration.
+
+A :class:`Schema` declares every column of a tabular binary-classification dataset (kind, dtype,
+allowed categories, numeric range, nullability), which column is the target and which is the entity
+id. :data:`TELCO_SCHEMA` is the instance for the IBM Telco churn data; readers declare their own for
+another table, and every later stage (features, training, scoring, monitoring) takes the schema.
+
+See Also
+--------
+Chapter "Data contract and features" (``book/02_data_contract.ipynb``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+ColumnKind = Literal["id", "category", "integer", "float", "timestamp"]
+
+#: Pandas dtype that each column kind is stored as once it has passed the contract.
+KIND_DTYPES: Mapping[str, str] = {
+    "id": "object",
+    "category": "object",
+    "integer": "int64",
+    "float": "float64",
+    "timestamp": "datetime64[ns]",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the contract.
+
+    ``categories`` lists the allowed values of a ``category`` column; ``low``/``high`` bound a
+    numeric column (inclusive). ``nullable`` says whether missing values are allowed at all; an
+    ``integer`` column is never nullable, because pandas would silently turn it into floats.
+    """
+
+    name: str
+    kind: ColumnKind
+    categories: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+    description: str = ""
+
+    @property
+    def dtype(self) -> str:
+        return KIND_DTYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A tabular binary-classification data contract.
+
+    Parameters
+    ----------
+    name : str
+        Short name, used in run names and lineage tags.
+    columns : tuple of Column
+        Every column, in order. Columns not listed are an error in :func:`validate`.
+    target : str
+        The label column; ``positive`` is the value that means class 1.
+    entity_id : str
+        The column that identifies an entity (a customer); never used as a feature.
+    timestamp : str or None
+        Optional event-time column; never used as a feature.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    target: str
+    positive: str | int
+    entity_id: str
+    timestamp: str | None = None
+    _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name = {c.name: c for c in self.columns}
+        if len(by_name) != len(self.columns):
+            raise ValueError(f"schema {self.name!r} declares a column twice")
+        for required in (self.target, self.entity_id, self.timestamp):
+            if required is not None and required not in by_name:
+                raise ValueError(f"schema {self.name!r} has no column {required!r}")
+        object.__setattr__(self, "_by_name", by_name)
+
+    def __getitem__(self, name: str) -> Column:
+        return self._by_name[name]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def features(self) -> list[Column]:
+        """Columns the model may use: all but target, entity id and timestamp."""
+        excluded = {self.target, self.entity_id, self.timestamp}
+        return [c for c in self.columns if c.name not in excluded]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c.name for c in self.features if c.kind == "category"]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [c.name for c in self.features if c.kind in ("integer", "float")]
+
+    def target_as_int(self, df: pd.DataFrame) -> pd.Series:
+        """The label as 0/1 ``int64`` (1 where the target equals ``positive``)."""
+        return (df[self.target] == self.positive).astype("int64").rename("label")
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form (stored with every model)."""
+        cols = [{k: v for k, v in vars(c).items() if v not in ((), None, "")} for c in self.columns]
+        return {"name": self.name, "columns": cols, "target": self.target,
+                "positive": self.positive, "entity_id": self.entity_id,
+                "timestamp": self.timestamp}
+
+    @classmethod
+    def from_dict(cls, spec: Mapping) -> Schema:
+        columns = tuple(
+            Column(**{**c, "categories": tuple(c.get("categories", ()))}) for c in spec["columns"]
+        )
+        return cls(name=spec["name"], columns=columns, target=spec["target"],
+                   positive=spec["positive"], entity_id=spec["entity_id"],
+                   timestamp=spec.get("timestamp"))
+
+
+class DataContractError(ValueError):
+    """Raised by :func:`validate` with every problem found, one per line in the message.
+
+    ``problems`` holds ``(column, message)`` pairs; ``columns`` the offending column names.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], schema_name: str = "") -> None:
+        self.problems = problems
+        self.columns = sorted({column for column, _ in problems})
+        lines = "\n".join(f"  - {column}: {message}" for column, message in problems)
+        super().__init__(
+            f"data contract {schema_name!r} violated ({len(problems)} problem(s)):\n{lines}"
+        )
+
+
+def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
+             allow_extra: Iterable[str] = ()) -> pd.DataFrame:
+    """Check ``df`` against ``schema``; raise one :class:`DataContractError` listing every problem.
+
+    Checks: empty frame, missing and extra columns, dtype, nulls in non-nullable columns, all-null
+    columns, unknown category values and out-of-range numbers. Returns ``df`` unchanged, so it can
+    be used inline. ``require_target=False`` accepts scoring input without the label;
+    ``allow_extra`` names columns that may be present beyond the contract (e.g. a prediction id).
+
+    Examples
+    --------
+    >>> bad = pd.DataFrame({"customerID": ["a"], "gender": ["Robot"]})
+    >>> try:
+    ...     validate(bad, TELCO_SCHEMA)
+    ... except DataContractError as err:
+    ...     print(err.columns[:3])
+    ['Churn', 'Contract', 'Dependents']
+    """
+    problems: list[tuple[str, str]] = []
+    if len(df) == 0:
+        problems.append(("<frame>", "is empty: no rows to validate"))
+    expected = [c for c in schema.columns if require_target or c.name != schema.target]
+    for column in expected:
+        if column.name not in df.columns:
+            problems.append((column.name, f"missing (expected {column.kind} column)"))
+    known = {c.name for c in schema.columns} | set(allow_extra)
+    for name in df.columns:
+        if name not in known:
+            problems.append((str(name), "unexpected column, not in the contract"))
+    if len(df):
+        for column in expected:
+            if column.name in df.columns:
+                problems.extend((column.name, m) for m in _check_column(df[column.name], column))
+    if problems:
+        raise DataContractError(problems, schema.name)
+    return df
+
+
+def _check_column(values: pd.Series, column: Column) -> list[str]:
+    nulls = int(values.isna().sum())
+    if nulls == len(values):
+        return [f"all {nulls} values are null"]
+    problems = []
+    if nulls and not column.nullable:
+        problems.append(f"{nulls} null value(s) in a non-nullable column")
+    present = values.dropna()
+    if column.kind in ("integer", "float"):
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            return problems + [f"dtype {values.dtype} is not numeric (expected {column.dtype})"]
+        if column.kind == "integer" and not pd.api.types.is_integer_dtype(values):
+            # Strict on purpose: int -> float is the silent drift restore_dtypes() exists to undo.
+            problems.append(f"dtype {values.dtype} is not an integer dtype (expected int64; "
+                            "restore_dtypes() converts whole-number floats)")
+        problems.extend(_range_problems(present, column))
+    elif column.kind == "category":
+        if not _is_text(values):
+            return problems + [f"dtype {values.dtype} is not text (expected categories)"]
+        unknown = sorted(set(present.unique()) - set(column.categories))
+        if unknown:
+            problems.append(f"unknown value(s) {unknown[:5]}; allowed: {list(column.categories)}")
+    elif column.kind == "id" and not _is_text(values):
+        problems.append(f"dtype {values.dtype} is not text (expected an identifier string)")
+    elif column.kind == "timestamp" and not pd.api.types.is_datetime64_any_dtype(values):
+        problems.append(f"dtype {values.dtype} is not a timestamp")
+    return problems
+
+
+def _is_text(values: pd.Series) -> bool:
+    if pd.api.types.is_string_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+        return bool(values.dropna().map(type).eq(str).all())
+    return False
+
+
+def _range_problems(present: pd.Series, column: Column) -> list[str]:
+    problems = []
+    if column.low is not None and (present < column.low).any():
+        problems.append(f"value {present.min()!r} below the minimum {column.low}")
+    if column.high is not None and (present > column.high).any():
+        problems.append(f"value {present.max()!r} above the maximum {column.high}")
+    return problems
+
+
+def restore_dtypes(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Return a copy of ``df`` with the contract's dtypes on every contract column present.
+
+    Undoes the int-to-float drift that joins, ``concat`` with missing values or a round trip
+    through another engine cause (``tenure`` 12 -> 12.0). A cast that would change a value (12.5 in
+    an integer column, a null in a non-nullable integer column) raises
+    :class:`DataContractError` instead of truncating silently.
+    """
+    out = df.copy()
+    problems: list[tuple[str, str]] = []
+    for column in schema.columns:
+        if column.name not in out.columns:
+            continue
+        values = out[column.name]
+        if column.kind == "integer":
+            numeric = pd.to_numeric(values, errors="coerce")
+            bad = numeric.isna() | (numeric != np.floor(numeric))
+            if bad.any():
+                problems.append((column.name, f"value {values[bad].iloc[0]!r} is not an integer"))
+                continue
+            out[column.name] = numeric.astype("int64")
+        elif column.kind == "float":
+            out[column.name] = pd.to_numeric(values, errors="raise").astype("float64")
+        elif column.kind in ("category", "id"):
+            out[column.name] = values.astype("object").where(values.notna(), None)
+        elif column.kind == "timestamp":
+            out[column.name] = pd.to_datetime(values)
+    if problems:
+        raise DataContractError(problems, schema.name)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The Telco instance of the contract
+# --------------------------------------------------------------------------------------------
+
+_YES_NO = ("No", "Yes")
+_SERVICE = ("No", "Yes", "No internet service")
+
+TELCO_SCHEMA = Schema(
+    name="telco",
+    target="Churn",
+    positive="Yes",
+    entity_id="customerID",
+    columns=(
+        Column("customerID", "id", description="customer identifier"),
+        Column("gender", "category", ("Female", "Male")),
+        Column("SeniorCitizen", "integer", low=0, high=1, description="1 if 65 or older"),
+        Column("Partner", "category", _YES_NO),
+        Column("Dependents", "category", _YES_NO),
+        Column("tenure", "integer", low=0, high=240, description="months with the company"),
+        Column("PhoneService", "category", _YES_NO),
+        Column("MultipleLines", "category", ("No", "Yes", "No phone service")),
+        Column("InternetService", "category", ("DSL", "Fiber optic", "No")),
+        Column("OnlineSecurity", "category", _SERVICE, nullable=True),
+        Column("OnlineBackup", "category", _SERVICE, nullable=True),
+        Column("DeviceProtection", "category", _SERVICE, nullable=True),
+        Column("TechSupport", "category", _SERVICE, nullable=True),
+        Column("StreamingTV", "category", _SERVICE, nullable=True),
+        Column("StreamingMovies", "category", _SERVICE, nullable=True),
+        Column("Contract", "category", ("Month-to-month", "One year", "Two year")),
+        Column("PaperlessBilling", "category", _YES_NO),
+        Column("PaymentMethod", "category", (
+            "Bank transfer (automatic)", "Credit card (automatic)", "Electronic check",
+            "Mailed check")),
+        Column("MonthlyCharges", "float", low=0, high=1000, nullable=True,
+               description="current monthly charge, USD"),
+        Column("TotalCharges", "float", low=0, high=250_000, nullable=True,
+               description="charges to date, USD; 0 for customers not yet billed"),
+        Column("Churn", "category", _YES_NO, description="left within the last month"),
+    ),
+)
+
+# --------------------------------------------------------------------------------------------
+# One door for data: a registry of URL + sha256, a local folder first, then a cache
+# --------------------------------------------------------------------------------------------
+
+DATA_HOME_ENV = "CLOSEDLOOP_DATA_HOME"
+CACHE_ENV = "CLOSEDLOOP_CACHE"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    filename: str
+    url: str
+    sha256: str
+
+
+DATA_HUB: Mapping[str, RemoteFile] = {
+    "telco": RemoteFile(
+        "Telco-Customer-Churn.csv",
+        "https://raw.githubusercontent.com/IBM/telco-customer-churn-on-icp4d/master/data/"
+        "Telco-Customer-Churn.csv",
+        "16320c9c1ec72448db59aa0a26a0b95401046bef5d02fd3aeb906448e3055e91",
+    ),
+}
+
+
+class DataUnavailableError(FileNotFoundError):
+    """The dataset is in neither the data home nor the cache and could not be downloaded."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(name: str, data_home: str | os.PathLike[str] | None = None,
+          cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of a verified copy of dataset ``name`` from :data:`DATA_HUB`.
+
+    Looks in ``data_home`` (default ``$CLOSEDLOOP_DATA_HOME``), then the cache (default
+    ``$CLOSEDLOOP_CACHE`` or ``~/.cache/closedloop``), then downloads into the cache. Every copy
+    is checked against the registered sha256.
+    """
+    remote = DATA_HUB[name]
+    home = data_home or os.environ.get(DATA_HOME_ENV)
+    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "closedloop")
+    for folder in ([Path(home)] if home else []) + [cache]:
+        candidate = folder / remote.filename
+        if candidate.exists():
+            _verify(candidate, remote)
+            return candidate
+    return _download(remote, cache, home)
+
+
+def _verify(path: Path, remote: RemoteFile) -> None:
+    actual = sha256_of(path)
+    if actual != remote.sha256:
+        raise DataUnavailableError(
+            f"{path} has sha256 {actual}, expected {remote.sha256}: the file is corrupt or a "
+            f"different version; replace it with the file from {remote.url}"
+        )
+
+
+def _download(remote: RemoteFile, cache: Path, home: str | None) -> Path:
+    target = cache / remote.filename
+    partial = target.with_suffix(target.suffix + ".part")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(remote.url, timeout=30) as response, open(partial, "wb") as fh:
+            shutil.copyfileobj(response, fh)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        where = f"{home} (${DATA_HOME_ENV})" if home else f"a folder named by ${DATA_HOME_ENV}"
+        raise DataUnavailableError(
+            f"{remote.filename} was not found and could not be downloaded ({err}). Put the file "
+            f"in {where} or in {cache}; source: {remote.url}, sha256 {remote.sha256}"
+        ) from err
+    _verify(partial, remote)
+    partial.replace(target)
+    return target
+
+
+def load_telco(data_home: str | os.PathLike[str] | None = None,
+               cache_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The IBM Telco churn data (7,043 rows), typed and validated against :data:`TELCO_SCHEMA`.
+
+    The source stores ``TotalCharges`` as text and leaves it blank (``" "``) for the 11 customers
+    with ``tenure`` 0: they have not been billed yet, so the blank means 0.0, not "unknown". We set
+    those to 0.0 explicitly, and raise if a blank ever appears for a customer with tenure > 0
+    (that would be a genuinely missing value, which must not be hidden).
+    """
+    raw = pd.read_csv(fetch("telco", data_home, cache_dir), dtype=str, keep_default_na=False)
+    blank = raw["TotalCharges"].str.strip() == ""
+    billed = raw["tenure"].astype(int) > 0
+    if (blank & billed).any():
+        ids = raw.loc[blank & billed, "customerID"].tolist()[:5]
+        raise DataContractError([("TotalCharges", f"blank for billed customers {ids}")], "telco")
+    raw.loc[blank, "TotalCharges"] = "0"
+    numeric = TELCO_SCHEMA.numeric
+    raw[numeric] = raw[numeric].apply(pd.to_numeric)
+    return validate(restore_dtypes(raw, TELCO_SCHEMA), TELCO_SCHEMA)
