@@ -1,8 +1,19 @@
 """closedloop: the companion package of *Closed-Loop MLOps*.
 
-One module per stage of the loop. Importing the package does nothing but define names: no folders,
-no tracking URI, no logging configuration.
+One module per stage of the loop: :mod:`~closedloop.config` (the workspace), :mod:`~closedloop.data`
+(the data contract), :mod:`~closedloop.simulate` (the production stream),
+:mod:`~closedloop.features`, :mod:`~closedloop.train`, :mod:`~closedloop.registry` and
+:mod:`~closedloop.cli`.
+
+Importing the package does nothing but define names: no folders, no tracking URI, no logging
+configuration. The modules that pull in MLflow, LightGBM or Optuna are imported on first use of
+one of their names, so ``import closedloop`` stays fast.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from closedloop.config import Workspace
 from closedloop.data import (
@@ -18,14 +29,25 @@ from closedloop.data import (
 
 __version__ = "0.1.0"
 
+# name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
+_LAZY = {
+    "FeatureBuilder": "features", "DerivedFeature": "features",
+    "TrainConfig": "train", "TrainResult": "train",
+    "retrain_with_params": "train", "evaluate": "train", "split_data": "train",
+    "train_and_register": "registry", "promote": "registry", "rollback": "registry",
+    "aliases": "registry", "audit_log": "registry", "load_model": "registry",
+    "model_params": "registry", "versions": "registry", "RegistryError": "registry",
+    "StreamSimulator": "simulate", "Scenario": "simulate", "LabelDelay": "simulate",
+    "SCENARIOS": "simulate", "simulate_stream": "simulate", "list_scenarios": "simulate",
+}
+
 __all__ = [
-    "Column",
-    "DataContractError",
-    "DataUnavailableError",
-    "Schema",
-    "TELCO_SCHEMA",
-    "Workspace",
-    "load_telco",
-    "restore_dtypes",
-    "validate",
+    "Column", "DataContractError", "DataUnavailableError", "Schema", "TELCO_SCHEMA", "Workspace",
+    "load_telco", "restore_dtypes", "validate", *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"closedloop.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'closedloop' has no attribute {name!r}")

@@ -73,7 +73,7 @@ class Workspace:
 
     @property
     def data_dir(self) -> Path:
-        """Datasets the loop writes: simulated streams, prepared training sets."""
+        """Datasets the loop writes (simulated streams, prepared training sets)."""
         return self.root / "data"
 
     def create(self) -> Workspace:
@@ -92,7 +92,7 @@ class Workspace:
         import mlflow
 
         self.create()
-        previous_tracking, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        saved = _save_mlflow_uris()
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
@@ -107,8 +107,7 @@ class Workspace:
             mlflow.set_experiment(experiment_id=experiment_id)
             yield experiment_id
         finally:
-            mlflow.set_tracking_uri(previous_tracking)
-            mlflow.set_registry_uri(previous_registry)
+            _restore_mlflow_uris(saved)
 
     def client(self):  # -> mlflow.MlflowClient (imported lazily: mlflow is slow to import)
         """An ``MlflowClient`` bound to this workspace's store, independent of global state."""
@@ -117,3 +116,30 @@ class Workspace:
         self.create()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
+
+
+_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _save_mlflow_uris() -> tuple[str | None, str | None, dict[str, str | None]]:
+    # MLflow keeps "never set" (follow the environment / the tracking URI) apart from any value,
+    # and mirrors a set URI into the environment; restoring must put back both, not a value.
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    env = {name: os.environ.get(name) for name in _URI_ENV}
+    return tracking_utils._tracking_uri, registry_utils._registry_uri, env
+
+
+def _restore_mlflow_uris(saved: tuple[str | None, str | None, dict[str, str | None]]) -> None:
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    tracking, registry, env = saved
+    mlflow.set_tracking_uri(tracking)
+    registry_utils._registry_uri = registry
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -102,7 +102,7 @@ class Schema:
 
     @property
     def features(self) -> list[Column]:
-        """Columns the model may use: all but target, entity id and timestamp."""
+        """Columns the model may use (all but target, entity id and timestamp)."""
         excluded = {self.target, self.entity_id, self.timestamp}
         return [c for c in self.columns if c.name not in excluded]
 
@@ -155,12 +155,13 @@ class DataContractError(ValueError):
 
 
 def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
-             allow_extra: Iterable[str] = ()) -> pd.DataFrame:
+             require_id: bool = True, allow_extra: Iterable[str] = ()) -> pd.DataFrame:
     """Check ``df`` against ``schema``; raise one :class:`DataContractError` listing every problem.
 
     Checks: empty frame, missing and extra columns, dtype, nulls in non-nullable columns, all-null
     columns, unknown category values and out-of-range numbers. Returns ``df`` unchanged, so it can
-    be used inline. ``require_target=False`` accepts scoring input without the label;
+    be used inline. ``require_target=False`` accepts scoring input without the label,
+    ``require_id=False`` input without the entity id and timestamp (a model's input);
     ``allow_extra`` names columns that may be present beyond the contract (e.g. a prediction id).
 
     Examples
@@ -175,7 +176,9 @@ def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
     problems: list[tuple[str, str]] = []
     if len(df) == 0:
         problems.append(("<frame>", "is empty: no rows to validate"))
-    expected = [c for c in schema.columns if require_target or c.name != schema.target]
+    optional = ({schema.target} if not require_target else set()) | (
+        {schema.entity_id, schema.timestamp} if not require_id else set())
+    expected = [c for c in schema.columns if c.name not in optional]
     for column in expected:
         if column.name not in df.columns:
             problems.append((column.name, f"missing (expected {column.kind} column)"))
@@ -222,7 +225,9 @@ def _check_column(values: pd.Series, column: Column) -> list[str]:
 
 
 def _is_text(values: pd.Series) -> bool:
-    if pd.api.types.is_string_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+    # The dtype, not the Series: on an object Series pandas also inspects the values and says
+    # False as soon as one is null, which would reject every nullable category column with a null.
+    if pd.api.types.is_string_dtype(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype):
         return bool(values.dropna().map(type).eq(str).all())
     return False
 
@@ -275,6 +280,7 @@ def restore_dtypes(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 _YES_NO = ("No", "Yes")
 _SERVICE = ("No", "Yes", "No internet service")
 
+#: The contract of the IBM Telco churn data (21 columns, target ``Churn``).
 TELCO_SCHEMA = Schema(
     name="telco",
     target="Churn",
@@ -324,6 +330,7 @@ class RemoteFile:
     sha256: str
 
 
+#: Registered datasets (file name, source URL and sha256) by dataset name.
 DATA_HUB: Mapping[str, RemoteFile] = {
     "telco": RemoteFile(
         "Telco-Customer-Churn.csv",
@@ -388,7 +395,11 @@ def _download(remote: RemoteFile, cache: Path, home: str | None) -> Path:
             f"{remote.filename} was not found and could not be downloaded ({err}). Put the file "
             f"in {where} or in {cache}; source: {remote.url}, sha256 {remote.sha256}"
         ) from err
-    _verify(partial, remote)
+    try:
+        _verify(partial, remote)
+    except DataUnavailableError:
+        partial.unlink()  # a corrupt download must not stay in the cache
+        raise
     partial.replace(target)
     return target
 

@@ -1,0 +1,224 @@
+"""The ``closedloop`` command line: one sub-command per API entry point.
+
+Every command takes ``--workdir`` (default ``$CLOSEDLOOP_WORKDIR`` or ``./closedloop-work``) and
+``--json`` (machine-readable output on stdout; logs and progress go to stderr). Exit codes: 0 done,
+1 a check failed, 2 a usage, data-contract or registry error (the message says what to fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from closedloop.config import Workspace
+from closedloop.data import (
+    TELCO_SCHEMA,
+    DataContractError,
+    DataUnavailableError,
+    Schema,
+    load_telco,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported with exit code 2)."""
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    raise UsageError(f"{path}: expected a .csv or .parquet file")
+
+
+def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
+    """The training table: Telco by default, or ``--data FILE --schema FILE.json``."""
+    if args.data is None:
+        if args.schema is not None:
+            raise UsageError("--schema needs --data")
+        return load_telco(args.data_home), TELCO_SCHEMA, "telco"
+    if args.schema is None:
+        raise UsageError("--data needs --schema (a JSON file as written by Schema.to_dict())")
+    schema = Schema.from_dict(json.loads(Path(args.schema).read_text()))
+    from closedloop.data import restore_dtypes
+
+    return restore_dtypes(_read_table(args.data), schema), schema, str(Path(args.data).resolve())
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from closedloop.registry import train_and_register
+    from closedloop.train import TrainConfig
+
+    df, schema, source = _dataset(args)
+    config = TrainConfig(n_trials=args.trials, seed=args.seed)
+    result = train_and_register(df, schema, args.workspace, config, model_name=args.model_name,
+                                data_source=source, progress=not args.quiet)
+    metrics = "\n".join(f"  {k:<10} {v:.4f}" for k, v in result.metrics.items())
+    _emit(args, result.to_dict(),
+          f"registered {args.model_name} v{result.model_version} as @challenger "
+          f"(threshold {result.threshold:.3f})\ntest metrics:\n{metrics}")
+    return EXIT_OK
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from closedloop.registry import promote
+
+    move = promote(args.workspace, args.version, reason=args.reason, model_name=args.model_name)
+    _emit(args, move.to_dict(), f"v{move.version} is @champion (was v{move.previous_version})")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from closedloop.registry import rollback
+
+    move = rollback(args.workspace, reason=args.reason, model_name=args.model_name)
+    _emit(args, move.to_dict(), f"rolled back: v{move.version} is @champion again "
+                                f"(v{move.previous_version} is @previous_champion)")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from closedloop.registry import aliases, audit_log, versions
+
+    table, audit = versions(args.workspace, args.model_name), audit_log(
+        args.workspace, args.model_name)
+    payload = {"aliases": aliases(args.workspace, args.model_name),
+               "versions": table.to_dict("records"), "audit": audit.to_dict("records")}
+    text = (f"{args.model_name}: {payload['aliases']}\n"
+            f"{table.to_string(index=False) if len(table) else 'no versions'}\n\n"
+            f"{audit.to_string(index=False) if len(audit) else 'no promotions yet'}")
+    _emit(args, payload, text)
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from closedloop import simulate
+
+    if args.list_scenarios:
+        table = simulate.list_scenarios()
+        _emit(args, {"scenarios": table.to_dict("records")}, table.to_string(index=False))
+        return EXIT_OK
+    if args.output is None:
+        raise UsageError("simulate needs --output FILE.parquet (or --list-scenarios)")
+    scenario = simulate.get_scenario(args.scenario, **_overrides(args))
+    simulator = simulate.StreamSimulator(load_telco(args.data_home), seed=args.seed,
+                                         start=args.start)
+    delay = simulate.LabelDelay(kind=args.label_delay_kind, days=args.label_delay_days)
+    stream = simulator.stream(args.days, args.rows_per_day, scenario=scenario, label_delay=delay,
+                              progress=not args.quiet)
+    written = _write_stream(stream, Path(args.output), args.labels_output)
+    _emit(args, {"rows": len(stream), "days": args.days, "scenario": scenario.name,
+                 "seed": args.seed, **written},
+          f"wrote {len(stream):,} rows ({args.days} days, scenario {scenario.name}) to "
+          f"{', '.join(written.values())}")
+    return EXIT_OK
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {"start_day": args.start_day, "strength": args.strength}
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None) -> dict[str, str]:
+    """Write atomically (temp file, then rename); labels go to their own file if asked."""
+    from closedloop.simulate import LABEL_COLUMNS
+
+    frames = {"output": stream}
+    if labels_output:
+        key_columns = [TELCO_SCHEMA.entity_id, "event_time"]
+        frames = {"output": stream.drop(columns=list(LABEL_COLUMNS)),
+                  "labels_output": stream[key_columns + list(LABEL_COLUMNS)]}
+    paths = {"output": output, "labels_output": Path(labels_output or output)}
+    for key, frame in frames.items():
+        paths[key].parent.mkdir(parents=True, exist_ok=True)
+        partial = paths[key].with_name(paths[key].name + ".partial")
+        frame.to_parquet(partial, index=False)
+        partial.replace(paths[key])
+    return {key: str(paths[key]) for key in frames}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", help="workspace folder (default $CLOSEDLOOP_WORKDIR or "
+                                          "./closedloop-work)")
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--model-name", default="closedloop-churn")
+    parser.add_argument("--data-home", help="folder holding the Telco CSV "
+                                            "(default $CLOSEDLOOP_DATA_HOME, then the cache)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed so the docs and tests can inspect it)."""
+    parser = argparse.ArgumentParser(prog="closedloop", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+        "train": (cmd_train, "tune, train and register a model as @challenger"),
+        "promote": (cmd_promote, "make a version (default @challenger) the @champion"),
+        "rollback": (cmd_rollback, "give @champion back to @previous_champion"),
+        "status": (cmd_status, "aliases, versions and the promotion audit trail"),
+        "simulate": (cmd_simulate, "write a simulated production stream to Parquet"),
+    }
+    subs = {}
+    for name, (handler, help_text) in commands.items():
+        subs[name] = sub.add_parser(name, help=help_text, description=help_text)
+        _common(subs[name])
+        subs[name].set_defaults(handler=handler)
+    train = subs["train"]
+    train.add_argument("--trials", type=int, default=20, help="Optuna trials (0: no HPO)")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--data", help="your own table (.csv/.parquet) instead of Telco")
+    train.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
+    subs["promote"].add_argument("--version", help="version to promote (default @challenger)")
+    for name in ("promote", "rollback"):
+        subs[name].add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    sim = subs["simulate"]
+    sim.add_argument("--list-scenarios", action="store_true")
+    sim.add_argument("--output", help="Parquet file for the stream")
+    sim.add_argument("--labels-output", help="write ground truth + arrival time to this file")
+    sim.add_argument("--days", type=int, default=30)
+    sim.add_argument("--rows-per-day", type=int, default=1000)
+    sim.add_argument("--scenario", default="none")
+    sim.add_argument("--start-day", type=int, help="day the scenario begins")
+    sim.add_argument("--strength", type=float, help="scenario strength (1.0 = its default)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--start", default="2026-01-01", help="date of day 0")
+    sim.add_argument("--label-delay-kind", default="geometric",
+                     choices=("fixed", "uniform", "geometric"))
+    sim.add_argument("--label-delay-days", type=int, default=30)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``closedloop`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    args.workspace = Workspace.resolve(args.workdir)
+    try:
+        return args.handler(args)
+    except (UsageError, DataContractError, DataUnavailableError, FileNotFoundError) as err:
+        print(f"closedloop {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:
+        from closedloop.registry import RegistryError
+
+        if isinstance(err, (RegistryError, ValueError)):
+            print(f"closedloop {args.command}: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

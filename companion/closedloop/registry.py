@@ -1,0 +1,317 @@
+"""The model registry: an MLflow pyfunc that returns label and probability, aliases, audit.
+
+Every model is logged as a :class:`ClosedLoopModel` pyfunc whose ``predict`` returns a frame with
+``prediction`` (0/1 at the threshold chosen on validation, stored with the model) and
+``prediction_proba``, validated against the data contract before anything is predicted.
+
+Aliases ``challenger``, ``champion`` and ``previous_champion`` say which version plays which role.
+:func:`promote` and :func:`rollback` move them as one transaction: if any step fails (an alias
+update, the audit tags, the audit run), every alias is put back exactly as it was and the error is
+raised. Each successful move is recorded as tags on the version and as a run in the
+``closedloop-registry`` experiment, which :func:`audit_log` reads back.
+
+See Also
+--------
+Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from closedloop.config import Workspace
+from closedloop.data import Schema, validate
+from closedloop.train import TrainConfig, TrainResult, train
+
+DEFAULT_MODEL_NAME = "closedloop-churn"
+CHALLENGER, CHAMPION, PREVIOUS_CHAMPION = "challenger", "champion", "previous_champion"
+ALIASES = (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION)
+AUDIT_EXPERIMENT = "closedloop-registry"
+TAG = "closedloop."
+
+try:  # mlflow is a core dependency; the guard only keeps the class definable in light contexts
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover
+    PythonModel = object  # type: ignore[assignment,misc]
+
+
+class ClosedLoopModel(PythonModel):
+    """Pyfunc wrapper: contract check, then ``prediction`` and ``prediction_proba``."""
+
+    def bind(self, pipeline: Any, threshold: float, schema: Schema) -> ClosedLoopModel:
+        """Attach a fitted pipeline, its threshold and its contract (what loading does)."""
+        self.pipeline, self.threshold, self.schema = pipeline, float(threshold), schema
+        return self
+
+    def load_context(self, context: Any) -> None:
+        meta = json.loads(Path(context.artifacts["meta"]).read_text())
+        self.bind(joblib.load(context.artifacts["pipeline"]), meta["threshold"],
+                  Schema.from_dict(meta["schema"]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        # Columns beyond the features (ids, timestamps, the label) do not change a prediction,
+        # so they are allowed; every feature column must honour the contract.
+        validate(model_input, self.schema, require_target=False, require_id=False,
+                 allow_extra=model_input.columns)
+        proba = self.pipeline.predict_proba(model_input)[:, 1]
+        return pd.DataFrame({"prediction": (proba >= self.threshold).astype("int64"),
+                             "prediction_proba": proba.astype("float64")},
+                            index=model_input.index)
+
+
+class RegistryError(RuntimeError):
+    """An alias move that cannot be done (no challenger, no previous champion, ...)."""
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """The record of one promotion or rollback (also the JSON the CLI prints)."""
+
+    action: str
+    model_name: str
+    version: str
+    previous_version: str | None
+    reason: str
+    at: str
+    aliases_before: dict[str, str]
+    aliases_after: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def log_model(result: TrainResult, schema: Schema, example: pd.DataFrame) -> Any:
+    """Log ``result`` as a :class:`ClosedLoopModel` in the active MLflow run; return its info."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    features = example[schema.feature_names].head(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline_path = Path(tmp) / "pipeline.joblib"
+        meta_path = Path(tmp) / "meta.json"
+        joblib.dump(result.pipeline, pipeline_path)
+        meta_path.write_text(json.dumps({
+            "threshold": result.threshold, "schema": schema.to_dict(), "params": result.params,
+        }, indent=1))
+        output = ClosedLoopModel().bind(result.pipeline, result.threshold, schema)
+        with warnings.catch_warnings():
+            # MLflow's hint that int columns cannot hold nulls: the contract already forbids them.
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+            signature = infer_signature(features, output.predict(None, features))
+            return mlflow.pyfunc.log_model(
+                name="model", python_model=str(Path(__file__).with_name("_pyfunc_entry.py")),
+                signature=signature,
+                artifacts={"pipeline": str(pipeline_path), "meta": str(meta_path)},
+                input_example=features, pip_requirements=_requirements(),
+            )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in
+            ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "joblib")]
+
+
+def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
+                       config: TrainConfig = TrainConfig(), *,
+                       model_name: str = DEFAULT_MODEL_NAME, data_source: str = "",
+                       progress: bool = False, **train_kwargs: Any) -> TrainResult:
+    """Train with HPO inside an MLflow run (trials as nested runs), log the pyfunc with lineage,
+    register it and point ``@challenger`` at it."""
+    import mlflow
+
+    with workspace.mlflow(), mlflow.start_run(run_name=f"train-{schema.name}") as run:
+        _log_lineage(df, schema, data_source)
+        result = train(df, schema, config, log_trials=True, progress=progress, **train_kwargs)
+        mlflow.log_params({**result.params, "threshold": result.threshold,
+                           **{f"config.{k}": v for k, v in vars(config).items()}})
+        mlflow.log_metrics({f"test_{k}": v for k, v in result.metrics.items()})
+        mlflow.log_metrics({f"valid_{k}": v for k, v in result.valid_metrics.items()})
+        mlflow.log_metrics({k: v for k, v in result.split_summary.items()})
+        if len(result.trials):
+            mlflow.log_table(result.trials, "hpo_trials.json")
+        info = log_model(result, schema, df)
+        result.run_id = run.info.run_id
+    result.model_version = register(workspace, info.model_uri, result, model_name=model_name)
+    return result
+
+
+def _log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
+    import mlflow
+
+    digest = pd.util.hash_pandas_object(df, index=False).sum()
+    dataset = mlflow.data.from_pandas(df, source=source or None, name=schema.name,
+                                      targets=schema.target)
+    mlflow.log_input(dataset, context="training")
+    mlflow.set_tags({f"{TAG}data.rows": len(df), f"{TAG}data.hash": f"{digest & (2**64 - 1):016x}",
+                     f"{TAG}data.source": source or "in-memory", f"{TAG}schema": schema.name})
+
+
+def register(workspace: Workspace, model_uri: str, result: TrainResult, *,
+             model_name: str = DEFAULT_MODEL_NAME, alias: str = CHALLENGER) -> str:
+    """Create a model version from ``model_uri``, tag it with its metrics and hyperparameters,
+    and set ``alias`` on it. Returns the version number as a string."""
+    client = workspace.client()
+    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+        client.create_registered_model(model_name)
+    # The sqlite store resolves a `models:/m-...` source through the global tracking URI.
+    with workspace.mlflow():
+        version = client.create_model_version(model_name, model_uri, run_id=result.run_id).version
+    tags = {f"{TAG}test_metrics": json.dumps(result.metrics),
+            f"{TAG}hyperparameters": json.dumps(result.params),
+            f"{TAG}threshold": str(result.threshold)}
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    client.set_registered_model_alias(model_name, alias, version)
+    return str(version)
+
+
+def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, str]:
+    """Current ``alias -> version`` of the registered model (empty if it does not exist)."""
+    client = workspace.client()
+    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+        return {}
+    return {k: str(v) for k, v in client.get_registered_model(model_name).aliases.items()}
+
+
+def promote(workspace: Workspace, version: str | None = None, *, reason: str,
+            model_name: str = DEFAULT_MODEL_NAME) -> AliasMove:
+    """Make ``version`` (default: the ``@challenger``) the ``@champion``.
+
+    The old champion becomes ``@previous_champion``; ``@challenger`` is removed from the promoted
+    version. All or nothing: on any failure the aliases are restored and the error re-raised.
+    """
+    before = aliases(workspace, model_name)
+    version = str(version or before.get(CHALLENGER) or "")
+    if not version:
+        raise RegistryError(f"{model_name} has no @{CHALLENGER} to promote; pass a version")
+    if before.get(CHAMPION) == version:
+        raise RegistryError(f"version {version} of {model_name} is already @{CHAMPION}")
+    after = {k: v for k, v in before.items() if not (k == CHALLENGER and v == version)}
+    after[CHAMPION] = version
+    if CHAMPION in before:
+        after[PREVIOUS_CHAMPION] = before[CHAMPION]
+    return _move(workspace, model_name, "promote", version, before, after, reason)
+
+
+def rollback(workspace: Workspace, *, reason: str,
+             model_name: str = DEFAULT_MODEL_NAME) -> AliasMove:
+    """Give ``@champion`` back to ``@previous_champion``; the demoted version becomes
+    ``@previous_champion``, so a second rollback undoes the first."""
+    before = aliases(workspace, model_name)
+    if PREVIOUS_CHAMPION not in before or CHAMPION not in before:
+        raise RegistryError(f"{model_name} has no @{PREVIOUS_CHAMPION} to roll back to")
+    after = {**before, CHAMPION: before[PREVIOUS_CHAMPION], PREVIOUS_CHAMPION: before[CHAMPION]}
+    return _move(workspace, model_name, "rollback", after[CHAMPION], before, after, reason)
+
+
+def _move(workspace: Workspace, model_name: str, action: str, version: str,
+          before: dict[str, str], after: dict[str, str], reason: str) -> AliasMove:
+    if not reason.strip():
+        raise ValueError("a promotion or rollback needs a reason (it goes into the audit trail)")
+    record = AliasMove(action, model_name, version, before.get(CHAMPION), reason,
+                       datetime.now(timezone.utc).isoformat(timespec="seconds"), before, after)
+    client = workspace.client()
+    tags_before = client.get_model_version(model_name, version).tags
+    try:
+        _set_aliases(client, model_name, before, after)
+        _write_audit(workspace, client, record)
+    except BaseException:
+        _set_aliases(client, model_name, aliases(workspace, model_name), before)
+        _restore_tags(client, model_name, version, tags_before)
+        raise
+    return record
+
+
+def _restore_tags(client: Any, model_name: str, version: str, wanted: dict[str, str]) -> None:
+    current = client.get_model_version(model_name, version).tags
+    for key in current.keys() - wanted.keys():
+        client.delete_model_version_tag(model_name, version, key)
+    for key, value in wanted.items():
+        if current.get(key) != value:
+            client.set_model_version_tag(model_name, version, key, value)
+
+
+def _set_aliases(client: Any, model_name: str, current: dict[str, str],
+                 wanted: dict[str, str]) -> None:
+    for alias in current.keys() - wanted.keys():
+        client.delete_registered_model_alias(model_name, alias)
+    for alias, version in wanted.items():
+        if current.get(alias) != version:
+            client.set_registered_model_alias(model_name, alias, version)
+
+
+def _write_audit(workspace: Workspace, client: Any, record: AliasMove) -> None:
+    import mlflow
+
+    tags = {f"{TAG}{record.action}d_at": record.at, f"{TAG}{record.action}_reason": record.reason,
+            f"{TAG}{record.action}_previous_champion": str(record.previous_version)}
+    for key, value in tags.items():
+        client.set_model_version_tag(record.model_name, record.version, key, value)
+    metrics = client.get_model_version(record.model_name, record.version).tags.get(
+        f"{TAG}test_metrics", "{}")
+    with workspace.mlflow(AUDIT_EXPERIMENT), mlflow.start_run(
+            run_name=f"{record.action}-v{record.version}"):
+        mlflow.set_tags({f"{TAG}{k}": json.dumps(v) if isinstance(v, dict) else str(v)
+                         for k, v in record.to_dict().items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in json.loads(metrics).items()})
+
+
+def audit_log(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
+    """Every promotion and rollback of ``model_name``, oldest first."""
+    import mlflow
+
+    columns = ["at", "action", "version", "previous_version", "reason"]
+    with workspace.mlflow(AUDIT_EXPERIMENT) as experiment_id:
+        # A move that failed midway leaves a FAILED run behind: it is not part of the trail.
+        runs = mlflow.search_runs([experiment_id], filter_string=(
+            f"tags.`{TAG}model_name` = '{model_name}' and attributes.status = 'FINISHED'"))
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    table = runs.sort_values("start_time", kind="stable")
+    table = table.rename(columns=lambda c: c.removeprefix(f"tags.{TAG}"))
+    return table[columns].reset_index(drop=True)
+
+
+def load_model(workspace: Workspace, alias: str = CHAMPION, *,
+               model_name: str = DEFAULT_MODEL_NAME) -> Any:
+    """Load ``models:/<model_name>@<alias>`` as a pyfunc."""
+    import mlflow
+
+    with workspace.mlflow():
+        return mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
+
+
+def model_params(workspace: Workspace, alias: str = CHAMPION, *,
+                 model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
+    """The hyperparameters stored with the version behind ``alias`` (typed, from JSON)."""
+    version = workspace.client().get_model_version_by_alias(model_name, alias)
+    return json.loads(version.tags[f"{TAG}hyperparameters"])
+
+
+def versions(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
+    """One row per version: aliases, threshold and holdout metrics."""
+    client = workspace.client()
+    roles = {}
+    for alias, version in aliases(workspace, model_name).items():
+        roles.setdefault(version, []).append(alias)
+    rows = []
+    for mv in client.search_model_versions(f"name = '{model_name}'"):
+        metrics = json.loads(mv.tags.get(f"{TAG}test_metrics", "{}"))
+        rows.append({"version": str(mv.version), "aliases": ",".join(roles.get(str(mv.version), [])),
+                     "threshold": float(mv.tags.get(f"{TAG}threshold", "nan")),
+                     **{f"test_{k}": v for k, v in metrics.items()}, "run_id": mv.run_id})
+    table = pd.DataFrame(rows)
+    return table.sort_values("version", key=lambda v: v.astype(int)).reset_index(drop=True) \
+        if len(table) else table

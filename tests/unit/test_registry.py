@@ -1,0 +1,171 @@
+"""Registry: pyfunc output, aliases, audit trail, all-or-nothing promotion, isolation."""
+
+import json
+import shutil
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from closedloop import registry
+from closedloop.config import Workspace
+from closedloop.data import TELCO_SCHEMA, DataContractError
+from closedloop.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RegistryError
+from closedloop.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def registered(telco, tmp_path_factory):
+    """A workspace with v1 and v2 registered (v2 is @challenger, nothing promoted)."""
+    workspace = Workspace.resolve(tmp_path_factory.mktemp("registered"))
+    sample = telco.sample(2500, random_state=0)
+    for seed in (1, 2):
+        registry.train_and_register(sample, TELCO_SCHEMA, workspace,
+                                    TrainConfig(n_trials=0, seed=seed))
+    return workspace
+
+
+@pytest.fixture()
+def two_versions(registered, tmp_path):
+    """A private copy of ``registered``: the store is copied, artifacts stay shared (read-only)."""
+    shutil.copytree(registered.root, tmp_path / "copy")
+    return Workspace.resolve(tmp_path / "copy")
+
+
+def test_pyfunc_returns_label_and_probability_at_the_stored_threshold(two_versions, telco):
+    model = registry.load_model(two_versions, CHALLENGER)
+    rows = telco.drop(columns=["Churn"]).head(200)
+    out = model.predict(rows)
+    assert list(out.columns) == ["prediction", "prediction_proba"]
+    assert out["prediction"].dtype == "int64" and out["prediction_proba"].dtype == "float64"
+    threshold = float(two_versions.client().get_model_version_by_alias(
+        registry.DEFAULT_MODEL_NAME, CHALLENGER).tags["closedloop.threshold"])
+    assert 0 < threshold < 1
+    assert (out["prediction"] == (out["prediction_proba"] >= threshold)).all()
+    assert out["prediction"].nunique() == 2
+
+
+def test_pyfunc_rejects_contract_violations(two_versions, telco):
+    model = registry.load_model(two_versions, CHALLENGER)
+    bad = telco.drop(columns=["Churn"]).head(5).assign(Contract="Weekly")
+    with pytest.raises(DataContractError, match="Contract"):
+        model.predict(bad)
+
+
+def test_model_version_carries_metrics_params_and_lineage(two_versions):
+    client = two_versions.client()
+    version = client.get_model_version(registry.DEFAULT_MODEL_NAME, "2")
+    metrics = json.loads(version.tags["closedloop.test_metrics"])
+    assert set(metrics) == {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy",
+                            "brier", "log_loss"}
+    run = client.get_run(version.run_id)
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
+    assert run.data.tags["closedloop.data.rows"] == "2500"
+    assert run.inputs.dataset_inputs, "training data lineage is logged as a dataset input"
+    assert registry.model_params(two_versions, CHALLENGER)["n_estimators"] == 300
+
+
+def test_promote_and_rollback_move_aliases_and_write_the_audit_trail(two_versions):
+    ws = two_versions
+    assert registry.aliases(ws) == {CHALLENGER: "2"}
+    registry.promote(ws, "1", reason="first model")
+    assert registry.aliases(ws) == {CHALLENGER: "2", CHAMPION: "1"}
+    move = registry.promote(ws, reason="v2 is better")
+    assert move.previous_version == "1"
+    assert registry.aliases(ws) == {CHAMPION: "2", PREVIOUS_CHAMPION: "1"}
+    registry.rollback(ws, reason="incident 42")
+    assert registry.aliases(ws) == {CHAMPION: "1", PREVIOUS_CHAMPION: "2"}
+    audit = registry.audit_log(ws)
+    assert audit[["action", "version", "reason"]].values.tolist() == [
+        ["promote", "1", "first model"], ["promote", "2", "v2 is better"],
+        ["rollback", "1", "incident 42"]]
+    tags = ws.client().get_model_version(registry.DEFAULT_MODEL_NAME, "2").tags
+    assert tags["closedloop.promote_reason"] == "v2 is better"
+    assert tags["closedloop.promote_previous_champion"] == "1"
+
+
+@pytest.mark.parametrize(("method", "failing_call"), [
+    ("delete_registered_model_alias", 1),  # dropping @challenger from the promoted version
+    ("set_registered_model_alias", 1),  # @champion moved? no
+    ("set_registered_model_alias", 2),  # @champion moved, @previous_champion not
+])
+def test_a_promotion_that_fails_midway_leaves_the_aliases_as_they_were(
+        two_versions, monkeypatch, method, failing_call):
+    ws = two_versions
+    registry.promote(ws, "1", reason="first")
+    before = registry.aliases(ws)
+    original = getattr(MlflowClient, method)
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == failing_call:
+            raise ConnectionError("registry went away")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, method, flaky)
+    with pytest.raises(ConnectionError):
+        registry.promote(ws, reason="should not stick")
+    monkeypatch.undo()
+    assert registry.aliases(ws) == before
+    assert registry.audit_log(ws)["reason"].tolist() == ["first"]
+
+
+def test_a_failure_while_writing_the_audit_leaves_the_aliases_as_they_were(
+        two_versions, monkeypatch):
+    ws = two_versions
+    registry.promote(ws, "1", reason="first")
+    before = registry.aliases(ws)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mlflow, "log_metrics", broken)
+    with pytest.raises(OSError):
+        registry.promote(ws, reason="no audit, no promotion")
+    assert registry.aliases(ws) == before
+
+
+def test_refusals_are_clear(two_versions):
+    with pytest.raises(RegistryError, match="previous_champion"):
+        registry.rollback(two_versions, reason="nothing to roll back to")
+    with pytest.raises(ValueError, match="reason"):
+        registry.promote(two_versions, reason=" ")
+    registry.promote(two_versions, reason="ok")
+    with pytest.raises(RegistryError, match="no @challenger"):
+        registry.promote(two_versions, reason="again")
+
+
+def test_two_workspaces_do_not_interfere(two_versions, tmp_path):
+    other = Workspace.resolve(tmp_path / "other")
+    assert registry.aliases(other) == {}
+    tracking_before = mlflow.get_tracking_uri()
+    with other.mlflow():
+        assert mlflow.get_tracking_uri() == other.tracking_uri
+    assert mlflow.get_tracking_uri() == tracking_before
+    assert registry.aliases(two_versions) == {CHALLENGER: "2"}
+    assert isinstance(registry.versions(two_versions), pd.DataFrame)
+    assert registry.versions(two_versions)["version"].tolist() == ["1", "2"]
+
+
+def test_a_failed_audit_leaves_no_trace_on_the_version(two_versions, monkeypatch):
+    ws = two_versions
+    client = ws.client()
+    tags_before = client.get_model_version(registry.DEFAULT_MODEL_NAME, "2").tags
+    monkeypatch.setattr(mlflow, "log_metrics", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        registry.promote(ws, reason="will fail")
+    assert client.get_model_version(registry.DEFAULT_MODEL_NAME, "2").tags == tags_before
+    assert registry.audit_log(ws).empty
+
+
+def test_leaving_a_workspace_restores_mlflow_exactly(workspace, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    with workspace.mlflow():
+        assert mlflow.get_registry_uri() == workspace.tracking_uri
+    import os
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert mlflow.get_registry_uri() == mlflow.get_tracking_uri() != workspace.tracking_uri
