@@ -38,7 +38,8 @@ _LAZY = {
     "aliases": "registry", "audit_log": "registry", "load_model": "registry",
     "model_params": "registry", "versions": "registry", "RegistryError": "registry",
     "StreamSimulator": "simulate", "Scenario": "simulate", "LabelDelay": "simulate",
-    "SCENARIOS": "simulate", "simulate_stream": "simulate", "list_scenarios": "simulate",
+    "SCENARIOS": "simulate", "STREAM_COLUMNS": "simulate", "TrueChurnModel": "simulate",
+    "get_scenario": "simulate", "simulate_stream": "simulate", "list_scenarios": "simulate",
 }
 
 __all__ = [

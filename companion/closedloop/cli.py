@@ -16,12 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-from closedloop.config import Workspace
+from closedloop.config import Workspace, quiet_mlflow
 from closedloop.data import (
     TELCO_SCHEMA,
     DataContractError,
     DataUnavailableError,
     Schema,
+    fetch,
     load_telco,
 )
 
@@ -50,7 +51,7 @@ def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
     if args.data is None:
         if args.schema is not None:
             raise UsageError("--schema needs --data")
-        return load_telco(args.data_home), TELCO_SCHEMA, "telco"
+        return load_telco(args.data_home), TELCO_SCHEMA, str(fetch("telco", args.data_home))
     if args.schema is None:
         raise UsageError("--data needs --schema (a JSON file as written by Schema.to_dict())")
     schema = Schema.from_dict(json.loads(Path(args.schema).read_text()))
@@ -117,9 +118,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = simulate.get_scenario(args.scenario, **_overrides(args))
     simulator = simulate.StreamSimulator(load_telco(args.data_home), seed=args.seed,
                                          start=args.start)
-    delay = simulate.LabelDelay(kind=args.label_delay_kind, days=args.label_delay_days)
-    stream = simulator.stream(args.days, args.rows_per_day, scenario=scenario, label_delay=delay,
-                              progress=not args.quiet)
+    delay = simulate.LabelDelay(kind=args.label_delay_kind, days=args.label_delay_days,
+                                max_days=args.label_delay_max_days)
+    stream = simulator.stream(args.days, args.rows_per_day, scenario=scenario, label_delay=delay)
     written = _write_stream(stream, Path(args.output), args.labels_output)
     _emit(args, {"rows": len(stream), "days": args.days, "scenario": scenario.name,
                  "seed": args.seed, **written},
@@ -135,13 +136,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None) -> dict[str, str]:
     """Write atomically (temp file, then rename); labels go to their own file if asked."""
-    from closedloop.simulate import LABEL_COLUMNS
-
     frames = {"output": stream}
     if labels_output:
-        key_columns = [TELCO_SCHEMA.entity_id, "event_time"]
-        frames = {"output": stream.drop(columns=list(LABEL_COLUMNS)),
-                  "labels_output": stream[key_columns + list(LABEL_COLUMNS)]}
+        keys = [TELCO_SCHEMA.entity_id, "event_time"]
+        labels = [TELCO_SCHEMA.target, "label_available_at", "true_churn_proba"]
+        frames = {"output": stream.drop(columns=labels), "labels_output": stream[keys + labels]}
     paths = {"output": output, "labels_output": Path(labels_output or output)}
     for key, frame in frames.items():
         paths[key].parent.mkdir(parents=True, exist_ok=True)
@@ -196,9 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--strength", type=float, help="scenario strength (1.0 = its default)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--start", default="2026-01-01", help="date of day 0")
-    sim.add_argument("--label-delay-kind", default="geometric",
-                     choices=("fixed", "uniform", "geometric"))
-    sim.add_argument("--label-delay-days", type=int, default=30)
+    sim.add_argument("--label-delay-kind", default="fixed",
+                     choices=("fixed", "uniform", "geometric"),
+                     help="how label delays are distributed (default: fixed)")
+    sim.add_argument("--label-delay-days", type=int, default=30,
+                     help="the delay (fixed) or its mean (geometric), in days")
+    sim.add_argument("--label-delay-max-days", type=int, default=90,
+                     help="the longest delay (uniform draws from 0 to this)")
     return parser
 
 
@@ -206,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``closedloop`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
     args.workspace = Workspace.resolve(args.workdir)
+    quiet_mlflow()
     try:
         return args.handler(args)
     except (UsageError, DataContractError, DataUnavailableError, FileNotFoundError) as err:

@@ -143,3 +143,15 @@ def _restore_mlflow_uris(saved: tuple[str | None, str | None, dict[str, str | No
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def quiet_mlflow() -> None:
+    """Silence MLflow's INFO logs and artifact-download progress bars in this process.
+
+    Called explicitly by the chapters and the CLI (never at import): MLflow's chatter would
+    otherwise bury the output a reader is meant to look at.
+    """
+    import logging
+
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logging.getLogger("mlflow").setLevel(logging.WARNING)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from closedloop.config import Workspace
 from closedloop.data import Schema, validate
-from closedloop.train import TrainConfig, TrainResult, train
+from closedloop.train import TrainConfig, TrainResult, retrain_with_params, train
 
 DEFAULT_MODEL_NAME = "closedloop-churn"
 CHALLENGER, CHAMPION, PREVIOUS_CHAMPION = "challenger", "champion", "previous_champion"
@@ -126,14 +126,22 @@ def _requirements() -> list[str]:
 def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
                        config: TrainConfig = TrainConfig(), *,
                        model_name: str = DEFAULT_MODEL_NAME, data_source: str = "",
-                       progress: bool = False, **train_kwargs: Any) -> TrainResult:
-    """Train with HPO inside an MLflow run (trials as nested runs), log the pyfunc with lineage,
-    register it and point ``@challenger`` at it."""
+                       params: dict[str, Any] | None = None, progress: bool = False,
+                       **train_kwargs: Any) -> TrainResult:
+    """Train inside an MLflow run, log the pyfunc with lineage, register it as ``@challenger``.
+
+    With ``params=None`` hyperparameters are tuned (``config.n_trials`` trials, each a nested
+    run); with ``params`` given (e.g. :func:`model_params` of the champion) they are reused as
+    they are, through :func:`closedloop.train.retrain_with_params`.
+    """
     import mlflow
 
     with workspace.mlflow(), mlflow.start_run(run_name=f"train-{schema.name}") as run:
         _log_lineage(df, schema, data_source)
-        result = train(df, schema, config, log_trials=True, progress=progress, **train_kwargs)
+        if params is None:
+            result = train(df, schema, config, log_trials=True, progress=progress, **train_kwargs)
+        else:
+            result = retrain_with_params(df, schema, params, config, **train_kwargs)
         mlflow.log_params({**result.params, "threshold": result.threshold,
                            **{f"config.{k}": v for k, v in vars(config).items()}})
         mlflow.log_metrics({f"test_{k}": v for k, v in result.metrics.items()})
@@ -151,8 +159,12 @@ def _log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
     import mlflow
 
     digest = pd.util.hash_pandas_object(df, index=False).sum()
-    dataset = mlflow.data.from_pandas(df, source=source or None, name=schema.name,
-                                      targets=schema.target)
+    with warnings.catch_warnings():
+        # MLflow hints that int columns cannot hold nulls (the contract already forbids them) and
+        # cannot tell what kind of source a free-text description is (it goes in a tag instead).
+        warnings.filterwarnings("ignore", category=UserWarning)
+        dataset = mlflow.data.from_pandas(df, source=source if Path(source).is_file() else None,
+                                          name=schema.name, targets=schema.target)
     mlflow.log_input(dataset, context="training")
     mlflow.set_tags({f"{TAG}data.rows": len(df), f"{TAG}data.hash": f"{digest & (2**64 - 1):016x}",
                      f"{TAG}data.source": source or "in-memory", f"{TAG}schema": schema.name})

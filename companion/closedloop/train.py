@@ -38,10 +38,13 @@ class TrainConfig:
 
     ``n_trials=0`` skips HPO and trains with :data:`DEFAULT_PARAMS` (or the ``params`` given to
     :func:`retrain_with_params`). ``objective`` is the validation metric Optuna maximises.
+    ``seed`` seeds the sampler and LightGBM; ``split_seed`` (default: ``seed``) seeds the split,
+    so two models can differ in their own randomness and still be judged on the same holdout.
     """
 
     n_trials: int = 20
     seed: int = 42
+    split_seed: int | None = None
     valid_size: float = 0.2
     test_size: float = 0.2
     objective: str = "roc_auc"
@@ -80,11 +83,11 @@ class Splits:
 def split_data(df: pd.DataFrame, schema: Schema, config: TrainConfig = TrainConfig()) -> Splits:
     """Stratified, seeded three-way split. The test part is the untouched holdout."""
     y = schema.target_as_int(df)
-    rest, test = train_test_split(df, test_size=config.test_size, stratify=y,
-                                  random_state=config.seed)
+    seed = config.seed if config.split_seed is None else config.split_seed
+    rest, test = train_test_split(df, test_size=config.test_size, stratify=y, random_state=seed)
     valid_share = config.valid_size / (1 - config.test_size)
     train, valid = train_test_split(rest, test_size=valid_share,
-                                    stratify=schema.target_as_int(rest), random_state=config.seed)
+                                    stratify=schema.target_as_int(rest), random_state=seed)
     return Splits(train.reset_index(drop=True), valid.reset_index(drop=True),
                   test.reset_index(drop=True))
 

@@ -1,12 +1,11 @@
 """Training: determinism, holdout discipline, minimum performance, other schemas."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from closedloop import train as training
-from closedloop.data import TELCO_SCHEMA, Column, Schema
+from closedloop.data import TELCO_SCHEMA
 from closedloop.train import TrainConfig, choose_threshold, retrain_with_params, split_data
+from tests.loans import LOAN_SCHEMA, make_loans
 
 
 def test_split_is_a_disjoint_stratified_partition(telco):
@@ -87,33 +86,6 @@ def test_retrain_with_params_uses_exactly_those_params(telco):
     assert model.n_estimators == 120 and model.num_leaves == 7
     with pytest.raises(ValueError, match="max_depthh"):
         retrain_with_params(telco, TELCO_SCHEMA, {"max_depthh": 3})
-
-
-LOAN_SCHEMA = Schema(
-    name="loans", target="defaulted", positive=1, entity_id="loan_id",
-    columns=(
-        Column("loan_id", "id"),
-        Column("income", "float", low=0, high=1e7),
-        Column("debt_ratio", "float", low=0, high=5, nullable=True),
-        Column("purpose", "category", ("car", "home", "other")),
-        Column("defaulted", "integer", low=0, high=1),
-    ),
-)
-
-
-def make_loans(rows: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    debt = rng.uniform(0, 2, rows)
-    purpose = rng.choice(["car", "home", "other"], rows)
-    logit = -2 + 2.5 * debt + (purpose == "other") * 1.0
-    frame = pd.DataFrame({
-        "loan_id": [f"L{i}" for i in range(rows)],
-        "income": rng.lognormal(10, 0.5, rows),
-        "debt_ratio": np.where(rng.random(rows) < 0.05, np.nan, debt),
-        "purpose": purpose,
-        "defaulted": (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int64"),
-    })
-    return frame
 
 
 def test_a_differently_shaped_table_trains_with_its_own_schema():

@@ -169,3 +169,17 @@ def test_leaving_a_workspace_restores_mlflow_exactly(workspace, monkeypatch):
     import os
     assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
     assert mlflow.get_registry_uri() == mlflow.get_tracking_uri() != workspace.tracking_uri
+
+
+def test_a_model_for_another_schema_round_trips_through_the_registry(workspace):
+    from tests.loans import LOAN_SCHEMA, make_loans
+
+    loans = make_loans(1200)
+    result = registry.train_and_register(loans, LOAN_SCHEMA, workspace, TrainConfig(n_trials=0),
+                                         model_name="loans")
+    model = registry.load_model(workspace, CHALLENGER, model_name="loans")
+    out = model.predict(loans.drop(columns=["defaulted"]).head(50))
+    assert out["prediction_proba"].between(0, 1).all()
+    assert (out["prediction"] == (out["prediction_proba"] >= result.threshold)).all()
+    with pytest.raises(DataContractError, match="purpose"):
+        model.predict(loans.head(5).assign(purpose="boat"))
