@@ -1,15 +1,6 @@
 """Shared fixtures: the real Telco data (loaded once) and a fresh workspace per test."""
 
-import os
-from pathlib import Path
-
 import pytest
-
-_SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "telco"
-if "CLOSEDLOOP_DATA_HOME" not in os.environ and _SHARED_DATA.is_dir():
-    os.environ["CLOSEDLOOP_DATA_HOME"] = str(_SHARED_DATA)
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")
