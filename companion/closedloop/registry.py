@@ -53,12 +53,15 @@ class ClosedLoopModel(PythonModel):
         return self
 
     def load_context(self, context: Any) -> None:
+        """Load the pipeline, threshold and schema logged as the model's artifacts."""
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         self.bind(joblib.load(context.artifacts["pipeline"]), meta["threshold"],
                   Schema.from_dict(meta["schema"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Validate ``model_input`` against the contract, then return one row per input row with
+        ``prediction`` (int64, 1 at or above the threshold) and ``prediction_proba`` (float64)."""
         # Columns beyond the features (ids, timestamps, the label) do not change a prediction,
         # so they are allowed; every feature column must honour the contract.
         validate(model_input, self.schema, require_target=False, require_id=False,

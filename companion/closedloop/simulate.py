@@ -231,6 +231,7 @@ class Scenario:
             str(self.column),)
 
 
+#: The named scenarios, by name (see :func:`list_scenarios`).
 SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
     Scenario("none", "none", "no change: a stationary stream"),
     Scenario("price_increase", "covariate", "MonthlyCharges +20% from start_day (a price rise)",

@@ -51,7 +51,7 @@ class TrainConfig:
     n_jobs: int = 2
 
 
-#: Fixed LightGBM settings: determinism and quiet logs, never tuned.
+#: Fixed LightGBM settings (determinism and quiet logs), never tuned.
 FIXED_PARAMS: dict[str, Any] = {
     "deterministic": True, "force_row_wise": True, "verbose": -1, "subsample_freq": 1,
 }
