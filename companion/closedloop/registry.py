@@ -168,7 +168,7 @@ def _log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
         warnings.filterwarnings("ignore", category=UserWarning)
         dataset = mlflow.data.from_pandas(df, source=source if Path(source).is_file() else None,
                                           name=schema.name, targets=schema.target)
-    mlflow.log_input(dataset, context="training")
+        mlflow.log_input(dataset, context="training")
     mlflow.set_tags({f"{TAG}data.rows": len(df), f"{TAG}data.hash": f"{digest & (2**64 - 1):016x}",
                      f"{TAG}data.source": source or "in-memory", f"{TAG}schema": schema.name})
 
