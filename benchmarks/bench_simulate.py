@@ -13,22 +13,12 @@ rows without noise, labels, timestamps or scenarios.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import pandas as pd
 
+from _timing import best_of  # benchmarks/_timing.py, beside this script
 from closedloop.data import load_telco
 from closedloop.simulate import StreamSimulator, get_scenario
-
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        timings.append(time.perf_counter() - started)
-    return min(timings)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -197,7 +197,9 @@ def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
 
 def _check_column(values: pd.Series, column: Column) -> list[str]:
     nulls = int(values.isna().sum())
-    if nulls == len(values):
+    # An all-null column is what a column dropped upstream looks like; but a single row with a
+    # null in a nullable column (one serving request) is just a null.
+    if nulls == len(values) and (len(values) > 1 or not column.nullable):
         return [f"all {nulls} values are null"]
     problems = []
     if nulls and not column.nullable:

@@ -389,3 +389,12 @@ def test_schema_round_trips_through_json(schema):
     spec = json.loads(json.dumps(schema.to_dict()))
     assert Schema.from_dict(spec) == schema
     assert Schema.from_dict(spec).to_dict() == schema.to_dict()
+
+
+def test_a_single_request_with_a_null_in_a_nullable_column_is_valid(telco):
+    one = telco.head(1).assign(OnlineSecurity=None, MonthlyCharges=float("nan"))
+    validate(one, TELCO_SCHEMA)
+    with pytest.raises(DataContractError, match="gender"):
+        validate(one.assign(gender=None), TELCO_SCHEMA)
+    with pytest.raises(DataContractError, match="all 2 values are null"):
+        validate(telco.head(2).assign(OnlineSecurity=None), TELCO_SCHEMA)
