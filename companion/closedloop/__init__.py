@@ -37,9 +37,15 @@ _LAZY = {
     "train_and_register": "registry", "promote": "registry", "rollback": "registry",
     "aliases": "registry", "audit_log": "registry", "load_model": "registry",
     "model_params": "registry", "versions": "registry", "RegistryError": "registry",
+    "GateConfig": "gates", "GateReport": "gates", "PRESETS": "gates", "get_preset": "gates",
+    "derive_floors": "gates", "run_gates": "gates", "CheckResult": "checks",
+    "compare_models": "compare", "gate_version": "validation",
+    "log_gate_report": "validation",
     "StreamSimulator": "simulate", "Scenario": "simulate", "LabelDelay": "simulate",
     "SCENARIOS": "simulate", "STREAM_COLUMNS": "simulate", "TrueChurnModel": "simulate",
     "get_scenario": "simulate", "simulate_stream": "simulate", "list_scenarios": "simulate",
+    "InferenceLog": "monitoring.store", "read_log": "monitoring.store",
+    "backfill": "monitoring.ground_truth", "BackfillResult": "monitoring.ground_truth",
 }
 
 __all__ = [

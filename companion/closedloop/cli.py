@@ -78,9 +78,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     from closedloop.registry import promote
 
-    move = promote(args.workspace, args.version, reason=args.reason, model_name=args.model_name)
-    _emit(args, move.to_dict(), f"v{move.version} is @champion (was v{move.previous_version})")
+    move = promote(args.workspace, args.version, reason=args.reason, model_name=args.model_name,
+                   force=args.force)
+    _emit(args, move.to_dict(), f"v{move.version} is @champion (was v{move.previous_version})"
+                                + (" FORCED without passed gates" if move.forced else ""))
     return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from closedloop.gates import GateConfig, get_preset
+    from closedloop.validation import gate_version
+
+    if args.preset and args.config:
+        raise UsageError("give --preset or --config, not both")
+    config = (GateConfig.from_file(args.config) if args.config
+              else get_preset(args.preset or "telecom_churn"))
+    changes = {"n_bootstrap": args.bootstrap, "random_state": args.seed}
+    config = config.override(**{k: v for k, v in changes.items() if v is not None})
+    df, schema, _ = _dataset(args)
+    report = gate_version(args.workspace, df, schema, args.version, config,
+                          model_name=args.model_name)
+    _emit(args, report.to_dict(), str(report))
+    return EXIT_OK if report.passed else EXIT_FAILED
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -129,6 +148,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from closedloop.monitoring.drift import DriftConfig
+    from closedloop.monitoring.report import holdout_reference, monitor
+    from closedloop.monitoring.store import InferenceLog
+
+    df, schema, source = _dataset(args)
+    if args.baseline:
+        baseline, name = _read_table(args.baseline), str(Path(args.baseline).resolve())
+    else:
+        baseline = holdout_reference(args.workspace, df, schema, model_name=args.model_name)
+        name = f"{args.model_name}@champion held-out rows of {source}"
+    report = monitor(InferenceLog(args.workspace, schema), baseline, granularity=args.granularity,
+                     baseline_name=name, labels_as_of=args.labels_as_of,
+                     drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi))
+    _emit(args, report.to_dict(), report.summary())
+    return EXIT_OK
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {"start_day": args.start_day, "strength": args.strength}
     return {k: v for k, v in pairs.items() if v is not None}
@@ -150,6 +187,23 @@ def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None)
     return {key: str(paths[key]) for key in frames}
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from closedloop.monitoring.ground_truth import backfill
+
+    schema = (Schema.from_dict(json.loads(Path(args.schema).read_text())) if args.schema
+              else TELCO_SCHEMA)
+    result = backfill(args.workspace, args.labels, schema=schema, as_of=args.as_of,
+                      dry_run=args.dry_run)
+    counts = ", ".join(f"{k} {getattr(result, k)}" for k in (
+        "matched", "already_present", "conflicting", "unmatched"))
+    _emit(args, result.to_dict(),
+          f"{result.labels} label(s): {counts}; {result.predictions_labelled} prediction(s) "
+          f"labelled{' (dry run: nothing written)' if args.dry_run else ''}"
+          + (f"\nconflicts (stored vs incoming, never overwritten):\n"
+             f"{result.conflicts.to_string(index=False)}" if result.conflicting else ""))
+    return EXIT_FAILED if args.fail_on_conflict and result.conflicting else EXIT_OK
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="workspace folder (default $CLOSEDLOOP_WORKDIR or "
                                           "./closedloop-work)")
@@ -166,10 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
         "train": (cmd_train, "tune, train and register a model as @challenger"),
+        "validate": (cmd_validate, "run the quality gates on a version (default @challenger)"),
         "promote": (cmd_promote, "make a version (default @challenger) the @champion"),
         "rollback": (cmd_rollback, "give @champion back to @previous_champion"),
         "status": (cmd_status, "aliases, versions and the promotion audit trail"),
         "simulate": (cmd_simulate, "write a simulated production stream to Parquet"),
+        "monitor": (cmd_monitor, "profile, drift and estimated performance of the inference log"),
+        "backfill": (cmd_backfill, "join late-arriving labels into the inference log"),
     }
     subs = {}
     for name, (handler, help_text) in commands.items():
@@ -182,8 +239,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="your own table (.csv/.parquet) instead of Telco")
     train.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
     subs["promote"].add_argument("--version", help="version to promote (default @challenger)")
+    subs["promote"].add_argument("--force", action="store_true", help="promote without a passed "
+                                 "gate verdict (recorded in the audit trail)")
+    val = subs["validate"]
+    val.add_argument("--version", help="version to gate (default @challenger)")
+    val.add_argument("--preset", help="gate preset (default telecom_churn)")
+    val.add_argument("--config", help="gate settings, a YAML or JSON file")
+    val.add_argument("--bootstrap", type=int, help="bootstrap replicates (default: the config's)")
+    val.add_argument("--seed", type=int, help="seeds the bootstrap and the robustness sample")
+    val.add_argument("--data", help="the table the version was trained on (default Telco)")
+    val.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
     for name in ("promote", "rollback"):
         subs[name].add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    mon = subs["monitor"]
+    mon.add_argument("--granularity", default="1d", help="window width: 1h, 1d, 1w, 1mo, ...")
+    mon.add_argument("--baseline", help="baseline table (.parquet/.csv) with the log's columns "
+                                        "(default: the champion's held-out training rows)")
+    mon.add_argument("--labels-as-of", help="use only labels arrived by this date")
+    mon.add_argument("--alpha", type=float, default=0.01,
+                     help="false-alarm rate per window (Bonferroni over columns)")
+    mon.add_argument("--min-psi", type=float, default=0.0,
+                     help="smallest PSI that counts as drift when a test rejects")
+    mon.add_argument("--data", help="the champion's training table (default Telco)")
+    mon.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
     sim = subs["simulate"]
     sim.add_argument("--list-scenarios", action="store_true")
     sim.add_argument("--output", help="Parquet file for the stream")
@@ -202,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the delay (fixed) or its mean (geometric), in days")
     sim.add_argument("--label-delay-max-days", type=int, default=90,
                      help="the longest delay (uniform draws from 0 to this)")
+    fill = subs["backfill"]
+    fill.add_argument("--labels", required=True, help="label file (.csv/.parquet): prediction_id "
+                      "or entity id + window_start + window_end; ground_truth or the target; "
+                      "label_arrived_at")
+    fill.add_argument("--as-of", help="use only labels arrived by this time")
+    fill.add_argument("--dry-run", action="store_true", help="count and report, write nothing")
+    fill.add_argument("--fail-on-conflict", action="store_true",
+                      help="exit 1 when a label conflicts with a stored one")
+    fill.add_argument("--schema", help="the log's data contract, a JSON file (default Telco)")
     return parser
 
 

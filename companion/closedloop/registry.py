@@ -10,9 +10,15 @@ update, the audit tags, the audit run), every alias is put back exactly as it wa
 raised. Each successful move is recorded as tags on the version and as a run in the
 ``closedloop-registry`` experiment, which :func:`audit_log` reads back.
 
+:func:`promote` refuses a version whose latest quality-gate verdict (written by
+:func:`closedloop.validation.log_gate_report`) is missing or failed, or was reached against
+another champion than the current one, unless it is forced; a forced promotion says so in the
+audit trail.
+
 See Also
 --------
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+Chapter "Training, tuning and the registry" (``book/03_training.ipynb``); chapter "Quality gates"
+(``book/04_quality_gates.ipynb``) for gated promotion.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from typing import Any
 import joblib
 import pandas as pd
 
+from closedloop.baselines import PipelineModel
 from closedloop.config import Workspace
-from closedloop.data import Schema, validate
+from closedloop.data import Schema
 from closedloop.train import TrainConfig, TrainResult, retrain_with_params, train
 
 DEFAULT_MODEL_NAME = "closedloop-churn"
@@ -37,6 +44,12 @@ CHALLENGER, CHAMPION, PREVIOUS_CHAMPION = "challenger", "champion", "previous_ch
 ALIASES = (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION)
 AUDIT_EXPERIMENT = "closedloop-registry"
 TAG = "closedloop."
+#: Model-version tag holding the latest gate verdict, ``passed`` or ``failed``.
+GATE_VERDICT_TAG = f"{TAG}gate_verdict"
+#: Prefix of the one tag per gate check (``closedloop.gate.<check>`` = ``passed`` or ``failed``).
+GATE_CHECK_PREFIX = f"{TAG}gate."
+#: Model-version tag naming the champion the gates compared the version with (``none``: none).
+GATE_CHAMPION_TAG = f"{TAG}gate_champion"
 
 try:  # mlflow is a core dependency; the guard only keeps the class definable in light contexts
     from mlflow.pyfunc import PythonModel
@@ -64,12 +77,7 @@ class ClosedLoopModel(PythonModel):
         ``prediction`` (int64, 1 at or above the threshold) and ``prediction_proba`` (float64)."""
         # Columns beyond the features (ids, timestamps, the label) do not change a prediction,
         # so they are allowed; every feature column must honour the contract.
-        validate(model_input, self.schema, require_target=False, require_id=False,
-                 allow_extra=model_input.columns)
-        proba = self.pipeline.predict_proba(model_input)[:, 1]
-        return pd.DataFrame({"prediction": (proba >= self.threshold).astype("int64"),
-                             "prediction_proba": proba.astype("float64")},
-                            index=model_input.index)
+        return PipelineModel(self.pipeline, self.threshold, self.schema).predict(model_input)
 
 
 class RegistryError(RuntimeError):
@@ -88,6 +96,8 @@ class AliasMove:
     at: str
     aliases_before: dict[str, str]
     aliases_after: dict[str, str]
+    forced: bool = False
+    gate_verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -158,10 +168,15 @@ def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
     return result
 
 
+def data_hash(df: pd.DataFrame) -> str:
+    """Content hash of a table (row order matters, the index does not), as logged for lineage."""
+    digest = int(pd.util.hash_pandas_object(df, index=False).sum())
+    return f"{digest & (2**64 - 1):016x}"
+
+
 def _log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
     import mlflow
 
-    digest = pd.util.hash_pandas_object(df, index=False).sum()
     with warnings.catch_warnings():
         # MLflow hints that int columns cannot hold nulls (the contract already forbids them) and
         # cannot tell what kind of source a free-text description is (it goes in a tag instead).
@@ -169,7 +184,7 @@ def _log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
         dataset = mlflow.data.from_pandas(df, source=source if Path(source).is_file() else None,
                                           name=schema.name, targets=schema.target)
         mlflow.log_input(dataset, context="training")
-    mlflow.set_tags({f"{TAG}data.rows": len(df), f"{TAG}data.hash": f"{digest & (2**64 - 1):016x}",
+    mlflow.set_tags({f"{TAG}data.rows": len(df), f"{TAG}data.hash": data_hash(df),
                      f"{TAG}data.source": source or "in-memory", f"{TAG}schema": schema.name})
 
 
@@ -201,23 +216,61 @@ def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[
 
 
 def promote(workspace: Workspace, version: str | None = None, *, reason: str,
-            model_name: str = DEFAULT_MODEL_NAME) -> AliasMove:
-    """Make ``version`` (default: the ``@challenger``) the ``@champion``.
+            model_name: str = DEFAULT_MODEL_NAME, force: bool = False) -> AliasMove:
+    """Make ``version`` (default: the ``@challenger``) the ``@champion``, if its gates passed.
 
-    The old champion becomes ``@previous_champion``; ``@challenger`` is removed from the promoted
-    version. All or nothing: on any failure the aliases are restored and the error re-raised.
+    The version's latest gate verdict must be ``passed`` and must have been reached against the
+    current champion (see :func:`gate_problem`); ``force=True`` promotes anyway and records
+    ``forced`` in the audit trail. The old champion becomes ``@previous_champion``;
+    ``@challenger`` is removed from the promoted version. All or nothing: on any failure the
+    aliases are restored and the error re-raised.
     """
+    _require_reason(reason)
     before = aliases(workspace, model_name)
     version = str(version or before.get(CHALLENGER) or "")
     if not version:
         raise RegistryError(f"{model_name} has no @{CHALLENGER} to promote; pass a version")
     if before.get(CHAMPION) == version:
         raise RegistryError(f"version {version} of {model_name} is already @{CHAMPION}")
+    tags = workspace.client().get_model_version(model_name, version).tags
+    problem = gate_problem(tags, before.get(CHAMPION))
+    if problem and not force:
+        raise RegistryError(
+            f"version {version} of {model_name} cannot be promoted: {problem}. Run the quality "
+            "gates (closedloop validate, or closedloop.validation.gate_version), or force it")
     after = {k: v for k, v in before.items() if not (k == CHALLENGER and v == version)}
     after[CHAMPION] = version
     if CHAMPION in before:
         after[PREVIOUS_CHAMPION] = before[CHAMPION]
-    return _move(workspace, model_name, "promote", version, before, after, reason)
+    return _move(workspace, model_name, "promote", version, before, after, reason,
+                 forced=force, gate_verdict=tags.get(GATE_VERDICT_TAG, "missing"))
+
+
+def gate_problem(tags: dict[str, str], champion: str | None) -> str | None:
+    """Why a version with these tags may not be promoted over ``champion`` (None: it may).
+
+    Examples
+    --------
+    >>> gate_problem({}, None)
+    'it has no quality-gate verdict'
+    >>> gate_problem({GATE_VERDICT_TAG: "failed", GATE_CHECK_PREFIX + "floor.f1": "failed"}, "1")
+    'its quality gates failed (floor.f1)'
+    >>> gate_problem({GATE_VERDICT_TAG: "passed", GATE_CHAMPION_TAG: "none"}, "3")
+    'its gates ran with no champion, but the champion is now version 3'
+    """
+    verdict = tags.get(GATE_VERDICT_TAG)
+    if verdict is None:
+        return "it has no quality-gate verdict"
+    if verdict != "passed":
+        failed = sorted(k.removeprefix(GATE_CHECK_PREFIX) for k, v in tags.items()
+                        if k.startswith(GATE_CHECK_PREFIX) and v != "passed")
+        return f"its quality gates failed ({', '.join(failed) or verdict})"
+    compared = tags.get(GATE_CHAMPION_TAG, "none")
+    if compared != (champion or "none"):
+        against = "no champion" if compared == "none" else f"champion version {compared}"
+        now = f"version {champion}" if champion else "none"
+        return f"its gates ran with {against}, but the champion is now {now}"
+    return None
 
 
 def rollback(workspace: Workspace, *, reason: str,
@@ -232,11 +285,12 @@ def rollback(workspace: Workspace, *, reason: str,
 
 
 def _move(workspace: Workspace, model_name: str, action: str, version: str,
-          before: dict[str, str], after: dict[str, str], reason: str) -> AliasMove:
-    if not reason.strip():
-        raise ValueError("a promotion or rollback needs a reason (it goes into the audit trail)")
+          before: dict[str, str], after: dict[str, str], reason: str, *, forced: bool = False,
+          gate_verdict: str | None = None) -> AliasMove:
+    _require_reason(reason)
     record = AliasMove(action, model_name, version, before.get(CHAMPION), reason,
-                       datetime.now(timezone.utc).isoformat(timespec="seconds"), before, after)
+                       datetime.now(timezone.utc).isoformat(timespec="seconds"), before, after,
+                       forced, gate_verdict)
     client = workspace.client()
     tags_before = client.get_model_version(model_name, version).tags
     try:
@@ -247,6 +301,11 @@ def _move(workspace: Workspace, model_name: str, action: str, version: str,
         _restore_tags(client, model_name, version, tags_before)
         raise
     return record
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ValueError("a promotion or rollback needs a reason (it goes into the audit trail)")
 
 
 def _restore_tags(client: Any, model_name: str, version: str, wanted: dict[str, str]) -> None:
@@ -272,6 +331,8 @@ def _write_audit(workspace: Workspace, client: Any, record: AliasMove) -> None:
 
     tags = {f"{TAG}{record.action}d_at": record.at, f"{TAG}{record.action}_reason": record.reason,
             f"{TAG}{record.action}_previous_champion": str(record.previous_version)}
+    if record.action == "promote":
+        tags[f"{TAG}promote_forced"] = str(record.forced).lower()
     for key, value in tags.items():
         client.set_model_version_tag(record.model_name, record.version, key, value)
     metrics = client.get_model_version(record.model_name, record.version).tags.get(
@@ -287,7 +348,7 @@ def audit_log(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.
     """Every promotion and rollback of ``model_name``, oldest first."""
     import mlflow
 
-    columns = ["at", "action", "version", "previous_version", "reason"]
+    columns = ["at", "action", "version", "previous_version", "reason", "forced", "gate_verdict"]
     with workspace.mlflow(AUDIT_EXPERIMENT) as experiment_id:
         # A move that failed midway leaves a FAILED run behind: it is not part of the trail.
         runs = mlflow.search_runs([experiment_id], filter_string=(
@@ -296,16 +357,18 @@ def audit_log(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.
         return pd.DataFrame(columns=columns)
     table = runs.sort_values("start_time", kind="stable")
     table = table.rename(columns=lambda c: c.removeprefix(f"tags.{TAG}"))
-    return table[columns].reset_index(drop=True)
+    return table.reindex(columns=columns).reset_index(drop=True)
 
 
 def load_model(workspace: Workspace, alias: str = CHAMPION, *,
                model_name: str = DEFAULT_MODEL_NAME) -> Any:
-    """Load ``models:/<model_name>@<alias>`` as a pyfunc."""
+    """Load ``models:/<model_name>@<alias>`` as a pyfunc; a version number instead of an alias
+    (``"3"``) loads that version."""
     import mlflow
 
+    ref = f"{model_name}/{alias}" if str(alias).isdigit() else f"{model_name}@{alias}"
     with workspace.mlflow():
-        return mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
+        return mlflow.pyfunc.load_model(f"models:/{ref}")
 
 
 def model_params(workspace: Workspace, alias: str = CHAMPION, *,

@@ -18,6 +18,9 @@ CHAPTERS = sorted(BOOK.glob("*.ipynb"))
 #: Parameters that keep each chapter fast in tests, by notebook stem (default: none).
 SMALL_PARAMETERS: dict[str, dict] = {
     "03_training": {"n_trials": 3},
+    "04_quality_gates": {"n_trials": 0, "n_bootstrap": 200},
+    "05_ground_truth": {"days": 40, "rows_per_day": 100},
+    "06_drift_and_estimation": {"days": 63, "rows_per_day": 100},
 }
 
 

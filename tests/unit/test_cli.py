@@ -35,8 +35,12 @@ def test_promote_rollback_status_and_usage_errors(capsys, tmp_path):
         assert run(capsys, "train", "--workdir", workdir, "--trials", "0", "--seed", seed)[0] == 0
     code, _, err = run(capsys, "rollback", "--workdir", workdir, "--reason", "nothing yet")
     assert code == 2 and "previous_champion" in err
-    assert run(capsys, "promote", "--workdir", workdir, "--version", "1", "--reason", "a")[0] == 0
-    code, out, _ = run(capsys, "promote", "--workdir", workdir, "--reason", "b", "--json")
+    code, _, err = run(capsys, "promote", "--workdir", workdir, "--version", "1", "--reason", "a")
+    assert code == 2 and "no quality-gate verdict" in err  # gates first, or --force
+    assert run(capsys, "promote", "--workdir", workdir, "--version", "1", "--reason", "a",
+               "--force")[0] == 0
+    code, out, _ = run(capsys, "promote", "--workdir", workdir, "--reason", "b", "--json",
+                       "--force")
     assert code == 0 and json.loads(out)["aliases_after"] == {
         "champion": "2", "previous_champion": "1"}
     assert run(capsys, "rollback", "--workdir", workdir, "--reason", "c")[0] == 0

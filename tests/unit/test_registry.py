@@ -1,4 +1,8 @@
-"""Registry: pyfunc output, aliases, audit trail, all-or-nothing promotion, isolation."""
+"""Registry: pyfunc output, aliases, audit trail, all-or-nothing promotion, isolation.
+
+Promotions here are forced: these tests are about alias mechanics; gated promotion is tested in
+``test_gated_promotion.py``.
+"""
 
 import json
 import shutil
@@ -69,9 +73,9 @@ def test_model_version_carries_metrics_params_and_lineage(two_versions):
 def test_promote_and_rollback_move_aliases_and_write_the_audit_trail(two_versions):
     ws = two_versions
     assert registry.aliases(ws) == {CHALLENGER: "2"}
-    registry.promote(ws, "1", reason="first model")
+    registry.promote(ws, "1", reason="first model", force=True)
     assert registry.aliases(ws) == {CHALLENGER: "2", CHAMPION: "1"}
-    move = registry.promote(ws, reason="v2 is better")
+    move = registry.promote(ws, reason="v2 is better", force=True)
     assert move.previous_version == "1"
     assert registry.aliases(ws) == {CHAMPION: "2", PREVIOUS_CHAMPION: "1"}
     registry.rollback(ws, reason="incident 42")
@@ -93,7 +97,7 @@ def test_promote_and_rollback_move_aliases_and_write_the_audit_trail(two_version
 def test_a_promotion_that_fails_midway_leaves_the_aliases_as_they_were(
         two_versions, monkeypatch, method, failing_call):
     ws = two_versions
-    registry.promote(ws, "1", reason="first")
+    registry.promote(ws, "1", reason="first", force=True)
     before = registry.aliases(ws)
     original = getattr(MlflowClient, method)
     calls = {"n": 0}
@@ -106,7 +110,7 @@ def test_a_promotion_that_fails_midway_leaves_the_aliases_as_they_were(
 
     monkeypatch.setattr(MlflowClient, method, flaky)
     with pytest.raises(ConnectionError):
-        registry.promote(ws, reason="should not stick")
+        registry.promote(ws, reason="should not stick", force=True)
     monkeypatch.undo()
     assert registry.aliases(ws) == before
     assert registry.audit_log(ws)["reason"].tolist() == ["first"]
@@ -115,7 +119,7 @@ def test_a_promotion_that_fails_midway_leaves_the_aliases_as_they_were(
 def test_a_failure_while_writing_the_audit_leaves_the_aliases_as_they_were(
         two_versions, monkeypatch):
     ws = two_versions
-    registry.promote(ws, "1", reason="first")
+    registry.promote(ws, "1", reason="first", force=True)
     before = registry.aliases(ws)
 
     def broken(*args, **kwargs):
@@ -123,7 +127,7 @@ def test_a_failure_while_writing_the_audit_leaves_the_aliases_as_they_were(
 
     monkeypatch.setattr(mlflow, "log_metrics", broken)
     with pytest.raises(OSError):
-        registry.promote(ws, reason="no audit, no promotion")
+        registry.promote(ws, reason="no audit, no promotion", force=True)
     assert registry.aliases(ws) == before
 
 
@@ -132,7 +136,7 @@ def test_refusals_are_clear(two_versions):
         registry.rollback(two_versions, reason="nothing to roll back to")
     with pytest.raises(ValueError, match="reason"):
         registry.promote(two_versions, reason=" ")
-    registry.promote(two_versions, reason="ok")
+    registry.promote(two_versions, reason="ok", force=True)
     with pytest.raises(RegistryError, match="no @challenger"):
         registry.promote(two_versions, reason="again")
 
@@ -155,7 +159,7 @@ def test_a_failed_audit_leaves_no_trace_on_the_version(two_versions, monkeypatch
     tags_before = client.get_model_version(registry.DEFAULT_MODEL_NAME, "2").tags
     monkeypatch.setattr(mlflow, "log_metrics", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        registry.promote(ws, reason="will fail")
+        registry.promote(ws, reason="will fail", force=True)
     assert client.get_model_version(registry.DEFAULT_MODEL_NAME, "2").tags == tags_before
     assert registry.audit_log(ws).empty
 

@@ -1,0 +1,262 @@
+"""Storage internals of the inference log: column names, Arrow types, atomic batch files, DuckDB.
+
+Private: :mod:`closedloop.monitoring.store` is the interface. A batch is written to a hidden
+temporary file in its table's folder, flushed to disk, then linked to its final name, which is
+derived from its content: the name appears whole or not at all, and a retried batch finds its name
+taken and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from closedloop.data import TELCO_SCHEMA, DataContractError, Schema
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+PREDICTION_ID = "prediction_id"
+TIMESTAMP = "timestamp"
+MODEL_NAME = "model_name"
+MODEL_VERSION = "model_version"
+PREDICTION = "prediction"
+PREDICTION_PROBA = "prediction_proba"
+GROUND_TRUTH = "ground_truth"
+LABEL_ARRIVED_AT = "label_arrived_at"
+LOGGED_AT = "logged_at"
+BATCH_ID = "batch_id"
+BACKFILLED_AT = "backfilled_at"
+
+
+_DATABASE: dict[int, Any] = {}
+
+
+def duckdb_connection() -> duckdb.DuckDBPyConnection:
+    """A new connection to this process's in-memory DuckDB database (session time zone UTC).
+
+    Opening a database costs tens of milliseconds, a cursor on an open one nothing; each caller
+    gets its own cursor, whose temporary views and registered frames are its alone. Keyed by
+    process id, so a forked child opens its own database.
+    """
+    import duckdb
+
+    database = _DATABASE.get(os.getpid())
+    if database is None:
+        _DATABASE.clear()
+        database = _DATABASE[os.getpid()] = duckdb.connect()
+    cursor = database.cursor()
+    cursor.execute("SET TimeZone = 'UTC'")
+    return cursor
+
+
+def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = None,
+                 predictions: str = "predictions_raw", labels: str = "labels_raw"
+                 ) -> dict[str, str]:
+    """The SQL of the three log views, portable between DuckDB and Spark SQL.
+
+    Reads the raw tables ``predictions`` and ``labels`` and returns ``{view name: SELECT}``
+    for ``predictions`` (one row per prediction id, the first logged), ``ground_truth`` (the
+    first-arrived label per prediction id, arrived by ``labels_as_of`` when given) and
+    ``inference_log`` (the two joined), in the order they must be created.
+    """
+    features = ", ".join(f"p.{quote(c, 'any')}" for c in schema.feature_names)
+    as_of = "" if labels_as_of is None else (
+        f"WHERE {LABEL_ARRIVED_AT} <= TIMESTAMP '{pd.Timestamp(labels_as_of)}'")
+    return {
+        "predictions": (
+            f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {PREDICTION_ID} "
+            f"ORDER BY {LOGGED_AT}, {BATCH_ID}) AS _rank FROM {predictions}) AS ranked "
+            "WHERE _rank = 1"),
+        "ground_truth": (
+            f"SELECT {PREDICTION_ID}, {GROUND_TRUTH}, {LABEL_ARRIVED_AT}, {BACKFILLED_AT} FROM "
+            f"(SELECT *, row_number() OVER (PARTITION BY {PREDICTION_ID} ORDER BY "
+            f"{LABEL_ARRIVED_AT}, {BACKFILLED_AT}, {BATCH_ID}) AS _rank FROM {labels} {as_of}) "
+            "AS ranked WHERE _rank = 1"),
+        "inference_log": (
+            f"SELECT p.{PREDICTION_ID}, p.{quote(schema.entity_id, 'any')}, p.{TIMESTAMP}, "
+            f"p.{MODEL_NAME}, p.{MODEL_VERSION}, {features}, p.{PREDICTION}, "
+            f"p.{PREDICTION_PROBA}, l.{GROUND_TRUTH}, l.{LABEL_ARRIVED_AT}, p.{LOGGED_AT}, "
+            f"p.{BATCH_ID} FROM predictions AS p LEFT JOIN ground_truth AS l "
+            f"ON p.{PREDICTION_ID} = l.{PREDICTION_ID}"),
+    }
+
+
+def restore_log_dtypes(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
+    """Give a log frame read by any engine the log's pandas dtypes (see :meth:`InferenceLog.read`).
+
+    Integer features keep ``int64`` unless they hold nulls (a data-quality incident), then
+    ``Int64``; categories and ids are ``object`` with None for missing values.
+    """
+    out = frame.copy()
+    for name in out.columns:
+        values = out[name]
+        kind = schema[name].kind if name in schema.names else _LOG_KINDS.get(name)
+        if kind == "integer" or name == PREDICTION:
+            out[name] = values.astype("Int64" if values.isna().any() else "int64")
+        elif kind == "float" or name == PREDICTION_PROBA:
+            out[name] = pd.to_numeric(values).astype("float64")
+        elif kind == "timestamp":
+            out[name] = pd.to_datetime(values).astype("datetime64[ns]")
+        elif kind == "label":
+            out[name] = values.astype("Int64")
+        elif kind in ("category", "id"):
+            out[name] = values.astype("object").where(values.notna(), None)
+    return out
+
+
+_LOG_KINDS = {PREDICTION_ID: "id", TIMESTAMP: "timestamp", MODEL_NAME: "id",
+              MODEL_VERSION: "id", GROUND_TRUTH: "label", LABEL_ARRIVED_AT: "timestamp",
+              LOGGED_AT: "timestamp", BATCH_ID: "id", BACKFILLED_AT: "timestamp"}
+
+
+def now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
+def naive_utc(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return pd.to_datetime(values).astype("datetime64[ns]")
+
+
+def digest(values: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for value in values:
+        digest.update(str(value).encode() + b"\x1f")
+    return digest.hexdigest()
+
+
+def quote(name: str, dialect: str = "duckdb") -> str:
+    # Plain identifiers need no quoting in either engine; others are quoted per engine, and
+    # "any" (shared SQL) accepts only plain names so the text runs unchanged in both.
+    if name.isidentifier():
+        return name
+    if dialect == "any":
+        raise ValueError(f"column name {name!r} must be a plain identifier for portable SQL")
+    return f'"{name}"' if dialect == "duckdb" else f"`{name}`"
+
+
+def _arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {"id": pa.string, "category": pa.string, "integer": pa.int64, "float": pa.float64,
+            "timestamp": lambda: pa.timestamp("us")}
+
+
+class _ArrowKind(dict):
+    """Contract kind -> pyarrow type factory, resolved on first use (pyarrow loads lazily)."""
+
+    def __missing__(self, kind: str) -> Any:
+        self.update(_arrow_types())
+        return self[kind]
+
+
+_ARROW_KIND = _ArrowKind()
+DUCKDB_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE",
+                "timestamp[us]": "TIMESTAMP"}
+
+
+def labels_arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([(PREDICTION_ID, pa.string()), (GROUND_TRUTH, pa.int64()),
+                      (LABEL_ARRIVED_AT, pa.timestamp("us")), (BACKFILLED_AT, pa.timestamp("us")),
+                      (BATCH_ID, pa.string())])
+
+
+def predictions_arrow_schema(schema: Schema) -> pa.Schema:
+    """The fixed Arrow schema of a prediction batch file for the contract ``schema``."""
+    import pyarrow as pa
+
+    return pa.schema([
+        (PREDICTION_ID, pa.string()), (schema.entity_id, pa.string()),
+        (TIMESTAMP, pa.timestamp("us")), (MODEL_NAME, pa.string()),
+        (MODEL_VERSION, pa.string()),
+        *[(c.name, _ARROW_KIND[c.kind]()) for c in schema.features],
+        (PREDICTION, pa.int64()), (PREDICTION_PROBA, pa.float64()),
+        (BATCH_ID, pa.string()), (LOGGED_AT, pa.timestamp("us")),
+    ])
+
+
+def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Cast to the table's fixed schema, so every batch file has the same column types.
+
+    Numbers that arrive as text are parsed; a value that cannot take its column's type raises
+    :class:`~closedloop.data.DataContractError` naming the column.
+    """
+    import pyarrow as pa
+
+    arrays, problems = [], []
+    for field in schema:
+        values = frame[field.name]
+        try:
+            if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+                values = pd.to_numeric(values, errors="raise")
+            elif pa.types.is_timestamp(field.type):
+                values = pd.to_datetime(values)
+            elif pa.types.is_string(field.type):
+                values = values.astype("object").where(values.notna(), None).map(
+                    lambda v: v if v is None else str(v))
+            arrays.append(pa.array(values, type=field.type, from_pandas=True))
+        except (ValueError, TypeError, pa.ArrowException) as err:
+            problems.append((field.name, f"cannot be stored as {field.type}: {err}"))
+    if problems:
+        raise DataContractError(problems, "inference_log")
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_batch(folder: Path, batch_id: str, table: pa.Table) -> tuple[Path, bool]:
+    """Write ``table`` as ``folder/<batch_id>.parquet`` atomically, unless it already exists.
+
+    The temporary name starts with a dot and does not end in ``.parquet``, so neither DuckDB's
+    glob nor Spark (which skips hidden files) ever reads a file being written.
+    """
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{batch_id}.parquet"
+    if final.exists():
+        return final, False
+    partial = folder / f".{batch_id}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(partial, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return final, _commit(partial, final, folder)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _commit(partial: Path, final: Path, folder: Path) -> bool:
+    try:
+        os.link(partial, final)  # atomic and fails if the name exists: a batch is written once
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system: rename (same content, same name)
+        if final.exists():
+            return False
+        os.replace(partial, final)
+    _fsync_dir(folder)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,287 @@
+"""Two-sample statistics on reduced samples, each a sorted set of distinct values with counts.
+
+Every drift statistic of :mod:`closedloop.monitoring.drift` depends on a sample only through its
+empirical distribution, so each is computed here from ``(values, counts)``, a :class:`Reduced`.
+pandas and Spark reduce a window to that form their own way (``np.unique``, a ``GROUP BY``) and
+share these functions, which is why the two engines agree to rounding error. The numbers equal
+scipy's on the raw samples (``ks_2samp``, ``wasserstein_distance``, ``jensenshannon``,
+``chi2_contingency`` without Yates' correction); the unit tests check it to 1e-9.
+
+See Also
+--------
+Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+#: Kinds of monitored column, numeric (integers or floats) or categorical (labels).
+Kind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """One column of one window: sorted distinct non-null values, their counts, and the nulls."""
+
+    values: np.ndarray
+    counts: np.ndarray
+    nulls: int = 0
+
+    @cached_property
+    def n(self) -> int:
+        """Number of non-null values."""
+        return int(self.counts.sum())
+
+    @property
+    def total(self) -> int:
+        return self.n + self.nulls
+
+    @classmethod
+    def of(cls, values: np.ndarray, nulls: int = 0) -> Reduced:
+        """Reduce raw non-null values (numbers or category labels)."""
+        unique, counts = np.unique(values, return_counts=True)
+        return cls(unique, counts.astype(np.int64), int(nulls))
+
+
+def _cumulative(sample: Reduced, at: np.ndarray) -> np.ndarray:
+    """Counts of values <= each point of ``at`` (integers, so the ECDFs match scipy bit for bit)."""
+    cum = np.concatenate([[0], np.cumsum(sample.counts)])
+    return cum[np.searchsorted(sample.values, at, side="right")]
+
+
+def ks(a: Reduced, b: Reduced, method: str = "auto") -> tuple[float, float]:
+    """Two-sided two-sample Kolmogorov-Smirnov statistic and p-value (see :func:`ks_pvalue`).
+
+    The statistic is the largest gap between the two ECDFs over the union of the values, equal to
+    ``scipy.stats.ks_2samp``'s.
+    """
+    d, p, _ = ks_and_wasserstein(a, b, method)
+    return d, p
+
+
+def ks_and_wasserstein(a: Reduced, b: Reduced, method: str = "auto"
+                       ) -> tuple[float, float, float]:
+    """KS statistic, its p-value and the Wasserstein distance, from one pass over both ECDFs."""
+    support = np.union1d(a.values, b.values)
+    diff = _cumulative(a, support) / a.n - _cumulative(b, support) / b.n
+    d = float(max(np.clip(-diff.min(), 0, 1), diff.max())) + 0.0  # never -0.0
+    # The area between the ECDFs: each gap times the distance to the next support point.
+    w = float(np.sum(np.abs(diff[:-1]) * np.diff(support.astype(np.float64))))
+    return d, ks_pvalue(d, a.n, b.n, method), w
+
+
+#: Largest ``n1 * n2`` for which ``method="auto"`` computes the exact KS p-value.
+EXACT_KS_MAX_PRODUCT = 1_000_000
+
+
+def ks_pvalue(d: float, n1: int, n2: int, method: str = "auto") -> float:
+    """Two-sided p-value of a KS statistic ``d`` between samples of ``n1`` and ``n2`` values.
+
+    ``scipy.stats.ks_2samp`` computes its p-value from ``d``, ``n1`` and ``n2`` only; this
+    function reproduces it for ``method`` ``"exact"`` (scipy's own lattice-path routine),
+    ``"asymp"`` (Smirnov's limit distribution) and ``"scipy"`` (ks_2samp's default rule: exact up
+    to 10,000 values per sample). ``"auto"`` is exact only while ``n1 * n2`` is at most
+    :data:`EXACT_KS_MAX_PRODUCT`: the exact count costs O(n1 n2) (40 ms at 2,100 x 9,000 values),
+    and beyond that size the two differ by about 1 % of the p-value.
+    """
+    if method not in ("auto", "scipy", "exact", "asymp"):
+        raise ValueError(f"method must be auto, scipy, exact or asymp, not {method!r}")
+    if method == "auto":
+        method = "exact" if n1 * n2 <= EXACT_KS_MAX_PRODUCT else "asymp"
+    elif method == "scipy":
+        method = "exact" if max(n1, n2) <= 10_000 else "asymp"
+    g = math.gcd(n1, n2)
+    if method == "exact" and (n1 // g) < np.iinfo(np.int32).max / (n2 // g):
+        exact = _exact_pvalue(n1, n2, g, d)
+        if exact is not None:
+            return exact
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+
+
+def _exact_pvalue(n1: int, n2: int, g: int, d: float) -> float | None:
+    try:  # scipy's exact lattice-path computation; private, so guarded (tests pin the agreement)
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+    except ImportError:  # pragma: no cover
+        return None
+    success, _, prob = _attempt_exact_2kssamp(n1, n2, g, d, "two-sided")
+    return float(np.clip(prob, 0, 1)) if success else None
+
+
+def wasserstein(a: Reduced, b: Reduced) -> float:
+    """First Wasserstein distance (earth mover's), as ``scipy.stats.wasserstein_distance``.
+
+    The area between the two ECDFs: the sum over consecutive support points of the ECDF gap times
+    the distance to the next point.
+    """
+    return ks_and_wasserstein(a, b, "asymp")[2]
+
+
+def mean_std(sample: Reduced) -> tuple[float, float]:
+    """Mean and population standard deviation (ddof 0) of a reduced numeric sample."""
+    if sample.n == 0:
+        return math.nan, math.nan
+    values = sample.values.astype(np.float64)
+    mean = float(np.dot(values, sample.counts) / sample.n)
+    var = float(np.dot((values - mean) ** 2, sample.counts) / sample.n)
+    return mean, math.sqrt(var)
+
+
+def quantile_edges(sample: Reduced, bins: int) -> np.ndarray:
+    """Inner edges of ``bins`` equal-frequency bins of ``sample`` (duplicates dropped).
+
+    Quantiles use the "lower" rule (an observed value), so a point mass such as a 0/1 flag gives
+    one edge, not many, and bins are right-closed: ``(e[i-1], e[i]]``.
+    """
+    if sample.n == 0:
+        return np.array([], dtype=np.float64)
+    cum = np.cumsum(sample.counts)
+    ranks = np.floor(np.arange(1, bins) * (sample.n - 1) / bins).astype(np.int64)
+    edges = sample.values[np.searchsorted(cum, ranks + 1)].astype(np.float64)
+    edges = np.unique(edges)
+    return edges[edges < sample.values[-1]]  # the last edge would leave an empty top bin
+
+
+def bin_counts(sample: Reduced, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``sample`` in the right-closed bins delimited by ``edges`` (len(edges) + 1)."""
+    index = np.searchsorted(edges, sample.values.astype(np.float64), side="left")
+    return np.bincount(index, weights=sample.counts, minlength=edges.size + 1)
+
+
+def category_counts(a: Reduced, b: Reduced) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two samples' counts over the union of their categories (sorted)."""
+    labels = np.union1d(a.values.astype(str), b.values.astype(str))
+    out = []
+    for sample in (a, b):
+        counts = np.zeros(labels.size)
+        counts[np.searchsorted(labels, sample.values.astype(str))] = sample.counts
+        out.append(counts)
+    return labels, out[0], out[1]
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float) -> np.ndarray:
+    """Population stability index of count rows ``actual`` against ``expected`` (last axis).
+
+    ``sum((a - e) * ln(a / e))`` over the bins, on proportions; a proportion of 0 (an empty bin) is
+    replaced by ``epsilon`` so that the logarithm is finite. Broadcasts over leading axes.
+    """
+    e = _proportions(expected)
+    a = _proportions(actual)
+    e, a = np.where(e > 0, e, epsilon), np.where(a > 0, a, epsilon)
+    return np.sum((a - e) * np.log(a / e), axis=-1)
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance in base 2 (so in [0, 1]), as scipy's ``jensenshannon``."""
+    p, q = _proportions(p), _proportions(q)
+    m = (p + q) / 2.0
+    divergence = (np.sum(special.rel_entr(p, m), axis=-1)
+                  + np.sum(special.rel_entr(q, m), axis=-1)) / 2.0
+    return np.sqrt(np.maximum(divergence, 0.0) / np.log(2.0))
+
+
+def tv_and_linf(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Total-variation distance ``sum|p - q| / 2`` and L-infinity distance ``max|p - q|``."""
+    gap = np.abs(_proportions(p) - _proportions(q))
+    return gap.sum(axis=-1) / 2.0, gap.max(axis=-1)
+
+
+def chi_square(expected: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson's chi-square test of homogeneity on the 2 x k tables ``[expected, actual]``.
+
+    Equals ``scipy.stats.chi2_contingency(table, correction=False)`` on the table without its
+    all-zero columns; without Yates' correction, so a two-category column is on the same scale as
+    the others. A table with fewer than two non-empty categories has statistic 0 and p-value 1.
+    Broadcasts over leading axes.
+    """
+    expected, actual = np.broadcast_arrays(np.asarray(expected, float), np.asarray(actual, float))
+    table = np.stack([expected, actual], axis=-2)
+    col = table.sum(axis=-2, keepdims=True)
+    row = table.sum(axis=-1, keepdims=True)
+    total = row.sum(axis=-2, keepdims=True)
+    fitted = row * col / np.where(total > 0, total, 1.0)
+    terms = np.where(fitted > 0, (table - fitted) ** 2 / np.where(fitted > 0, fitted, 1.0), 0.0)
+    statistic = terms.sum(axis=(-2, -1))
+    dof = (col[..., 0, :] > 0).sum(axis=-1) - 1
+    valid = (dof > 0) & (row.min(axis=(-2, -1)) > 0)
+    # chdtrc is the ufunc behind stats.chi2.sf, without its per-call overhead (~0.3 ms).
+    pvalue = np.where(valid, special.chdtrc(np.maximum(dof, 1), statistic), 1.0)
+    return np.where(valid, statistic, 0.0), pvalue
+
+
+def _proportions(counts: np.ndarray) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum(axis=-1, keepdims=True)
+    return counts / np.where(total > 0, total, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Reduction of a pandas column, per window (Spark reduces with a GROUP BY instead)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnSample:
+    """A column of one window in reduced form, plus how many values arrived as text."""
+
+    reduced: Reduced
+    text_values: int = 0
+
+
+def _as_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Floats (unparseable -> NaN) and a mask of values that arrived as text."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(values), bool)
+    text = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
+    numbers = pd.to_numeric(values.astype("object"), errors="coerce")
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan), text.to_numpy(dtype=bool)
+
+
+def reduce_column(values: pd.Series, kind: Kind, groups: np.ndarray | None = None,
+                  n_groups: int = 1) -> list[ColumnSample]:
+    """Reduce ``values`` (one column) to one :class:`ColumnSample` per group code.
+
+    ``groups`` holds a code in ``0 .. n_groups - 1`` per row (all rows in group 0 if omitted).
+    One sort for all groups, so the cost does not grow with the number of windows.
+    """
+    groups = np.zeros(len(values), np.int64) if groups is None else np.asarray(groups, np.int64)
+    if kind == "numeric":
+        keys, text = _as_numbers(values)
+        missing = np.isnan(keys)
+        labels = None
+    else:
+        # Hash the raw values first, then name the few distinct ones: categories are compared
+        # as text, so 1 and "1" are one category.
+        codes, uniques = pd.factorize(values.astype("object"))
+        labels, merged = np.unique(np.asarray([str(u) for u in uniques], dtype=object),
+                                   return_inverse=True)
+        missing = codes < 0
+        # -1 (null) indexes the appended -1, so an all-null column needs no special case
+        keys, text = np.append(merged, -1)[codes], np.zeros(len(values), bool)
+    nulls = np.bincount(groups[missing], minlength=n_groups)
+    texts = np.bincount(groups[text], minlength=n_groups)
+    g, k = groups[~missing], keys[~missing]
+    order = np.lexsort((k, g))
+    g, k = g[order], k[order]
+    first = np.ones(g.size, bool)
+    first[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, g.size))
+    bounds = np.searchsorted(g[starts], np.arange(n_groups + 1))
+    out = []
+    for i in range(n_groups):
+        part = slice(bounds[i], bounds[i + 1])
+        unique = k[starts[part]]
+        unique = unique if labels is None else labels[unique]
+        out.append(ColumnSample(Reduced(unique, counts[part].astype(np.int64), int(nulls[i])),
+                                int(texts[i])))
+    return out

@@ -1,0 +1,451 @@
+"""The inference log: every scored row, its model, and the ground truth once it arrives.
+
+Storage design
+--------------
+DuckDB lets one process at a time hold a database file open for writing, and the log has several
+writers (the REST service, batch jobs, backfills). So the log is not a DuckDB file: it is two
+folders of append-only Parquet files under the workspace, which DuckDB queries in place (and
+Spark, or Databricks, reads as they are):
+
+- ``tables/inference_log/``: one file per appended batch of predictions;
+- ``tables/ground_truth/``: one file per backfill of labels (see
+  :mod:`closedloop.monitoring.ground_truth`).
+
+A batch is written to a hidden temporary file in the same folder, flushed to disk, then given its
+final name with one atomic link (``os.link``; ``os.replace`` where links are not supported): a
+reader lists either the whole file or nothing, never half a batch. Files are never modified or
+deleted, so two processes writing at once cannot lose each other's rows.
+
+A row is never duplicated. The prediction id is deterministic (a 128-bit BLAKE2b hash of model
+name, model version, entity id and prediction timestamp, unless the caller supplies its own
+``prediction_id`` column, e.g. a REST request id), and a batch file is named after a hash of its
+prediction ids: re-appending the same batch (a retried job) finds the file already there and
+writes nothing. A batch that only partly overlaps the log is written, and every read keeps the
+first-logged row per prediction id (``row_number() over (partition by prediction_id ...) = 1``),
+so an overlap never shows up twice in a query either. The same holds for labels: the first-arrived
+label per prediction id wins, and a backfill never writes a label that contradicts a stored one.
+
+See Also
+--------
+Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from closedloop.config import Workspace
+from closedloop.data import TELCO_SCHEMA, DataContractError, Schema
+from closedloop.monitoring._storage import (
+    BACKFILLED_AT,
+    BATCH_ID,
+    DUCKDB_TYPES,
+    GROUND_TRUTH,
+    LABEL_ARRIVED_AT,
+    LOGGED_AT,
+    MODEL_NAME,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_ID,
+    PREDICTION_PROBA,
+    TIMESTAMP,
+    digest,
+    duckdb_connection,
+    labels_arrow_schema,
+    log_view_sql,
+    naive_utc,
+    now,
+    predictions_arrow_schema,
+    quote,
+    restore_log_dtypes,
+    to_arrow,
+    write_batch,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "AppendResult", "BACKFILLED_AT", "BATCH_ID", "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
+    "LABEL_ARRIVED_AT", "LOGGED_AT", "MODEL_NAME", "MODEL_VERSION", "PREDICTION",
+    "PREDICTIONS_TABLE", "PREDICTION_ID", "PREDICTION_PROBA", "TIMESTAMP", "duckdb_connection",
+    "log_predictions", "log_view_sql", "prediction_ids", "read_log", "restore_log_dtypes",
+]
+
+#: Folder (under the workspace's ``tables/``) of the prediction batches.
+PREDICTIONS_TABLE = "inference_log"
+#: Folder (under the workspace's ``tables/``) of the label batches.
+LABELS_TABLE = "ground_truth"
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one :meth:`InferenceLog.append` did.
+
+    ``written`` is False when a batch with the same prediction ids was already in the log (a
+    retried job): nothing was written and ``path`` is the existing file.
+    """
+
+    batch_id: str
+    rows: int
+    written: bool
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class InferenceLog:
+    """The inference log of one workspace (predictions joined with their ground truth).
+
+    Parameters
+    ----------
+    workspace : Workspace or os.PathLike
+        The workspace (or its folder) whose ``tables/`` hold the log.
+    schema : Schema
+        The data contract of the scored table: it names the entity id and the feature columns
+        stored with each prediction, and their types.
+
+    Examples
+    --------
+    A toy contract with one feature keeps the example short:
+
+    >>> import tempfile
+    >>> from closedloop.data import Column, Schema
+    >>> toy = Schema("toy", (Column("id", "id"), Column("tenure", "integer"),
+    ...                      Column("left", "category", ("no", "yes"))),
+    ...              target="left", positive="yes", entity_id="id")
+    >>> log = InferenceLog(tempfile.mkdtemp(), toy)
+    >>> frame = pd.DataFrame({"id": ["a", "b"], "tenure": [3, 40],
+    ...                       "prediction": [1, 0], "prediction_proba": [0.8, 0.1]})
+    >>> log.append(frame, model_name="m", model_version="1",
+    ...            timestamp=pd.Timestamp("2026-01-01 09:00")).rows
+    2
+    >>> log.read()[["id", "tenure", "prediction", "ground_truth"]]
+      id  tenure  prediction  ground_truth
+    0  a       3           1          <NA>
+    1  b      40           0          <NA>
+    >>> log.append(frame, model_name="m", model_version="1",
+    ...            timestamp=pd.Timestamp("2026-01-01 09:00")).written  # same batch again
+    False
+    >>> len(log)
+    2
+    """
+
+    def __init__(self, workspace: Workspace | str | os.PathLike[str],
+                 schema: Schema = TELCO_SCHEMA) -> None:
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(
+            Path(workspace))
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"InferenceLog({str(self.workspace.root)!r}, schema={self.schema.name!r})"
+
+    @property
+    def predictions_dir(self) -> Path:
+        """Folder of the prediction batch files."""
+        return self.workspace.tables_dir / PREDICTIONS_TABLE
+
+    @property
+    def labels_dir(self) -> Path:
+        """Folder of the label batch files."""
+        return self.workspace.tables_dir / LABELS_TABLE
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The schema's feature columns, stored with every prediction."""
+        return self.schema.feature_names
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns of the log as read, in order."""
+        return [PREDICTION_ID, self.schema.entity_id, TIMESTAMP, MODEL_NAME, MODEL_VERSION,
+                *self.feature_columns, PREDICTION, PREDICTION_PROBA, GROUND_TRUTH,
+                LABEL_ARRIVED_AT, LOGGED_AT, BATCH_ID]
+
+    # ------------------------------------------------------------------------------- writing
+
+    def append(self, frame: pd.DataFrame, *, model_name: str, model_version: str | int,
+               timestamp: str | pd.Timestamp | None = None,
+               scored: pd.DataFrame | None = None) -> AppendResult:
+        """Append one batch of predictions atomically.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            One row per scored entity: the entity id and the feature columns (extra columns,
+            such as the label or the simulator's ``event_time``, are ignored), plus
+            ``prediction`` and ``prediction_proba`` unless ``scored`` is given. An optional
+            ``prediction_id`` column replaces the deterministic ids.
+        model_name, model_version : str
+            The registered model that produced the predictions.
+        timestamp : str, Timestamp or None
+            The prediction time: the name of a column of ``frame`` (e.g. ``"event_time"``), one
+            :class:`pandas.Timestamp` for the whole batch, or None for now (UTC). Zone-aware
+            times are stored in UTC. The time is part of the prediction id, so a job that may
+            be retried should pass its scoring time rather than None.
+        scored : DataFrame, optional
+            The model's output (``prediction``, ``prediction_proba``), row-aligned with ``frame``
+            (what :class:`closedloop.registry.ClosedLoopModel` returns).
+
+        Returns
+        -------
+        AppendResult
+        """
+        table = self._prediction_frame(frame, str(model_name), str(model_version), timestamp,
+                                       scored)
+        batch_id = digest(np.sort(table[PREDICTION_ID].to_numpy(dtype=str)))
+        table[BATCH_ID] = batch_id
+        table[LOGGED_AT] = now()
+        path, written = write_batch(self.predictions_dir, batch_id,
+                                     to_arrow(table, predictions_arrow_schema(self.schema)))
+        return AppendResult(batch_id, len(table), written, str(path))
+
+    def _prediction_frame(self, frame: pd.DataFrame, model_name: str, model_version: str,
+                          timestamp: str | pd.Timestamp | None,
+                          scored: pd.DataFrame | None) -> pd.DataFrame:
+        if scored is not None:
+            if len(scored) != len(frame):
+                raise ValueError(f"scored has {len(scored)} rows, frame {len(frame)}")
+            frame = frame.drop(columns=[PREDICTION, PREDICTION_PROBA], errors="ignore").assign(
+                **{c: scored[c].to_numpy() for c in (PREDICTION, PREDICTION_PROBA)})
+        needed = [self.schema.entity_id, *self.feature_columns, PREDICTION, PREDICTION_PROBA]
+        missing = [c for c in needed if c not in frame.columns]
+        if isinstance(timestamp, str) and timestamp not in frame.columns:
+            missing.append(timestamp)
+        if missing:
+            raise DataContractError([(c, "missing from the batch to log") for c in missing],
+                                    self.schema.name)
+        if len(frame) == 0:
+            raise ValueError("nothing to log: the batch is empty")
+        out = frame[needed].reset_index(drop=True).copy()
+        when = frame[timestamp] if isinstance(timestamp, str) else pd.Series(
+            [now() if timestamp is None else pd.Timestamp(timestamp)] * len(frame))
+        out.insert(1, TIMESTAMP, naive_utc(pd.Series(when.to_numpy())))
+        out.insert(2, MODEL_NAME, model_name)
+        out.insert(3, MODEL_VERSION, model_version)
+        ids = frame[PREDICTION_ID].astype(str).to_numpy() if PREDICTION_ID in frame.columns \
+            else prediction_ids(out[self.schema.entity_id], out[TIMESTAMP], model_name,
+                                model_version)
+        out.insert(0, PREDICTION_ID, ids)
+        _check_predictions(out)
+        return out
+
+    def append_labels(self, labels: pd.DataFrame) -> AppendResult:
+        """Append one batch of labels (``prediction_id``, ``ground_truth``, ``label_arrived_at``)
+        atomically, as is. Use :func:`closedloop.monitoring.ground_truth.backfill`, which
+        matches, checks and deduplicates labels before calling this."""
+        table = labels[[PREDICTION_ID, GROUND_TRUTH, LABEL_ARRIVED_AT]].reset_index(drop=True)
+        pairs = np.sort((table[PREDICTION_ID].astype(str) + "="
+                         + table[GROUND_TRUTH].astype(str)).to_numpy(dtype=str))
+        batch_id = digest(pairs)
+        table = table.assign(**{BACKFILLED_AT: now(), BATCH_ID: batch_id})
+        path, written = write_batch(self.labels_dir, batch_id,
+                                     to_arrow(table, labels_arrow_schema()))
+        return AppendResult(batch_id, len(table), written, str(path))
+
+    # ------------------------------------------------------------------------------- reading
+
+    def batch_files(self, labels: bool = False) -> list[Path]:
+        """The committed batch files of the predictions (or, with ``labels``, of the labels)."""
+        folder = self.labels_dir if labels else self.predictions_dir
+        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def connect(self, *, labels_as_of: str | pd.Timestamp | None = None
+                ) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with three views over the Parquet files.
+
+        ``predictions`` (deduplicated), ``ground_truth`` (the first-arrived label per
+        prediction, only labels arrived by ``labels_as_of`` when given) and ``inference_log``
+        (predictions left-joined with their label: the columns of :meth:`read`).
+        """
+        con = duckdb_connection()
+        con.execute(f"CREATE TEMP VIEW predictions_raw AS {self._source_sql(labels=False)}")
+        con.execute(f"CREATE TEMP VIEW labels_raw AS {self._source_sql(labels=True)}")
+        for name, sql in log_view_sql(self.schema, labels_as_of=labels_as_of).items():
+            con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
+        return con
+
+    def _source_sql(self, labels: bool) -> str:
+        files = self.batch_files(labels)
+        if files:  # a fixed list: files committed after connect() are not half-visible either
+            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
+        schema = labels_arrow_schema() if labels else predictions_arrow_schema(self.schema)
+        columns = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[str(f.type)]}) AS {quote(f.name)}"
+                            for f in schema)
+        return f"SELECT {columns} WHERE false"
+
+    def query(self, sql: str, *, labels_as_of: str | pd.Timestamp | None = None
+              ) -> pd.DataFrame:
+        """Run DuckDB ``sql`` over the views of :meth:`connect`; return a DataFrame.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> InferenceLog(tempfile.mkdtemp()).query("SELECT count(*) AS n FROM inference_log")
+           n
+        0  0
+        """
+        con = self.connect(labels_as_of=labels_as_of)
+        try:
+            return con.sql(sql).df()
+        finally:
+            con.close()
+
+    def read(self, start: str | pd.Timestamp | None = None,
+             end: str | pd.Timestamp | None = None, *,
+             model_version: str | int | Sequence[str | int] | None = None,
+             model_name: str | None = None,
+             labels_as_of: str | pd.Timestamp | None = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The log as a DataFrame: predictions with ``start <= timestamp < end``.
+
+        Parameters
+        ----------
+        start, end : str or Timestamp, optional
+            The time range (half-open; either end may be open).
+        model_version : str, int or sequence, optional
+            Keep only these model versions.
+        model_name : str, optional
+            Keep only this model.
+        labels_as_of : str or Timestamp, optional
+            Join only labels with ``label_arrived_at <= labels_as_of``: the log as it looked
+            then (default: every label stored).
+        columns : sequence of str, optional
+            Columns to return (default :attr:`columns`).
+
+        Returns
+        -------
+        DataFrame
+            Ordered by ``timestamp``, entity id and ``prediction_id``; features in the
+            contract's dtypes, ``prediction`` int64, ``prediction_proba`` float64,
+            ``ground_truth`` nullable ``Int64``, timestamps ``datetime64[ns]``.
+        """
+        wanted = list(columns or self.columns)
+        unknown = sorted(set(wanted) - set(self.columns))
+        if unknown:
+            raise ValueError(f"unknown column(s) {unknown}; the log has {self.columns}")
+        where, params = _filters(start, end, model_version, model_name)
+        order = ", ".join(quote(c) for c in (TIMESTAMP, self.schema.entity_id, PREDICTION_ID))
+        sql = (f"SELECT {', '.join(quote(c) for c in wanted)} FROM inference_log {where} "
+               f"ORDER BY {order}")
+        con = self.connect(labels_as_of=labels_as_of)
+        try:
+            frame = con.execute(sql, params).df()
+        finally:
+            con.close()
+        return restore_log_dtypes(frame, self.schema)
+
+    def count(self) -> int:
+        """Number of (distinct) predictions in the log."""
+        return int(self.query("SELECT count(*) AS n FROM predictions")["n"].iloc[0])
+
+    def __len__(self) -> int:
+        return self.count()
+
+
+def read_log(source: InferenceLog | Workspace | str | os.PathLike[str],
+             start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None,
+             *, schema: Schema = TELCO_SCHEMA, **options: Any) -> pd.DataFrame:
+    """The inference log of ``source`` for ``[start, end)`` as a DataFrame.
+
+    ``source`` is an :class:`InferenceLog`, a :class:`~closedloop.config.Workspace` or a
+    workspace folder; ``options`` are those of :meth:`InferenceLog.read` (``model_version``,
+    ``model_name``, ``labels_as_of``, ``columns``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_log(tempfile.mkdtemp(), "2026-01-01", "2026-02-01").shape
+    (0, 30)
+    """
+    log = source if isinstance(source, InferenceLog) else InferenceLog(source, schema)
+    return log.read(start, end, **options)
+
+
+def log_predictions(workspace: Workspace | str | os.PathLike[str], frame: pd.DataFrame,
+                    scored: pd.DataFrame | None, *, model_name: str,
+                    model_version: str | int, timestamp: str | pd.Timestamp | None = None,
+                    schema: Schema = TELCO_SCHEMA) -> AppendResult:
+    """Append ``frame`` scored by a model to the workspace's log (see :meth:`InferenceLog.append`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from closedloop.data import load_telco
+    >>> frame = load_telco().head(3)
+    >>> scored = pd.DataFrame({"prediction": [1, 0, 0], "prediction_proba": [0.9, 0.2, 0.1]})
+    >>> log_predictions(tempfile.mkdtemp(), frame, scored, model_name="m", model_version=2,
+    ...                 timestamp=pd.Timestamp("2026-01-01")).rows
+    3
+    """
+    return InferenceLog(workspace, schema).append(
+        frame, model_name=model_name, model_version=model_version, timestamp=timestamp,
+        scored=scored)
+
+
+def prediction_ids(entity: pd.Series, timestamp: pd.Series, model_name: str,
+                   model_version: str) -> np.ndarray:
+    """Deterministic prediction ids: 32 hex digits of BLAKE2b over model, entity and time.
+
+    The same model version scoring the same entity at the same instant is the same prediction,
+    so a retried batch gets the same ids (and is deduplicated); hashlib, unlike
+    ``pandas.util.hash_pandas_object``, is stable across library versions.
+
+    Examples
+    --------
+    >>> prediction_ids(pd.Series(["a"]), pd.Series(pd.to_datetime(["2026-01-01"])), "m", "1")
+    array(['434ba9b80ba3396c2b2b2929fcda74a8'], dtype=object)
+    """
+    prefix = f"{model_name}\x1f{model_version}\x1f"
+    nanos = pd.to_datetime(timestamp).astype("int64").to_numpy()
+    return np.array([
+        hashlib.blake2b(f"{prefix}{e}\x1f{t}".encode(), digest_size=16).hexdigest()
+        for e, t in zip(entity.astype(str).to_numpy(), nanos)], dtype=object)
+
+
+def _filters(start: Any, end: Any, model_version: Any, model_name: str | None
+             ) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if start is not None:
+        clauses.append(f"{TIMESTAMP} >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        clauses.append(f"{TIMESTAMP} < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    if model_version is not None:
+        chosen = [model_version] if isinstance(model_version, (str, int)) else model_version
+        clauses.append(f"{MODEL_VERSION} IN ({', '.join('?' * len(chosen))})")
+        params.extend(str(v) for v in chosen)
+    if model_name is not None:
+        clauses.append(f"{MODEL_NAME} = ?")
+        params.append(model_name)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _check_predictions(out: pd.DataFrame) -> None:
+    problems = []
+    if out[PREDICTION_ID].duplicated().any():
+        dup = out.loc[out[PREDICTION_ID].duplicated(), PREDICTION_ID].iloc[0]
+        problems.append((PREDICTION_ID, f"repeated within the batch (e.g. {dup}): one entity "
+                         "scored twice at one time by one model; pass distinct prediction_id"))
+    if out[TIMESTAMP].isna().any():
+        problems.append((TIMESTAMP, "null prediction time"))
+    if not out[PREDICTION].isin([0, 1]).all():
+        problems.append((PREDICTION, "values other than 0 and 1"))
+    proba = pd.to_numeric(out[PREDICTION_PROBA], errors="coerce")
+    if not proba.between(0, 1).all():
+        problems.append((PREDICTION_PROBA, "values outside [0, 1] or missing"))
+    if problems:
+        raise DataContractError(problems, "inference_log")
+
+

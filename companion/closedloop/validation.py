@@ -1,0 +1,208 @@
+"""Gate a registered version: rebuild its holdout, compare it with the champion, log the verdict.
+
+:func:`gate_version` is what ``closedloop validate`` runs. It rebuilds the version's own test
+split from the parameters of its training run (refusing if the table it is given is not the one
+the version was trained on), scores the version and the current ``@champion`` on those same rows
+through :func:`closedloop.gates.run_gates`, and hands the report to :func:`log_gate_report`: a
+run in the ``closedloop-gates`` experiment with the report as a JSON artifact, one tag per check
+and the verdict on the model version, where :func:`closedloop.registry.promote` reads it.
+
+See Also
+--------
+Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from closedloop.config import Workspace
+from closedloop.data import Schema
+from closedloop.gates import GateConfig, GateReport, run_gates
+from closedloop.registry import (
+    CHALLENGER,
+    CHAMPION,
+    DEFAULT_MODEL_NAME,
+    GATE_CHAMPION_TAG,
+    GATE_CHECK_PREFIX,
+    GATE_VERDICT_TAG,
+    TAG,
+    RegistryError,
+    aliases,
+    data_hash,
+    load_model,
+)
+from closedloop.train import TrainConfig, split_data
+
+GATES_EXPERIMENT = "closedloop-gates"
+REPORT_ARTIFACT = "gate_report.json"
+
+
+def training_run(workspace: Workspace, version: str, *,
+                 model_name: str = DEFAULT_MODEL_NAME) -> Any:
+    """The MLflow run that trained ``version`` (its params, metrics and lineage tags)."""
+    from mlflow.exceptions import MlflowException
+
+    client = workspace.client()
+    try:
+        return client.get_run(client.get_model_version(model_name, str(version)).run_id)
+    except MlflowException as err:
+        raise RegistryError(f"{model_name} has no version {version} with a training run "
+                            f"({err.message})") from err
+
+
+def split_config(run: Any) -> TrainConfig:
+    """The split settings a training run logged, with ``split_seed`` always set (to ``seed``
+    when the run split with its own seed), so another model can be trained on the same split."""
+    params = run.data.params
+    seed, split_seed = int(params["config.seed"]), params.get("config.split_seed", "None")
+    return TrainConfig(seed=seed, split_seed=seed if split_seed == "None" else int(split_seed),
+                       valid_size=float(params.get("config.valid_size", 0.2)),
+                       test_size=float(params.get("config.test_size", 0.2)))
+
+
+def _split_signature(run: Any) -> tuple[Any, ...]:
+    config = split_config(run)
+    return (run.data.tags.get(f"{TAG}data.hash"), config.split_seed, config.valid_size,
+            config.test_size)
+
+
+def holdout_for(workspace: Workspace, version: str, data: pd.DataFrame, schema: Schema, *,
+                model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
+    """The test split of ``version``, rebuilt from ``data`` and its training run's parameters.
+
+    Raises :class:`ValueError` when ``data`` is not the table the version was trained on (its
+    content hash differs from the one logged at training time): a split of another table would
+    be a different holdout, possibly full of training rows.
+    """
+    run = training_run(workspace, version, model_name=model_name)
+    logged, actual = run.data.tags.get(f"{TAG}data.hash"), data_hash(data)
+    if logged is not None and logged != actual:
+        raise ValueError(
+            f"version {version} of {model_name} was trained on a table with hash {logged}; this "
+            f"one has hash {actual}, so its holdout cannot be rebuilt from it")
+    return split_data(data, schema, split_config(run)).test
+
+
+def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
+                 version: str | None = None, config: GateConfig | str = "telecom_churn", *,
+                 model_name: str = DEFAULT_MODEL_NAME, log: bool = True) -> GateReport:
+    """Run the quality gates on a registered version (default ``@challenger``) and log them.
+
+    The holdout is the version's own test split (:func:`holdout_for`); the ``@champion``, if
+    there is one and it is another version, is scored on the same rows. If the champion was
+    trained on another split, some holdout rows may be its training rows, which favours the
+    champion; the report says so in its notes.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        Where the registry lives.
+    data : pandas.DataFrame
+        The table the version was trained on (e.g. :func:`closedloop.data.load_telco`).
+    schema : Schema
+        Its data contract.
+    version : str or None
+        The version to gate; None means the current ``@challenger``.
+    config : GateConfig or str
+        Gate configuration, preset name or YAML/JSON path.
+    model_name : str
+        The registered model.
+    log : bool
+        Log the report and the verdict to MLflow (:func:`log_gate_report`).
+
+    Returns
+    -------
+    GateReport
+    """
+    current = aliases(workspace, model_name)
+    version = str(version or current.get(CHALLENGER) or "")
+    if not version:
+        raise RegistryError(f"{model_name} has no @{CHALLENGER} to validate; pass a version")
+    holdout = holdout_for(workspace, version, data, schema, model_name=model_name)
+    champion_version = current.get(CHAMPION)
+    notes = []
+    if champion_version == version:
+        notes.append(f"version {version} is the champion itself: no comparison")
+        champion_version = None
+    champion = None
+    if champion_version is not None:
+        champion = load_model(workspace, champion_version, model_name=model_name)
+        runs = [training_run(workspace, v, model_name=model_name)
+                for v in (version, champion_version)]
+        if _split_signature(runs[0]) != _split_signature(runs[1]):
+            notes.append(f"champion v{champion_version} was trained on another split: part of "
+                         "this holdout may be its training data, which favours the champion")
+    report = run_gates(load_model(workspace, version, model_name=model_name), holdout, schema,
+                       config, champion=champion, model_label=f"{model_name} v{version}",
+                       champion_label=f"v{champion_version}", model_name=model_name,
+                       model_version=version, champion_version=champion_version, notes=notes)
+    if log:
+        log_gate_report(workspace, report)
+    return report
+
+
+def log_gate_report(workspace: Workspace, report: GateReport, *, version: str | None = None,
+                    model_name: str | None = None) -> str:
+    """Log ``report`` for a model version; returns the id of the gates run.
+
+    The version's previous verdict is withdrawn first, so a failure half-way leaves the version
+    without a verdict (which :func:`closedloop.registry.promote` refuses), never with a stale
+    ``passed``. Then: a run in ``closedloop-gates`` with the report as ``gate_report.json``, its
+    numeric values as metrics and the verdict as a tag; on the version, one
+    ``closedloop.gate.<check>`` tag per check, the champion compared against, the run id, and
+    ``closedloop.gate_verdict`` last.
+    """
+    import mlflow
+
+    model_name = model_name or report.model_name or DEFAULT_MODEL_NAME
+    version = str(version or report.model_version or "")
+    if not version:
+        raise ValueError("which model version is this report for? pass version=")
+    client = workspace.client()
+    for key in client.get_model_version(model_name, version).tags:
+        if key == GATE_VERDICT_TAG or key.startswith(GATE_CHECK_PREFIX):
+            client.delete_model_version_tag(model_name, version, key)
+    champion = report.champion_version or ("unregistered" if report.champion else "none")
+    with workspace.mlflow(GATES_EXPERIMENT), mlflow.start_run(run_name=f"gates-v{version}") as run:
+        mlflow.set_tags({f"{TAG}model_name": model_name, f"{TAG}model_version": version,
+                         GATE_VERDICT_TAG: report.verdict, GATE_CHAMPION_TAG: champion,
+                         f"{TAG}gate_config": str(report.config.get("name"))})
+        mlflow.log_metrics({c.name: float(c.value) for c in report.checks
+                            if isinstance(c.value, (int, float)) and np.isfinite(c.value)})
+        mlflow.log_text(report.to_json(), REPORT_ARTIFACT)
+    tags = {f"{GATE_CHECK_PREFIX}{c.name}": "passed" if c.passed else "failed"
+            for c in report.checks}
+    tags.update({GATE_CHAMPION_TAG: champion, f"{TAG}gate_run_id": run.info.run_id,
+                 f"{TAG}gate_config": str(report.config.get("name")),
+                 f"{TAG}gated_at": report.created_at})
+    for key, value in {**tags, GATE_VERDICT_TAG: report.verdict}.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    return run.info.run_id
+
+
+def gate_status(workspace: Workspace, version: str, *,
+                model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
+    """The gate tags of a version: verdict (``missing`` if never gated), champion, checks."""
+    tags = workspace.client().get_model_version(model_name, str(version)).tags
+    return {"version": str(version), "verdict": tags.get(GATE_VERDICT_TAG, "missing"),
+            "champion": tags.get(GATE_CHAMPION_TAG), "at": tags.get(f"{TAG}gated_at"),
+            "run_id": tags.get(f"{TAG}gate_run_id"),
+            "checks": {k.removeprefix(GATE_CHECK_PREFIX): v for k, v in tags.items()
+                       if k.startswith(GATE_CHECK_PREFIX)}}
+
+
+def load_gate_report(workspace: Workspace, version: str, *,
+                     model_name: str = DEFAULT_MODEL_NAME) -> GateReport:
+    """The latest :class:`~closedloop.gates.GateReport` logged for a version."""
+    run_id = gate_status(workspace, version, model_name=model_name)["run_id"]
+    if run_id is None:
+        raise RegistryError(f"version {version} of {model_name} has never been gated")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = workspace.client().download_artifacts(run_id, REPORT_ARTIFACT, tmp)
+        return GateReport.from_json(Path(path).read_text())

@@ -1,0 +1,127 @@
+"""Ground-truth backfill: twice = once, conflicts reported and never written, contract errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from closedloop.monitoring import InferenceLog
+from closedloop.monitoring.ground_truth import (
+    LabelContractError,
+    backfill,
+    labels_from_stream,
+)
+from closedloop.simulate import LabelDelay, StreamSimulator
+
+
+@pytest.fixture(scope="module")
+def stream(telco):
+    sim = StreamSimulator(telco, seed=8, population=3_000)
+    frame = sim.stream(days=10, rows_per_day=30,
+                       label_delay=LabelDelay("uniform", min_days=1, max_days=8))
+    proba = frame["true_churn_proba"]
+    return frame.assign(prediction=(proba >= 0.4).astype("int64"), prediction_proba=proba)
+
+
+@pytest.fixture()
+def log(stream, workspace):
+    log = InferenceLog(workspace)
+    for _, day in stream.groupby(stream["event_time"].dt.date):
+        log.append(day, model_name="m", model_version="1", timestamp="event_time")
+    return log
+
+
+def _state(log: InferenceLog) -> pd.DataFrame:
+    return log.read()[["prediction_id", "ground_truth", "label_arrived_at"]]
+
+
+def test_backfill_twice_equals_once(stream, log):
+    labels = labels_from_stream(stream, as_of="2026-01-08")
+    first = backfill(log, labels)
+    after_first, files = _state(log), log.batch_files(labels=True)
+    second = backfill(log, labels)
+    pd.testing.assert_frame_equal(_state(log), after_first)
+    assert log.batch_files(labels=True) == files and second.batch_id is None
+    assert first.matched == second.already_present == len(labels) > 0
+    assert (first.unmatched, first.conflicting, second.matched) == (0, 0, 0)
+    # The labels landed on the right predictions.
+    truth = stream.set_index(["customerID", "event_time"])["Churn"].eq("Yes").astype(int)
+    got = log.read().dropna(subset=["ground_truth"]).set_index(["customerID", "timestamp"])
+    assert (got["ground_truth"] == truth.reindex(got.index)).all()
+    assert (got["label_arrived_at"] <= pd.Timestamp("2026-01-08")).all()
+
+
+def test_later_backfills_add_only_the_new_labels(stream, log):
+    backfill(log, labels_from_stream(stream, as_of="2026-01-06"))
+    covered = log.read()["ground_truth"].notna().sum()
+    result = backfill(log, labels_from_stream(stream))   # everything, cumulative
+    assert result.already_present == covered
+    assert result.matched == result.predictions_labelled == len(stream) - covered
+    assert log.read()["ground_truth"].notna().all()
+
+
+def test_a_conflicting_label_is_reported_not_overwritten(stream, log):
+    labels = labels_from_stream(stream, as_of="2026-01-05")
+    backfill(log, labels)
+    before = _state(log)
+    flipped = labels.head(3).assign(ground_truth=1 - labels["ground_truth"].head(3),
+                                    label_arrived_at=pd.Timestamp("2026-02-01"))
+    result = backfill(log, pd.concat([flipped, labels.iloc[3:]]))
+    assert result.conflicting == 3 and result.matched == 0
+    assert result.already_present == len(labels) - 3
+    pd.testing.assert_frame_equal(_state(log), before)
+    conflicts = result.conflicts
+    assert len(conflicts) == 3 and set(conflicts["source"]) == {"log"}
+    assert (conflicts["stored"] == 1 - conflicts["incoming"]).all()
+    assert result.to_dict()["conflicts"][0]["customerID"] == flipped["customerID"].iloc[0]
+
+
+def test_rows_of_one_file_that_disagree_are_both_conflicting(stream, log):
+    labels = labels_from_stream(stream, as_of="2026-01-04")
+    contradiction = labels.head(1).assign(ground_truth=1 - labels["ground_truth"].iloc[0])
+    result = backfill(log, pd.concat([labels, contradiction, labels.head(2)]))
+    assert result.duplicates == 2 and result.conflicting == 2
+    assert result.matched == len(labels) - 1
+    assert set(result.conflicts["source"]) == {"file"}
+    assert log.read()["ground_truth"].notna().sum() == len(labels) - 1
+
+
+def test_labels_by_prediction_id_and_unmatched_labels(stream, log):
+    frame = log.read().head(5)
+    labels = pd.DataFrame({"prediction_id": [*frame["prediction_id"], "no-such-id"],
+                           "Churn": ["Yes", "No", "No", "Yes", "No", "Yes"],
+                           "label_arrived_at": "2026-02-01"})
+    result = backfill(log, labels)
+    assert (result.matched, result.unmatched) == (5, 1)
+    stored = log.read().set_index("prediction_id")["ground_truth"]
+    assert stored[frame["prediction_id"]].tolist() == [1, 0, 0, 1, 0]
+
+
+def test_one_label_names_every_model_versions_prediction(stream, log):
+    day = stream[stream["event_time"] < pd.Timestamp("2026-01-02")]
+    log.append(day, model_name="m", model_version="2", timestamp="event_time")   # a shadow
+    result = backfill(log, labels_from_stream(day))
+    assert result.matched == len(day) and result.predictions_labelled == 2 * len(day)
+
+
+def test_dry_run_and_as_of(stream, log, tmp_path):
+    path = tmp_path / "labels.csv"
+    labels_from_stream(stream).to_csv(path, index=False)
+    preview = backfill(log, path, as_of="2026-01-05", dry_run=True)
+    assert preview.matched > 0 and preview.batch_id is None
+    assert log.read()["ground_truth"].isna().all()
+    assert backfill(log, path, as_of="2026-01-05").matched == preview.matched
+
+
+@pytest.mark.parametrize(("change", "column"), [
+    (lambda f: f.drop(columns=["label_arrived_at"]), "label_arrived_at"),
+    (lambda f: f.drop(columns=["window_end"]), "window_end"),
+    (lambda f: f.assign(ground_truth=2), "ground_truth"),
+    (lambda f: f.drop(columns=["ground_truth"]).assign(Churn="Maybe"), "Churn"),
+    (lambda f: f.assign(label_arrived_at="not a date"), "label_arrived_at"),
+    (lambda f: f.assign(window_end=f["window_start"]), "window_end"),
+])
+def test_label_files_that_break_the_contract_name_the_column(stream, log, change, column):
+    with pytest.raises(LabelContractError) as err:
+        backfill(log, change(labels_from_stream(stream.head(20))))
+    assert column in err.value.columns

@@ -1,0 +1,155 @@
+"""The inference log: typed round trip, atomic and idempotent appends, two real writer processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from closedloop.data import TELCO_SCHEMA, DataContractError
+from closedloop.monitoring import InferenceLog, assign_windows, read_log
+from closedloop.monitoring.store import PREDICTIONS_TABLE
+from closedloop.monitoring.windows import Granularity, window_start_sql
+from closedloop.simulate import StreamSimulator, get_scenario
+
+
+@pytest.fixture(scope="module")
+def stream(telco):
+    sim = StreamSimulator(telco, seed=5, population=2_000)
+    frame = sim.stream(days=3, rows_per_day=40, scenario=get_scenario("null_spike", start_day=1))
+    proba = frame["true_churn_proba"].round(3)
+    return frame.assign(prediction=(proba >= 0.5).astype("int64"), prediction_proba=proba)
+
+
+def test_round_trip_keeps_the_contract_dtypes(stream, workspace):
+    log = InferenceLog(workspace)
+    result = log.append(stream, model_name="churn", model_version=3, timestamp="event_time")
+    assert result.written and result.rows == len(stream)
+    frame = log.read()
+    assert list(frame.columns) == log.columns
+    expected = stream.sort_values(["event_time", "customerID"]).reset_index(drop=True)
+    for name in TELCO_SCHEMA.feature_names:
+        pd.testing.assert_series_equal(frame[name], expected[name], check_names=False)
+    assert frame["timestamp"].tolist() == expected["event_time"].tolist()
+    assert str(frame["ground_truth"].dtype) == "Int64" and frame["ground_truth"].isna().all()
+    assert frame["model_version"].eq("3").all() and frame["prediction_id"].is_unique
+    assert frame["PaymentMethod"].isna().any()   # a data-quality incident is logged as it was
+
+
+def test_same_batch_twice_is_written_once(stream, workspace):
+    log = InferenceLog(workspace)
+    first = log.append(stream, model_name="m", model_version=1, timestamp="event_time")
+    again = log.append(stream, model_name="m", model_version=1, timestamp="event_time")
+    assert first.written and not again.written and again.batch_id == first.batch_id
+    assert len(log) == len(stream) and len(log.batch_files()) == 1
+
+
+def test_overlapping_batches_never_show_a_row_twice(stream, workspace):
+    log = InferenceLog(workspace)
+    log.append(stream.iloc[:80], model_name="m", model_version=1, timestamp="event_time")
+    log.append(stream.iloc[40:], model_name="m", model_version=1, timestamp="event_time")
+    assert len(log.batch_files()) == 2
+    frame = log.read()
+    assert len(frame) == len(stream) and frame["prediction_id"].is_unique
+    # Another model version scoring the same rows makes new predictions, not duplicates.
+    log.append(stream, model_name="m", model_version=2, timestamp="event_time")
+    assert len(log) == 2 * len(stream)
+    assert len(log.read(model_version="2")) == len(stream)
+
+
+def test_read_filters_by_half_open_time_range(stream, workspace):
+    log = InferenceLog(workspace)
+    log.append(stream, model_name="m", model_version=1, timestamp="event_time")
+    day = read_log(workspace, "2026-01-02", "2026-01-03")
+    assert len(day) == 40 and day["timestamp"].dt.date.astype(str).eq("2026-01-02").all()
+    assert len(log.read(end="2026-01-02")) == 40
+
+
+def test_bad_batches_are_rejected_naming_the_column(stream, workspace):
+    log = InferenceLog(workspace)
+    with pytest.raises(DataContractError) as err:
+        log.append(stream.drop(columns=["tenure"]), model_name="m", model_version=1,
+                   timestamp="event_time")
+    assert err.value.columns == ["tenure"]
+    day = stream.head(40)   # one day: no customer twice
+    with pytest.raises(DataContractError, match="prediction_proba"):
+        log.append(day.assign(prediction_proba=1.5), model_name="m", model_version=1)
+    with pytest.raises(DataContractError, match="MonthlyCharges"):
+        log.append(day.assign(MonthlyCharges="cheap"), model_name="m", model_version=1)
+    with pytest.raises(DataContractError, match="prediction_id: repeated"):
+        log.append(pd.concat([day, day]), model_name="m", model_version=1)
+    # Numbers that arrive as text are stored as numbers: the table keeps one schema.
+    log.append(stream.assign(tenure=stream["tenure"].astype(str)), model_name="m",
+               model_version=1, timestamp="event_time")
+    assert log.read()["tenure"].dtype == "int64"
+    assert not list(log.predictions_dir.glob(".*"))   # no temporary file left behind
+
+
+def test_batch_scores_at_one_time_and_zone_aware_times_become_utc(stream, workspace):
+    log = InferenceLog(workspace)
+    at = pd.Timestamp("2026-03-01 12:00", tz="Europe/Paris")
+    log.append(stream.head(5), model_name="m", model_version=1, timestamp=at)
+    assert log.read()["timestamp"].eq(pd.Timestamp("2026-03-01 11:00")).all()
+
+
+@pytest.mark.parametrize("grain", ["1h", "6h", "1d", "2d", "1w", "1mo", "3mo"])
+def test_pandas_and_duckdb_windows_agree(grain):
+    import duckdb
+
+    rng = np.random.default_rng(0)
+    ts = pd.Series(pd.to_datetime("1999-06-01") + pd.to_timedelta(
+        rng.integers(0, 40 * 365 * 86_400, 500), unit="s"))
+    frame = pd.DataFrame({"ts": ts})
+    sql = duckdb.sql(f"SELECT {window_start_sql('ts', grain)} AS w FROM frame").df()["w"]
+    got = assign_windows(ts, grain)
+    assert (pd.to_datetime(sql).astype("datetime64[ns]") == got).all()
+    assert (got <= ts).all() and (Granularity.parse(grain).end(got) > ts).all()
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    import pandas as pd
+    from closedloop.data import TELCO_SCHEMA, load_telco
+    from closedloop.monitoring import InferenceLog
+
+    workdir, writer = sys.argv[1], int(sys.argv[2])
+    base = load_telco().head(60)
+    log = InferenceLog(workdir)
+    for batch in range(12):
+        size = 5 + (writer * 12 + batch) % 50     # sizes known to the reader
+        rows = base.head(size).assign(
+            customerID=[f"W{writer}-B{batch}-{i}" for i in range(size)],
+            prediction=0, prediction_proba=0.25)
+        log.append(rows, model_name="m", model_version=str(writer),
+                   timestamp=pd.Timestamp("2026-01-01") + pd.Timedelta(minutes=batch))
+""")
+
+
+def test_two_processes_append_at_once_and_a_reader_sees_only_whole_batches(tmp_path):
+    workdir = tmp_path / "ws"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(workdir), str(w)])
+               for w in (0, 1)]
+    log, seen = InferenceLog(workdir), []
+    while any(p.poll() is None for p in writers):
+        if (workdir / "tables" / PREDICTIONS_TABLE).is_dir():
+            per_batch = log.query(
+                "SELECT model_version, split_part(customerID, '-', 2) AS batch, count(*) AS n "
+                "FROM inference_log GROUP BY ALL")
+            seen.append(per_batch)
+        time.sleep(0.05)
+    assert [p.returncode for p in writers] == [0, 0]
+    for snapshot in seen:   # every batch the reader saw was complete
+        expected = [5 + (int(v) * 12 + int(b[1:])) % 50
+                    for v, b in zip(snapshot["model_version"], snapshot["batch"])]
+        assert snapshot["n"].tolist() == expected
+    frame = log.read()
+    sizes = [5 + (w * 12 + b) % 50 for w in (0, 1) for b in range(12)]
+    assert len(frame) == sum(sizes) and frame["prediction_id"].is_unique
+    assert len(log.batch_files()) == 24
+    assert json.dumps(len(seen))  # the reader did poll while the writers ran
