@@ -46,6 +46,9 @@ _LAZY = {
     "get_scenario": "simulate", "simulate_stream": "simulate", "list_scenarios": "simulate",
     "InferenceLog": "monitoring.store", "read_log": "monitoring.store",
     "backfill": "monitoring.ground_truth", "BackfillResult": "monitoring.ground_truth",
+    "BusinessModel": "business", "TEMPLATES": "business", "template": "business",
+    "RiskTiers": "scoring", "score": "scoring", "score_spark": "scoring",
+    "score_file": "scoring", "ScoreResult": "scoring",
 }
 
 __all__ = [

@@ -166,6 +166,43 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from closedloop.scoring import RiskTiers, score_file
+
+    schema = (Schema.from_dict(json.loads(Path(args.schema).read_text())) if args.schema
+              else TELCO_SCHEMA)
+    result = score_file(args.workspace, args.input, args.output, engine=args.engine,
+                        alias=args.alias, schema=schema, model_name=args.model_name,
+                        tiers=RiskTiers(high=args.high, medium=args.medium),
+                        scored_at=args.scored_at, log=not args.no_log, master=args.master)
+    _emit(args, result.to_dict(),
+          f"scored {result.rows:,} rows with {result.model_name} v{result.model_version} "
+          f"({result.engine}) -> {result.output}; tiers {result.tiers}")
+    return EXIT_OK
+
+
+def cmd_roi(args: argparse.Namespace) -> int:
+    from closedloop.business import champion_summary, template
+
+    fields = {"customer_value": args.customer_value,
+              "intervention_cost": args.intervention_cost, "success_rate": args.success_rate}
+    business = template(args.template, **{k: v for k, v in fields.items() if v is not None})
+    frame = data = None
+    if args.input:  # any batch; realised value too if it carries the target column
+        from closedloop.data import restore_dtypes
+
+        schema = (Schema.from_dict(json.loads(Path(args.schema).read_text())) if args.schema
+                  else TELCO_SCHEMA)
+        frame = restore_dtypes(_read_table(args.input), schema)
+    else:  # the champion's holdout, rebuilt from the table it was trained on
+        data, schema, _ = _dataset(args)
+    summary = champion_summary(args.workspace, business, frame, data=data, schema=schema,
+                               alias=args.alias, model_name=args.model_name,
+                               threshold=args.threshold)
+    _emit(args, summary.to_dict(), summary.to_markdown())
+    return EXIT_OK
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {"start_day": args.start_day, "strength": args.strength}
     return {k: v for k, v in pairs.items() if v is not None}
@@ -227,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate": (cmd_simulate, "write a simulated production stream to Parquet"),
         "monitor": (cmd_monitor, "profile, drift and estimated performance of the inference log"),
         "backfill": (cmd_backfill, "join late-arriving labels into the inference log"),
+        "roi": (cmd_roi, "expected and realised value of acting on the @champion's scores"),
+        "score": (cmd_score, "score a batch file with the @champion, log it, write Parquet"),
     }
     subs = {}
     for name, (handler, help_text) in commands.items():
@@ -289,6 +328,31 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--fail-on-conflict", action="store_true",
                       help="exit 1 when a label conflicts with a stored one")
     fill.add_argument("--schema", help="the log's data contract, a JSON file (default Telco)")
+    roi = subs["roi"]
+    roi.add_argument("--template", default="telecom",
+                     help="business template: telecom, retail or financial_services")
+    roi.add_argument("--input", help="customers to score (.parquet/.csv; default: the "
+                                     "champion's holdout, with real outcomes)")
+    roi.add_argument("--threshold", type=float, help="contact customers scoring at least this "
+                                                     "(default: the break-even probability)")
+    roi.add_argument("--customer-value", type=float, help="override the template's value")
+    roi.add_argument("--intervention-cost", type=float, help="override the template's cost")
+    roi.add_argument("--success-rate", type=float, help="override the template's success rate")
+    roi.add_argument("--alias", default="champion", help="alias or version number to score with")
+    roi.add_argument("--data", help="the champion's training table (default Telco)")
+    roi.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
+    sco = subs["score"]
+    sco.add_argument("--input", required=True, help="batch to score (.parquet/.csv)")
+    sco.add_argument("--output", required=True, help="Parquet file for the scored rows")
+    sco.add_argument("--engine", choices=("pandas", "spark"), default="pandas")
+    sco.add_argument("--alias", default="champion", help="alias or version number to score with")
+    sco.add_argument("--master", default="local[*]", help="Spark master (--engine spark)")
+    sco.add_argument("--high", type=float, default=0.7, help="lowest probability of 'high'")
+    sco.add_argument("--medium", type=float, default=0.4, help="lowest probability of 'medium'")
+    sco.add_argument("--scored-at", help="scoring time (default now, UTC); a retry that passes "
+                                         "the same time logs nothing twice")
+    sco.add_argument("--no-log", action="store_true", help="do not append to the inference log")
+    sco.add_argument("--schema", help="the batch's data contract, a JSON file (default Telco)")
     return parser
 
 

@@ -21,6 +21,7 @@ SMALL_PARAMETERS: dict[str, dict] = {
     "04_quality_gates": {"n_trials": 0, "n_bootstrap": 200},
     "05_ground_truth": {"days": 40, "rows_per_day": 100},
     "06_drift_and_estimation": {"days": 63, "rows_per_day": 100},
+    "07_batch_and_business": {"rows": 2_000},
 }
 
 

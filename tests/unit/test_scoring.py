@@ -1,0 +1,143 @@
+"""Batch scoring: pandas and Spark agree, bad input writes nothing, tiers, dtypes, the CLI.
+
+One model is trained (no HPO) and promoted once for the module; one local[2] SparkSession.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from closedloop.config import Workspace
+from closedloop.data import TELCO_SCHEMA, DataContractError
+from closedloop.monitoring.store import InferenceLog
+from closedloop.train import TrainConfig
+from closedloop.scoring import (
+    RiskTiers,
+    check_input,
+    output_columns,
+    score,
+    score_file,
+    score_spark,
+    spark_to_pandas,
+)
+
+SCORED_AT = pd.Timestamp("2026-02-01 08:00")
+
+
+@pytest.fixture(scope="module")
+def model(telco):
+    # Without MLflow: the registry pyfunc wraps exactly this (closedloop.baselines.PipelineModel).
+    from closedloop.baselines import PipelineModel
+    from closedloop.train import train
+
+    result = train(telco, TELCO_SCHEMA, TrainConfig(n_trials=0))
+    return PipelineModel.from_result(result, TELCO_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def trained(telco, tmp_path_factory):
+    from closedloop.config import Workspace
+    from closedloop.registry import promote, train_and_register
+
+    ws = Workspace(tmp_path_factory.mktemp("scoring") / "ws")
+    result = train_and_register(telco, TELCO_SCHEMA, ws, TrainConfig(n_trials=0))
+    promote(ws, reason="test", force=True)
+    return ws, result.model_version
+
+
+@pytest.fixture(scope="module")
+def batch(telco):
+    # Input as it arrives from a file: no label, integers as floats (restored by scoring).
+    return telco.drop(columns=["Churn"]).sample(600, random_state=3).assign(
+        tenure=lambda d: d["tenure"].astype("float64"))
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from closedloop.scoring import spark_for_scoring
+
+    return spark_for_scoring("local[2]")
+
+
+def test_risk_tiers_at_the_boundaries():
+    tiers = RiskTiers()
+    proba = np.array([0.0, np.nextafter(0.4, 0), 0.4, np.nextafter(0.7, 0), 0.7, 1.0])
+    assert tiers.assign(proba).tolist() == ["low", "low", "medium", "medium", "high", "high"]
+    with pytest.raises(ValueError):
+        RiskTiers(high=0.3, medium=0.5)
+
+
+def test_pandas_scoring_restores_dtypes_and_logs(model, batch, tmp_path):
+    version = "7"
+    log = InferenceLog(tmp_path / "ws")
+    out = score(batch, model, model_version=version, scored_at=SCORED_AT, log=log,
+                tiers=RiskTiers(high=0.6, medium=0.3))
+    assert list(out.columns) == output_columns()
+    assert out.dtypes[["prediction", "prediction_proba", "scored_at"]].astype(str).tolist() == [
+        "int64", "float64", "datetime64[ns]"]
+    assert out["customerID"].tolist() == batch["customerID"].tolist()
+    expected = model.predict(check_input(batch)[TELCO_SCHEMA.feature_names])
+    assert np.array_equal(out["prediction_proba"], expected["prediction_proba"])
+    assert set(out["risk_tier"]) == {"low", "medium", "high"}
+    assert (out.loc[out["risk_tier"] == "high", "prediction_proba"] >= 0.6).all()
+    logged = log.read()
+    assert len(logged) == len(batch) and logged["model_version"].eq(version).all()
+    assert logged["tenure"].dtype == "int64"
+
+
+def test_pandas_and_spark_give_identical_predictions(model, batch, spark):
+    ours = score(batch, model, model_version="7", scored_at=SCORED_AT)
+    # Raw input (tenure as float): the Spark path restores the dtypes as the pandas one does.
+    sdf = spark.createDataFrame(batch)
+    theirs = spark_to_pandas(score_spark(sdf, model, model_version="7", scored_at=SCORED_AT))
+    theirs = theirs.set_index("customerID").loc[ours["customerID"]].reset_index()
+    assert theirs.dtypes.equals(ours.dtypes)
+    assert np.array_equal(theirs["prediction"], ours["prediction"])
+    np.testing.assert_allclose(theirs["prediction_proba"], ours["prediction_proba"],
+                               rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(theirs.drop(columns="prediction_proba"),
+                                  ours.drop(columns="prediction_proba"))
+
+
+@pytest.mark.parametrize("engine", ["pandas", "spark"])
+def test_contract_violation_writes_nothing(batch, tmp_path, engine, request):
+    if engine == "spark":
+        request.getfixturevalue("spark")
+    # No model is needed: the check comes before the model is even looked up.
+    ws = Workspace(tmp_path / "ws")
+    bad = batch.drop(columns=["gender"]).assign(Contract="Weekly")
+    source = tmp_path / "in.parquet"
+    bad.to_parquet(source)
+    before = len(InferenceLog(ws).batch_files())
+    with pytest.raises(DataContractError) as err:
+        score_file(ws, source, tmp_path / "out.parquet", engine=engine)
+    assert err.value.columns == ["Contract", "gender"]
+    assert not (tmp_path / "out.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]  # nor a temp file
+    assert len(InferenceLog(ws).batch_files()) == before == 0
+
+
+def test_cli_scores_a_file(trained, batch, tmp_path, capsys):
+    from closedloop.cli import main
+
+    ws, version = trained
+    source, output = tmp_path / "in.csv", tmp_path / "out.parquet"
+    batch.to_csv(source, index=False)
+    code = main(["score", "--workdir", str(ws.root), "--input", str(source), "--output",
+                 str(output), "--json", "--scored-at", "2026-02-02"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"] == len(batch) and report["model_version"] == version
+    written = pd.read_parquet(output)
+    assert list(written.columns) == output_columns() and len(written) == len(batch)
+    bad, missing = tmp_path / "bad.csv", tmp_path / "never.parquet"
+    batch.drop(columns=["tenure"]).to_csv(bad, index=False)
+    code = main(["score", "--workdir", str(ws.root), "--input", str(bad), "--output",
+                 str(missing)])
+    assert code == 2 and not missing.exists()
+    assert "tenure" in capsys.readouterr().err
+    assert len(InferenceLog(ws).read()) == len(batch)  # the good batch only
