@@ -235,7 +235,7 @@ def assess(proba: Any, business: BusinessModel, *, threshold: float | None = Non
         Target customers with ``proba >= threshold``; default ``business.break_even``.
     targeted : array-like of bool, optional
         Target exactly these customers instead (e.g. a model's own ``prediction == 1``).
-    y : array-like of 0/1, optional
+    y : array-like, optional
         Outcomes; when given, the realised value is computed too.
 
     Examples
@@ -313,7 +313,7 @@ def profit_curve(y: Any, proba: Any, business: BusinessModel, *,
 
     Parameters
     ----------
-    y : array-like of 0/1 or None
+    y : array-like or None
         Outcomes; None prices expected value only (and there is no F1-optimal threshold).
     proba : array-like or DataFrame
         Probability of the positive class per customer.

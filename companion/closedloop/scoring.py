@@ -320,16 +320,18 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     ----------
     sdf : pyspark.sql.DataFrame
         The batch (contract columns; the target may be absent).
-    model : str, Workspace or loaded pyfunc
+    model : str or Workspace or PyFuncModel
         A :class:`~closedloop.config.Workspace` (``model_name@alias`` is scored), a model URI
         or a loaded pyfunc (both with ``model_version``).
-    method : {"auto", "map", "udf"}
-        ``map`` ships the model's fitted pipeline to the workers and scores each Arrow batch
+    method : str
+        ``"auto"``, ``"map"`` or ``"udf"``. ``map`` ships the model's fitted pipeline to the workers and scores each Arrow batch
         with ``mapInPandas`` (workers import neither MLflow nor the model's files: seconds
         faster to start); ``udf`` uses ``mlflow.pyfunc.spark_udf(..., env_manager="local")``,
         which serves any pyfunc. ``auto`` picks ``map`` for a
         :class:`~closedloop.registry.ClosedLoopModel`, else ``udf``.
 
+    Notes
+    -----
     The input is validated first with :func:`validate_spark` (one Spark job); whole-number
     floats in integer columns are cast back, as :func:`closedloop.data.restore_dtypes` does.
     Columns: those of :func:`output_columns`, then ``keep`` (e.g. the features, to log them).
