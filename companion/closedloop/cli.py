@@ -38,12 +38,12 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 
 def _read_table(path: str) -> pd.DataFrame:
-    suffix = Path(path).suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    raise UsageError(f"{path}: expected a .csv or .parquet file")
+    from closedloop.scoring import read_table
+
+    try:
+        return read_table(path)
+    except ValueError as err:  # an unsupported file type is a usage error (exit 2)
+        raise UsageError(str(err)) from err
 
 
 def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
