@@ -6,9 +6,12 @@ registered model scores it, each row gets a :class:`RiskTiers` tier, and the res
 ``prediction``, ``prediction_proba``, ``risk_tier``, ``model_name``, ``model_version``,
 ``scored_at``) is written atomically and appended to the inference log.
 
-:func:`score` works on a pandas DataFrame with a loaded model; :func:`score_spark` on a Spark
-DataFrame, through ``mlflow.pyfunc.spark_udf`` (``env_manager="local"``: the workers use the
-driver's environment, which works offline); :func:`score_file` runs either from a file to a file.
+:func:`score` works on a pandas DataFrame with a loaded model; :func:`score_file` runs either
+engine from a file to a file. The Spark half lives in :mod:`closedloop.spark_scoring` (importing
+this module does not import pyspark); its :func:`~closedloop.spark_scoring.score_spark`,
+:func:`~closedloop.spark_scoring.validate_spark`,
+:func:`~closedloop.spark_scoring.spark_for_scoring` and
+:func:`~closedloop.spark_scoring.spark_to_pandas` can be imported from here too.
 
 See Also
 --------
@@ -17,8 +20,8 @@ Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipyn
 
 from __future__ import annotations
 
+import importlib
 import os
-import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from closedloop.config import Workspace
 from closedloop.data import TELCO_SCHEMA, DataContractError, Schema, restore_dtypes, validate
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame as SparkDataFrame
+    import pyarrow as pa
 
     from closedloop.monitoring.store import InferenceLog
 
@@ -80,6 +83,20 @@ def output_columns(schema: Schema = TELCO_SCHEMA) -> list[str]:
     """Columns of a scored batch, in order."""
     return [schema.entity_id, PREDICTION, PREDICTION_PROBA, RISK_TIER, MODEL_NAME,
             MODEL_VERSION, SCORED_AT]
+
+
+def output_arrow_schema(schema: Schema = TELCO_SCHEMA) -> pa.Schema:
+    """Arrow schema of the output file of :func:`score_file` (either engine).
+
+    ``scored_at`` is stored in microseconds, which Spark reads (pandas' default nanoseconds it
+    does not).
+    """
+    import pyarrow as pa
+
+    return pa.schema([(schema.entity_id, pa.string()), (PREDICTION, pa.int64()),
+                      (PREDICTION_PROBA, pa.float64()), (RISK_TIER, pa.string()),
+                      (MODEL_NAME, pa.string()), (MODEL_VERSION, pa.string()),
+                      (SCORED_AT, pa.timestamp("us"))])
 
 
 def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
@@ -191,7 +208,8 @@ def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: st
 
 def _scored_at(scored_at: str | pd.Timestamp | None) -> pd.Timestamp:
     when = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
-    return when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
+    when = when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
+    return when.floor("us")  # what Parquet files, Spark and the log store: microseconds
 
 
 def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, model_name: str,
@@ -206,100 +224,6 @@ def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, mode
     return restore_dtypes(out, schema)
 
 
-# ------------------------------------------------------------------------------------ Spark
-
-
-def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
-                   allow_extra: Iterable[str] = ()) -> SparkDataFrame:
-    """:func:`closedloop.data.validate` for a Spark DataFrame (no target needed), in one pass.
-
-    Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
-    one :class:`~closedloop.data.DataContractError` naming every offending column.
-    """
-    from pyspark.sql import functions as F
-
-    problems: list[tuple[str, str]] = []
-    expected = [c for c in schema.columns if c.name != schema.target or c.name in sdf.columns]
-    problems += [(c.name, f"missing (expected {c.kind} column)") for c in expected
-                 if c.name not in sdf.columns]
-    known = set(schema.names) | set(allow_extra)
-    problems += [(n, "unexpected column, not in the contract") for n in sdf.columns
-                 if n not in known]
-    present = [c for c in expected if c.name in sdf.columns]
-    types = dict(sdf.dtypes)
-    checked = []
-    for column in present:
-        fractional = types[column.name] in ("float", "double") or types[column.name].startswith(
-            "decimal")
-        # A whole-number float in an integer column is restored, as restore_dtypes() does.
-        kind = "float" if column.kind == "integer" and fractional else column.kind
-        problem = _spark_type_problem(types[column.name], kind)
-        if problem:
-            problems.append((column.name, problem))
-        else:
-            checked.append(column)
-    aggregates = [F.count(F.lit(1)).alias("_rows")]
-    for i, column in enumerate(checked):
-        col = F.col(f"`{column.name}`")
-        aggregates.append(F.sum(col.isNull().cast("long")).alias(f"n{i}"))
-        if column.kind in ("integer", "float"):
-            aggregates += [F.min(col).alias(f"lo{i}"), F.max(col).alias(f"hi{i}")]
-        if column.kind == "integer":
-            aggregates.append(F.sum((col != F.floor(col)).cast("long")).alias(f"f{i}"))
-        elif column.kind == "category":
-            # A count, not collect_set: plain sums compile to one fast aggregation.
-            unknown = col.isNotNull() & ~col.isin(list(column.categories))
-            aggregates.append(F.sum(unknown.cast("long")).alias(f"u{i}"))
-    stats = sdf.agg(*aggregates).first().asDict()
-    for i, column in enumerate(checked):
-        if stats.get(f"u{i}"):  # only a violation pays for a second job: which values
-            col = F.col(f"`{column.name}`")
-            found = sdf.where(col.isNotNull() & ~col.isin(list(column.categories)))
-            stats[f"u{i}"] = [r[0] for r in found.select(col).distinct().limit(5).collect()]
-    rows = stats["_rows"]
-    if rows == 0:
-        problems.append(("<frame>", "is empty: no rows to validate"))
-    for i, column in enumerate(checked if rows else []):
-        problems += [(column.name, m) for m in _spark_column_problems(column, stats, i, rows)]
-    if problems:
-        raise DataContractError(problems, schema.name)
-    return sdf
-
-
-def _spark_type_problem(spark_type: str, kind: str) -> str | None:
-    integral = spark_type in ("tinyint", "smallint", "int", "bigint")
-    ok = {"integer": integral, "float": integral or spark_type in ("float", "double")
-          or spark_type.startswith("decimal"), "category": spark_type == "string",
-          "id": spark_type == "string", "timestamp": spark_type.startswith("timestamp")}[kind]
-    return None if ok else f"Spark type {spark_type} does not hold a {kind} column"
-
-
-def _spark_column_problems(column: Any, stats: dict[str, Any], i: int, rows: int) -> list[str]:
-    nulls = stats[f"n{i}"]
-    if nulls == rows and (rows > 1 or not column.nullable):
-        return [f"all {nulls} values are null"]
-    problems = []
-    if nulls and not column.nullable:
-        problems.append(f"{nulls} null value(s) in a non-nullable column")
-    if stats.get(f"f{i}"):
-        problems.append(f"{stats[f'f{i}']} value(s) are not whole numbers (expected int64)")
-    low, high = stats.get(f"lo{i}"), stats.get(f"hi{i}")
-    if column.low is not None and low is not None and low < column.low:
-        problems.append(f"value {low!r} below the minimum {column.low}")
-    if column.high is not None and high is not None and high > column.high:
-        problems.append(f"value {high!r} above the maximum {column.high}")
-    unknown = sorted(stats.get(f"u{i}") or [])
-    if unknown:
-        problems.append(f"unknown value(s) {unknown[:5]}; allowed: {list(column.categories)}")
-    return problems
-
-
-def _without_pandas_index(sdf: SparkDataFrame) -> SparkDataFrame:
-    # pandas writes a non-default index as a column; pandas readers hide it, Spark does not.
-    index = [c for c in sdf.columns if c.startswith("__index_level_")]
-    return sdf.drop(*index) if index else sdf
-
-
 def resolve_model(workspace: Workspace, alias: str = "champion", *,
                   model_name: str = DEFAULT_MODEL_NAME) -> tuple[str, str]:
     """The ``models:/`` URI and version number behind ``alias`` (or a version number)."""
@@ -308,148 +232,6 @@ def resolve_model(workspace: Workspace, alias: str = "champion", *,
         client.get_model_version_by_alias(model_name, alias).version)
     return f"models:/{model_name}/{version}", version
 
-
-def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str = "champion",
-                schema: Schema = TELCO_SCHEMA, model_name: str = DEFAULT_MODEL_NAME,
-                model_version: str | int | None = None, tiers: RiskTiers = RiskTiers(),
-                scored_at: str | pd.Timestamp | None = None, keep: Iterable[str] = (),
-                allow_extra: Iterable[str] = (), method: str = "auto") -> SparkDataFrame:
-    """Score a Spark DataFrame with a registered model; the result is a (lazy) Spark DataFrame.
-
-    Parameters
-    ----------
-    sdf : pyspark.sql.DataFrame
-        The batch (contract columns; the target may be absent).
-    model : str or Workspace or PyFuncModel
-        A :class:`~closedloop.config.Workspace` (``model_name@alias`` is scored), a model URI
-        or a loaded pyfunc (both with ``model_version``).
-    method : str
-        ``"auto"``, ``"map"`` or ``"udf"``. ``map`` ships the model's fitted pipeline to the workers and scores each Arrow batch
-        with ``mapInPandas`` (workers import neither MLflow nor the model's files: seconds
-        faster to start); ``udf`` uses ``mlflow.pyfunc.spark_udf(..., env_manager="local")``,
-        which serves any pyfunc. ``auto`` picks ``map`` for a
-        :class:`~closedloop.registry.ClosedLoopModel`, else ``udf``.
-
-    Notes
-    -----
-    The input is validated first with :func:`validate_spark` (one Spark job); whole-number
-    floats in integer columns are cast back, as :func:`closedloop.data.restore_dtypes` does.
-    Columns: those of :func:`output_columns`, then ``keep`` (e.g. the features, to log them).
-    """
-    from pyspark.sql import functions as F
-
-    sdf = _without_pandas_index(sdf)
-    validate_spark(sdf, schema, allow_extra=tuple(allow_extra))
-    sdf = sdf.select(*[F.col(f"`{n}`").cast("long").alias(n)
-                       if n in schema.names and schema[n].kind == "integer" else F.col(f"`{n}`")
-                       for n in sdf.columns])
-    uri, version, loaded = _model_source(model, alias, model_name, model_version)
-    python_model = _closedloop_model(loaded) if method != "udf" else None
-    if method == "map" and python_model is None:
-        raise ValueError("method='map' needs a ClosedLoopModel pyfunc")
-    if python_model is not None:
-        scored = _score_map(sdf, python_model.pipeline, python_model.threshold, schema)
-    else:
-        scored = _score_udf(sdf, model, uri, schema)
-    when = _scored_at(scored_at).to_pydatetime()
-    proba = F.col(PREDICTION_PROBA)
-    tier = (F.when(proba >= tiers.high, "high").when(proba >= tiers.medium, "medium")
-            .otherwise("low"))
-    return scored.select(
-        F.col(f"`{schema.entity_id}`"), F.col(PREDICTION).cast("long").alias(PREDICTION),
-        proba.cast("double").alias(PREDICTION_PROBA), tier.alias(RISK_TIER),
-        F.lit(str(model_name)).alias(MODEL_NAME), F.lit(str(version)).alias(MODEL_VERSION),
-        F.lit(when).cast("timestamp_ntz").alias(SCORED_AT), *[F.col(f"`{k}`") for k in keep])
-
-
-def _model_source(model: Any, alias: str, model_name: str, model_version: Any
-                  ) -> tuple[str | None, str, Any]:
-    """(URI, version, loaded pyfunc or None) of the ``model`` argument of :func:`score_spark`."""
-    if isinstance(model, Workspace):
-        from closedloop.registry import load_model
-
-        uri, version = resolve_model(model, alias, model_name=model_name)
-        return uri, version, load_model(model, version, model_name=model_name)
-    if model_version is None:
-        raise ValueError("score_spark needs model_version unless given a Workspace")
-    if isinstance(model, str):
-        import mlflow
-
-        return model, str(model_version), mlflow.pyfunc.load_model(model)
-    return None, str(model_version), model
-
-
-def _closedloop_model(loaded: Any) -> Any:
-    unwrap = getattr(loaded, "unwrap_python_model", None)
-    try:
-        inner = unwrap() if unwrap else loaded
-    except Exception:  # not a python-function model: let spark_udf serve it
-        return None
-    return inner if hasattr(inner, "pipeline") and hasattr(inner, "threshold") else None
-
-
-def _score_map(sdf: SparkDataFrame, pipeline: Any, threshold: float,
-               schema: Schema) -> SparkDataFrame:
-    from pyspark.sql import types as T
-
-    features = schema.feature_names
-    out_schema = T.StructType([*sdf.schema.fields, T.StructField(PREDICTION, T.LongType()),
-                               T.StructField(PREDICTION_PROBA, T.DoubleType())])
-
-    def predict(batches: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
-        # The batch passed the contract on the driver; the model's own check is not repeated.
-        for batch in batches:
-            proba = pipeline.predict_proba(batch[features])[:, 1].astype(np.float64)
-            yield batch.assign(**{PREDICTION: (proba >= threshold).astype(np.int64),
-                                  PREDICTION_PROBA: proba})
-
-    return sdf.mapInPandas(predict, out_schema)
-
-
-def _score_udf(sdf: SparkDataFrame, model: Any, uri: str | None,
-               schema: Schema) -> SparkDataFrame:
-    import mlflow
-    from pyspark.sql import functions as F
-
-    if uri is None:
-        raise ValueError("method='udf' needs a Workspace or a model URI, not a loaded model")
-    result_type = f"{PREDICTION} long, {PREDICTION_PROBA} double"
-    with (model.mlflow() if isinstance(model, Workspace) else _nothing()):
-        udf = mlflow.pyfunc.spark_udf(sdf.sparkSession, uri, env_manager="local",
-                                      result_type=result_type)
-    out = udf(*[F.col(f"`{name}`") for name in schema.feature_names])
-    return sdf.withColumn("_out", out).select(
-        "*", F.col(f"_out.{PREDICTION}").alias(PREDICTION),
-        F.col(f"_out.{PREDICTION_PROBA}").alias(PREDICTION_PROBA)).drop("_out")
-
-
-def _nothing() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
-def spark_to_pandas(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
-    """Collect a scored Spark DataFrame with the dtypes :func:`score` returns."""
-    out = _arrow_to_pandas(sdf)
-    out[SCORED_AT] = pd.to_datetime(out[SCORED_AT]).astype("datetime64[ns]")
-    out[PREDICTION] = out[PREDICTION].astype(np.int64)
-    out[PREDICTION_PROBA] = out[PREDICTION_PROBA].astype(np.float64)
-    out[RISK_TIER] = out[RISK_TIER].astype(object)
-    return restore_dtypes(out, schema)
-
-
-def _arrow_to_pandas(sdf: SparkDataFrame) -> pd.DataFrame:
-    # Arrow collects millions of rows in seconds instead of minutes; the setting is restored so
-    # other users of a shared session see no change.
-    conf = sdf.sparkSession.conf
-    key = "spark.sql.execution.arrow.pyspark.enabled"
-    saved = conf.get(key, "false")
-    conf.set(key, "true")
-    try:
-        return sdf.toPandas()
-    finally:
-        conf.set(key, saved)
 
 
 # ------------------------------------------------------------------------------- file to file
@@ -495,28 +277,54 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     exists and the log is unchanged. The output is written to a hidden temporary file, the batch
     is appended to the inference log (atomically, see
     :class:`~closedloop.monitoring.store.InferenceLog`), then the temporary file is renamed:
-    a retried job with the same ``scored_at`` logs nothing twice.
-    ``engine="spark"`` reads, validates and scores with Spark (``master``, default
-    ``local[*]``); the output is the same.
-    """
-    from closedloop.monitoring.store import InferenceLog
+    a retried job with the same ``scored_at`` logs nothing twice. The output file has the
+    Arrow schema :func:`output_arrow_schema`.
 
+    ``engine="spark"`` reads, validates and scores with Spark (``master``, default
+    ``local[*]``) through :func:`closedloop.spark_scoring.score_file_spark`, without collecting
+    the rows on the driver; the output file and the logged rows are the same.
+    """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     when = _scored_at(scored_at)
-    extra = (*allow_extra, *([timestamp] if timestamp else []))
     if engine == "pandas":
-        typed, out, version = _score_file_pandas(workspace, input_path, alias, schema,
-                                                 model_name, tiers, when, extra)
+        version, counts = _score_file_pandas(workspace, input_path, output_path, alias, schema,
+                                             model_name, tiers, when, log, timestamp,
+                                             tuple(allow_extra))
     elif engine == "spark":
-        typed, out, version = _score_file_spark(workspace, input_path, alias, schema,
-                                                model_name, tiers, when, extra, master)
+        from closedloop.spark_scoring import score_file_spark
+
+        done = score_file_spark(workspace, input_path, output_path, alias=alias, schema=schema,
+                                model_name=model_name, tiers=tiers, scored_at=when, log=log,
+                                timestamp=timestamp, allow_extra=allow_extra, master=master)
+        version, counts = done.model_version, done.tiers
     else:
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
+    return ScoreResult(sum(counts.values()), str(output_path), model_name, version, engine,
+                       str(when), {t: int(counts.get(t, 0)) for t in tiers.labels}, log)
+
+
+def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, alias: str,
+                       schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
+                       log: bool, timestamp: str | None, allow_extra: tuple[str, ...]
+                       ) -> tuple[str, dict[str, int]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from closedloop.monitoring.store import InferenceLog
+    from closedloop.registry import load_model
+
+    extra = (*allow_extra, *([timestamp] if timestamp else []))
+    typed = check_input(read_table(input_path), schema, allow_extra=extra).reset_index(drop=True)
+    _, version = resolve_model(workspace, alias, model_name=model_name)
+    model = load_model(workspace, version, model_name=model_name)
+    out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        out.to_parquet(partial, index=False)
+        table = pa.Table.from_pandas(out, schema=output_arrow_schema(schema),
+                                     preserve_index=False)
+        pq.write_table(table.replace_schema_metadata(None), partial)
         if log:
             InferenceLog(workspace, schema).append(
                 typed, model_name=model_name, model_version=version,
@@ -525,55 +333,14 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     finally:
         partial.unlink(missing_ok=True)
     counts = out[RISK_TIER].value_counts()
-    return ScoreResult(len(out), str(output_path), model_name, version, engine, str(when),
-                       {t: int(counts.get(t, 0)) for t in tiers.labels}, log)
+    return version, {t: int(n) for t, n in counts.items()}
 
 
-def _score_file_pandas(workspace: Workspace, input_path: Any, alias: str, schema: Schema,
-                       model_name: str, tiers: RiskTiers, when: pd.Timestamp,
-                       extra: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    from closedloop.registry import load_model
-
-    typed = check_input(read_table(input_path), schema, allow_extra=extra).reset_index(drop=True)
-    _, version = resolve_model(workspace, alias, model_name=model_name)
-    model = load_model(workspace, version, model_name=model_name)
-    out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None)
-    return typed, out, version
+_SPARK_NAMES = ("score_spark", "validate_spark", "spark_for_scoring", "spark_to_pandas")
 
 
-def _score_file_spark(workspace: Workspace, input_path: Any, alias: str, schema: Schema,
-                      model_name: str, tiers: RiskTiers, when: pd.Timestamp,
-                      extra: tuple[str, ...], master: str
-                      ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    spark = spark_for_scoring(master)
-    path = str(Path(input_path).resolve())
-    suffix = Path(path).suffix.lower()
-    if suffix == ".parquet":
-        sdf = spark.read.parquet(path)
-    elif suffix == ".csv":
-        sdf = spark.read.csv(path, header=True, inferSchema=True)
-    else:
-        raise ValueError(f"{path}: expected a .csv or .parquet file")
-    sdf = _without_pandas_index(sdf)
-    keep = [c for c in (*schema.feature_names, *extra) if c in sdf.columns]
-    scored = score_spark(sdf, workspace, alias=alias, schema=schema, model_name=model_name,
-                         tiers=tiers, scored_at=when, keep=keep, allow_extra=extra)
-    frame = spark_to_pandas(scored, schema)
-    out = frame[output_columns(schema)]
-    return frame.drop(columns=[PREDICTION, PREDICTION_PROBA]), out, str(out[MODEL_VERSION].iloc[0])
-
-
-def spark_for_scoring(master: str = "local[*]") -> Any:
-    """:func:`closedloop.monitoring.spark.spark_session`, with Python workers that run this
-    interpreter (they import ``closedloop`` to load the model)."""
-    from closedloop.monitoring.spark import spark_session
-
-    # Read when the session starts; a local session started earlier (by monitoring, say) with
-    # another interpreter is pointed at this one, whose packages the workers need. On a
-    # cluster the executors' Python is the cluster's business.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = spark_session(master)
-    context = spark.sparkContext
-    if context.master.startswith("local") and context.pythonExec != os.environ["PYSPARK_PYTHON"]:
-        context.pythonExec = os.environ["PYSPARK_PYTHON"]
-    return spark
+def __getattr__(name: str) -> Any:
+    # The Spark half, re-exported lazily: importing this module must not import pyspark.
+    if name in _SPARK_NAMES:
+        return getattr(importlib.import_module("closedloop.spark_scoring"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,7 @@ One model is trained (no HPO) and promoted once for the module; one local[2] Spa
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -119,6 +120,43 @@ def test_contract_violation_writes_nothing(batch, tmp_path, engine, request):
     assert not (tmp_path / "out.parquet").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]  # nor a temp file
     assert len(InferenceLog(ws).batch_files()) == before == 0
+
+
+def test_spark_file_equals_pandas_file_and_log(trained, batch, tmp_path, spark):
+    import pyarrow.parquet as pq
+
+    ws, _ = trained
+    source = tmp_path / "in.parquet"
+    # Distinct prediction times per row, in microseconds (Spark reads no nanosecond Parquet).
+    times = pd.Timestamp("2026-02-01") + pd.to_timedelta(np.arange(len(batch)) * 1_500_001,
+                                                         unit="us")
+    batch.assign(event_time=times.astype("datetime64[us]")).to_parquet(source, index=False)
+    log = InferenceLog(ws)
+    files: dict[str, tuple] = {}
+
+    def run(engine: str) -> None:
+        output = tmp_path / f"{engine}.parquet"
+        score_file(ws, source, output, engine=engine, scored_at=SCORED_AT, timestamp="event_time")
+        [logged] = log.batch_files()  # a retry finds its batch already logged
+        files[engine] = (pq.read_table(output), pq.read_table(logged), logged.name)
+
+    try:
+        run("spark")
+        first = log.batch_files()[0].stat().st_mtime_ns
+        run("spark")
+        assert log.batch_files()[0].stat().st_mtime_ns == first
+        shutil.rmtree(log.predictions_dir)
+        run("pandas")
+    finally:
+        shutil.rmtree(log.predictions_dir, ignore_errors=True)  # other tests expect no log here
+    (out_spark, log_spark, name_spark), (out_pandas, log_pandas, name_pandas) = (
+        files["spark"], files["pandas"])
+    assert out_spark.equals(out_pandas) and len(out_pandas) == len(batch)
+    assert name_spark == name_pandas  # the batch id: a digest of the prediction ids
+    assert log_spark.schema.equals(log_pandas.schema)
+    assert log_spark.drop(["logged_at"]).equals(log_pandas.drop(["logged_at"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.parquet", "pandas.parquet", "spark.parquet"]  # no temporary file or folder left
 
 
 def test_cli_scores_a_file(trained, batch, tmp_path, capsys):

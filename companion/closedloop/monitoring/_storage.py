@@ -9,8 +9,10 @@ taken and writes nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,11 +129,19 @@ def naive_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values).astype("datetime64[ns]")
 
 
-def digest(values: np.ndarray) -> str:
+def digest(values: Iterable[Any], *, chunk: int = 100_000) -> str:
+    """32 hex digits of BLAKE2b over the values as text, each followed by a unit separator.
+
+    Hashes ``chunk`` values per update: the digest equals one update per value, without a
+    Python call per value.
+    """
     digest = hashlib.blake2b(digest_size=16)
-    for value in values:
-        digest.update(str(value).encode() + b"\x1f")
-    return digest.hexdigest()
+    values = iter(values)
+    while True:
+        part = "".join(f"{value}\x1f" for value in itertools.islice(values, chunk))
+        if not part:
+            return digest.hexdigest()
+        digest.update(part.encode())
 
 
 def quote(name: str, dialect: str = "duckdb") -> str:
@@ -221,19 +231,41 @@ def write_batch(folder: Path, batch_id: str, table: pa.Table) -> tuple[Path, boo
     """
     import pyarrow.parquet as pq
 
+    final, partial = batch_paths(folder, batch_id)
+    if partial is None:
+        return final, False
+    try:
+        pq.write_table(table, partial)
+        return final, commit_batch(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def batch_paths(folder: Path, batch_id: str) -> tuple[Path, Path | None]:
+    """The final path of batch ``batch_id`` and a fresh hidden temporary path to write it to.
+
+    The temporary path is None when the batch is already committed (a retry: write nothing).
+    The caller writes the temporary file, calls :func:`commit_batch`, and unlinks the temporary
+    path in a ``finally`` (it is gone after a commit; left over after a failure).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{batch_id}.parquet"
     if final.exists():
-        return final, False
-    partial = folder / f".{batch_id}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        return final, None
+    return final, folder / f".{batch_id}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+
+
+def commit_batch(partial: Path, final: Path) -> bool:
+    """Flush the written ``partial`` to disk and give it its ``final`` name, unless taken.
+
+    Returns whether this call committed the batch (False: another writer already had).
+    """
+    fd = os.open(partial, os.O_RDONLY)
     try:
-        with open(partial, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return final, _commit(partial, final, folder)
+        os.fsync(fd)  # the content is on disk before the name that publishes it
     finally:
-        partial.unlink(missing_ok=True)
+        os.close(fd)
+    return _commit(partial, final, final.parent)
 
 
 def _commit(partial: Path, final: Path, folder: Path) -> bool:

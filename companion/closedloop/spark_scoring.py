@@ -1,0 +1,536 @@
+"""Batch scoring on Spark: contract check, model, risk tier, file to file without a collect.
+
+The Spark half of :mod:`closedloop.scoring` (whose pandas half needs no pyspark; its names
+:func:`score_spark`, :func:`validate_spark`, :func:`spark_for_scoring` and
+:func:`spark_to_pandas` are importable from there too). :func:`validate_spark` checks a Spark
+DataFrame against the data contract in one job; :func:`score_spark` scores it lazily, through
+``mapInPandas`` (the model's fitted pipeline shipped to the workers) or
+``mlflow.pyfunc.spark_udf(..., env_manager="local")``; :func:`score_file_spark` runs a file to
+file job whose rows never gather on the driver.
+
+How the file job stays within the driver's memory: the executors write the scored rows (the
+output columns, the prediction ids and the features to log) to a hidden temporary Parquet folder
+beside the output; the driver then reads the prediction id column alone to name the log batch,
+and streams the folder one record batch at a time into the output file and the inference-log
+batch file, each written under a temporary name and committed atomically (see
+:func:`closedloop.monitoring.store.InferenceLog.append`). The logged rows are those the pandas
+path logs for the same input: same prediction ids (computed by
+:func:`closedloop.monitoring.store.prediction_ids` in the workers), same Arrow schema, same
+batch id.
+
+See Also
+--------
+Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from closedloop.config import Workspace
+from closedloop.data import TELCO_SCHEMA, DataContractError, Schema, restore_dtypes
+from closedloop.monitoring._storage import BATCH_ID as _BATCH_ID
+from closedloop.monitoring._storage import LOGGED_AT as _LOGGED_AT
+from closedloop.monitoring._storage import PREDICTION_ID as _PREDICTION_ID
+from closedloop.monitoring._storage import TIMESTAMP as _TIMESTAMP
+from closedloop.scoring import (
+    DEFAULT_MODEL_NAME,
+    MODEL_NAME,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_PROBA,
+    RISK_TIER,
+    SCORED_AT,
+    RiskTiers,
+    _scored_at,
+    output_arrow_schema,
+    output_columns,
+    resolve_model,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame as SparkDataFrame
+    from pyspark.sql import SparkSession
+
+__all__ = ["score_file_spark", "score_spark", "spark_for_scoring", "spark_to_pandas",
+           "validate_spark"]
+
+
+
+# ------------------------------------------------------------------------------ the contract
+
+
+def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
+                   allow_extra: Iterable[str] = ()) -> SparkDataFrame:
+    """:func:`closedloop.data.validate` for a Spark DataFrame (no target needed), in one pass.
+
+    Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
+    one :class:`~closedloop.data.DataContractError` naming every offending column.
+    """
+    from pyspark.sql import functions as F
+
+    problems: list[tuple[str, str]] = []
+    expected = [c for c in schema.columns if c.name != schema.target or c.name in sdf.columns]
+    problems += [(c.name, f"missing (expected {c.kind} column)") for c in expected
+                 if c.name not in sdf.columns]
+    known = set(schema.names) | set(allow_extra)
+    problems += [(n, "unexpected column, not in the contract") for n in sdf.columns
+                 if n not in known]
+    present = [c for c in expected if c.name in sdf.columns]
+    types = dict(sdf.dtypes)
+    checked = []
+    for column in present:
+        fractional = types[column.name] in ("float", "double") or types[column.name].startswith(
+            "decimal")
+        # A whole-number float in an integer column is restored, as restore_dtypes() does.
+        kind = "float" if column.kind == "integer" and fractional else column.kind
+        problem = _spark_type_problem(types[column.name], kind)
+        if problem:
+            problems.append((column.name, problem))
+        else:
+            checked.append(column)
+    aggregates = [F.count(F.lit(1)).alias("_rows")]
+    for i, column in enumerate(checked):
+        col = F.col(f"`{column.name}`")
+        aggregates.append(F.sum(col.isNull().cast("long")).alias(f"n{i}"))
+        if column.kind in ("integer", "float"):
+            aggregates += [F.min(col).alias(f"lo{i}"), F.max(col).alias(f"hi{i}")]
+        if column.kind == "integer":
+            aggregates.append(F.sum((col != F.floor(col)).cast("long")).alias(f"f{i}"))
+        elif column.kind == "category":
+            # A count, not collect_set: plain sums compile to one fast aggregation.
+            unknown = col.isNotNull() & ~col.isin(list(column.categories))
+            aggregates.append(F.sum(unknown.cast("long")).alias(f"u{i}"))
+    stats = sdf.agg(*aggregates).first().asDict()
+    for i, column in enumerate(checked):
+        if stats.get(f"u{i}"):  # only a violation pays for a second job: which values
+            col = F.col(f"`{column.name}`")
+            found = sdf.where(col.isNotNull() & ~col.isin(list(column.categories)))
+            stats[f"u{i}"] = [r[0] for r in found.select(col).distinct().limit(5).collect()]
+    rows = stats["_rows"]
+    if rows == 0:
+        problems.append(("<frame>", "is empty: no rows to validate"))
+    for i, column in enumerate(checked if rows else []):
+        problems += [(column.name, m) for m in _spark_column_problems(column, stats, i, rows)]
+    if problems:
+        raise DataContractError(problems, schema.name)
+    return sdf
+
+
+def _spark_type_problem(spark_type: str, kind: str) -> str | None:
+    integral = spark_type in ("tinyint", "smallint", "int", "bigint")
+    ok = {"integer": integral, "float": integral or spark_type in ("float", "double")
+          or spark_type.startswith("decimal"), "category": spark_type == "string",
+          "id": spark_type == "string", "timestamp": spark_type.startswith("timestamp")}[kind]
+    return None if ok else f"Spark type {spark_type} does not hold a {kind} column"
+
+
+def _spark_column_problems(column: Any, stats: dict[str, Any], i: int, rows: int) -> list[str]:
+    nulls = stats[f"n{i}"]
+    if nulls == rows and (rows > 1 or not column.nullable):
+        return [f"all {nulls} values are null"]
+    problems = []
+    if nulls and not column.nullable:
+        problems.append(f"{nulls} null value(s) in a non-nullable column")
+    if stats.get(f"f{i}"):
+        problems.append(f"{stats[f'f{i}']} value(s) are not whole numbers (expected int64)")
+    low, high = stats.get(f"lo{i}"), stats.get(f"hi{i}")
+    if column.low is not None and low is not None and low < column.low:
+        problems.append(f"value {low!r} below the minimum {column.low}")
+    if column.high is not None and high is not None and high > column.high:
+        problems.append(f"value {high!r} above the maximum {column.high}")
+    unknown = sorted(stats.get(f"u{i}") or [])
+    if unknown:
+        problems.append(f"unknown value(s) {unknown[:5]}; allowed: {list(column.categories)}")
+    return problems
+
+
+def _without_pandas_index(sdf: SparkDataFrame) -> SparkDataFrame:
+    # pandas writes a non-default index as a column; pandas readers hide it, Spark does not.
+    index = [c for c in sdf.columns if c.startswith("__index_level_")]
+    return sdf.drop(*index) if index else sdf
+
+
+def _checked(sdf: SparkDataFrame, schema: Schema, allow_extra: Iterable[str]) -> SparkDataFrame:
+    """Validate, then cast whole-number floats in integer columns back to integers."""
+    from pyspark.sql import functions as F
+
+    sdf = _without_pandas_index(sdf)
+    validate_spark(sdf, schema, allow_extra=tuple(allow_extra))
+    return sdf.select(*[F.col(f"`{n}`").cast("long").alias(n)
+                        if n in schema.names and schema[n].kind == "integer" else F.col(f"`{n}`")
+                        for n in sdf.columns])
+
+
+# ------------------------------------------------------------------------------------ scoring
+
+
+@dataclass(frozen=True)
+class _LogIds:
+    """What the workers need to compute the log's prediction ids (see :func:`_with_ids`)."""
+
+    time_column: str | None  # a column of prediction times, or None: every row at ``when``
+    when: pd.Timestamp
+    model_name: str
+    model_version: str
+
+
+def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str = "champion",
+                schema: Schema = TELCO_SCHEMA, model_name: str = DEFAULT_MODEL_NAME,
+                model_version: str | int | None = None, tiers: RiskTiers = RiskTiers(),
+                scored_at: str | pd.Timestamp | None = None, keep: Iterable[str] = (),
+                allow_extra: Iterable[str] = (), method: str = "auto") -> SparkDataFrame:
+    """Score a Spark DataFrame with a registered model; the result is a (lazy) Spark DataFrame.
+
+    Parameters
+    ----------
+    sdf : pyspark.sql.DataFrame
+        The batch (contract columns; the target may be absent).
+    model : str or Workspace or PyFuncModel
+        A :class:`~closedloop.config.Workspace` (``model_name@alias`` is scored), a model URI
+        or a loaded pyfunc (both with ``model_version``).
+    method : str
+        ``"auto"``, ``"map"`` or ``"udf"``. ``map`` ships the model's fitted pipeline to the
+        workers and scores each Arrow batch with ``mapInPandas`` (workers import neither MLflow
+        nor the model's files: seconds faster to start); ``udf`` uses
+        ``mlflow.pyfunc.spark_udf(..., env_manager="local")``, which serves any pyfunc.
+        ``auto`` picks ``map`` for a :class:`~closedloop.registry.ClosedLoopModel`, else
+        ``udf``.
+
+    Notes
+    -----
+    The input is validated first with :func:`validate_spark` (one Spark job); whole-number
+    floats in integer columns are cast back, as :func:`closedloop.data.restore_dtypes` does.
+    Columns: those of :func:`closedloop.scoring.output_columns`, then ``keep`` (e.g. the
+    features, to log them).
+    """
+    sdf = _checked(sdf, schema, allow_extra)
+    uri, version, loaded = _model_source(model, alias, model_name, model_version)
+    return _score_checked(sdf, model, uri, loaded, schema, str(model_name), version, tiers,
+                          _scored_at(scored_at), keep, method, None)
+
+
+def _score_checked(sdf: SparkDataFrame, model: Any, uri: str | None, loaded: Any,
+                   schema: Schema, model_name: str, version: str, tiers: RiskTiers,
+                   when: pd.Timestamp, keep: Iterable[str], method: str,
+                   ids: _LogIds | None) -> SparkDataFrame:
+    """:func:`score_spark` after the contract check; with ``ids``, also the log's prediction id
+    and prediction time (columns ``prediction_id`` and ``timestamp``)."""
+    from pyspark.sql import functions as F
+
+    python_model = _closedloop_model(loaded) if method != "udf" else None
+    if method == "map" and python_model is None:
+        raise ValueError("method='map' needs a ClosedLoopModel pyfunc")
+    if python_model is not None:
+        scored = _score_map(sdf, python_model.pipeline, python_model.threshold, schema, ids)
+    else:
+        scored = _score_udf(sdf, model, uri, schema)
+        scored = _with_ids(scored, schema, ids) if ids else scored
+    proba = F.col(PREDICTION_PROBA)
+    tier = (F.when(proba >= tiers.high, "high").when(proba >= tiers.medium, "medium")
+            .otherwise("low"))
+    log = [F.col(_PREDICTION_ID), F.col(_TIMESTAMP)] if ids else []
+    return scored.select(
+        F.col(f"`{schema.entity_id}`"), F.col(PREDICTION).cast("long").alias(PREDICTION),
+        proba.cast("double").alias(PREDICTION_PROBA), tier.alias(RISK_TIER),
+        F.lit(model_name).alias(MODEL_NAME), F.lit(str(version)).alias(MODEL_VERSION),
+        F.lit(when.to_pydatetime()).cast("timestamp_ntz").alias(SCORED_AT),
+        *[F.col(f"`{k}`") for k in keep], *log)
+
+
+def _model_source(model: Any, alias: str, model_name: str, model_version: Any
+                  ) -> tuple[str | None, str, Any]:
+    """(URI, version, loaded pyfunc or None) of the ``model`` argument of :func:`score_spark`."""
+    if isinstance(model, Workspace):
+        from closedloop.registry import load_model
+
+        uri, version = resolve_model(model, alias, model_name=model_name)
+        return uri, version, load_model(model, version, model_name=model_name)
+    if model_version is None:
+        raise ValueError("score_spark needs model_version unless given a Workspace")
+    if isinstance(model, str):
+        import mlflow
+
+        return model, str(model_version), mlflow.pyfunc.load_model(model)
+    return None, str(model_version), model
+
+
+def _closedloop_model(loaded: Any) -> Any:
+    unwrap = getattr(loaded, "unwrap_python_model", None)
+    try:
+        inner = unwrap() if unwrap else loaded
+    except Exception:  # not a python-function model: let spark_udf serve it
+        return None
+    return inner if hasattr(inner, "pipeline") and hasattr(inner, "threshold") else None
+
+
+def _id_fields(ids: _LogIds | None) -> list[Any]:
+    from pyspark.sql import types as T
+
+    return [] if ids is None else [T.StructField(_PREDICTION_ID, T.StringType()),
+                                   T.StructField(_TIMESTAMP, T.TimestampNTZType())]
+
+
+def _log_ids(batch: pd.DataFrame, schema: Schema, ids: _LogIds) -> dict[str, Any]:
+    """The prediction id and time of each row, exactly as the pandas path logs them."""
+    from closedloop.monitoring.store import prediction_ids
+
+    if ids.time_column is None:
+        when = pd.Series(np.full(len(batch), ids.when.to_datetime64(), dtype="datetime64[ns]"))
+    else:  # Spark hands naive UTC times to pandas (session time zone UTC)
+        when = pd.Series(pd.to_datetime(batch[ids.time_column]).to_numpy(dtype="datetime64[ns]"))
+    return {_PREDICTION_ID: prediction_ids(batch[schema.entity_id].reset_index(drop=True), when,
+                                           ids.model_name, ids.model_version),
+            _TIMESTAMP: when.to_numpy()}
+
+
+def _score_map(sdf: SparkDataFrame, pipeline: Any, threshold: float, schema: Schema,
+               ids: _LogIds | None = None) -> SparkDataFrame:
+    from pyspark.sql import types as T
+
+    features = schema.feature_names
+    out_schema = T.StructType([*sdf.schema.fields, T.StructField(PREDICTION, T.LongType()),
+                               T.StructField(PREDICTION_PROBA, T.DoubleType()),
+                               *_id_fields(ids)])
+
+    def predict(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # The batch passed the contract on the driver; the model's own check is not repeated.
+        for batch in batches:
+            proba = pipeline.predict_proba(batch[features])[:, 1].astype(np.float64)
+            logged = _log_ids(batch, schema, ids) if ids else {}
+            yield batch.assign(**{PREDICTION: (proba >= threshold).astype(np.int64),
+                                  PREDICTION_PROBA: proba}, **logged)
+
+    return sdf.mapInPandas(predict, out_schema)
+
+
+def _with_ids(sdf: SparkDataFrame, schema: Schema, ids: _LogIds) -> SparkDataFrame:
+    from pyspark.sql import types as T
+
+    out_schema = T.StructType([*sdf.schema.fields, *_id_fields(ids)])
+
+    def add(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield batch.assign(**_log_ids(batch, schema, ids))
+
+    return sdf.mapInPandas(add, out_schema)
+
+
+def _score_udf(sdf: SparkDataFrame, model: Any, uri: str | None,
+               schema: Schema) -> SparkDataFrame:
+    import mlflow
+    from pyspark.sql import functions as F
+
+    if uri is None:
+        raise ValueError("method='udf' needs a Workspace or a model URI, not a loaded model")
+    result_type = f"{PREDICTION} long, {PREDICTION_PROBA} double"
+    with (model.mlflow() if isinstance(model, Workspace) else contextlib.nullcontext()):
+        udf = mlflow.pyfunc.spark_udf(sdf.sparkSession, uri, env_manager="local",
+                                      result_type=result_type)
+    out = udf(*[F.col(f"`{name}`") for name in schema.feature_names])
+    return sdf.withColumn("_out", out).select(
+        "*", F.col(f"_out.{PREDICTION}").alias(PREDICTION),
+        F.col(f"_out.{PREDICTION_PROBA}").alias(PREDICTION_PROBA)).drop("_out")
+
+
+def spark_to_pandas(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
+    """Collect a scored Spark DataFrame with the dtypes :func:`closedloop.scoring.score`
+    returns (for small results: every row comes to the driver)."""
+    out = _arrow_to_pandas(sdf)
+    out[SCORED_AT] = pd.to_datetime(out[SCORED_AT]).astype("datetime64[ns]")
+    out[PREDICTION] = out[PREDICTION].astype(np.int64)
+    out[PREDICTION_PROBA] = out[PREDICTION_PROBA].astype(np.float64)
+    out[RISK_TIER] = out[RISK_TIER].astype(object)
+    return restore_dtypes(out, schema)
+
+
+def _arrow_to_pandas(sdf: SparkDataFrame) -> pd.DataFrame:
+    # Arrow collects millions of rows in seconds instead of minutes; the setting is restored so
+    # other users of a shared session see no change.
+    conf = sdf.sparkSession.conf
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    saved = conf.get(key, "false")
+    conf.set(key, "true")
+    try:
+        return sdf.toPandas()
+    finally:
+        conf.set(key, saved)
+
+
+def spark_for_scoring(master: str = "local[*]") -> SparkSession:
+    """:func:`closedloop.monitoring.spark.spark_session`, with Python workers that run this
+    interpreter (they import ``closedloop`` to load the model)."""
+    from closedloop.monitoring.spark import spark_session
+
+    # Read when the session starts; a local session started earlier (by monitoring, say) with
+    # another interpreter is pointed at this one, whose packages the workers need. On a
+    # cluster the executors' Python is the cluster's business.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = spark_session(master)
+    context = spark.sparkContext
+    if context.master.startswith("local") and context.pythonExec != os.environ["PYSPARK_PYTHON"]:
+        context.pythonExec = os.environ["PYSPARK_PYTHON"]
+    return spark
+
+
+# ------------------------------------------------------------------------------- file to file
+
+
+@dataclass(frozen=True)
+class SparkFileResult:
+    """What :func:`score_file_spark` wrote: rows, model version, rows per risk tier."""
+
+    rows: int
+    model_version: str
+    tiers: dict[str, int]
+
+
+def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
+                     output_path: str | os.PathLike[str], *, alias: str = "champion",
+                     schema: Schema = TELCO_SCHEMA, model_name: str = DEFAULT_MODEL_NAME,
+                     tiers: RiskTiers = RiskTiers(), scored_at: pd.Timestamp,
+                     log: bool = True, timestamp: str | None = None,
+                     allow_extra: Iterable[str] = (), master: str = "local[*]"
+                     ) -> SparkFileResult:
+    """The Spark engine of :func:`closedloop.scoring.score_file` (see there): same output file,
+    same logged rows, no row collected on the driver.
+
+    The executors write the scored rows to a hidden temporary folder beside ``output_path``;
+    the driver streams it into the output file and the log batch (see the module notes). On a
+    contract violation nothing is written; the temporary folder is always removed.
+    """
+    spark = spark_for_scoring(master)
+    output_path = Path(output_path)
+    extra = (*allow_extra, *([timestamp] if timestamp else []))
+    sdf = _checked(_read(spark, input_path), schema, extra)
+    _, version = resolve_model(workspace, alias, model_name=model_name)
+    from closedloop.registry import load_model
+
+    loaded = load_model(workspace, version, model_name=model_name)
+    ids = _LogIds(timestamp, scored_at, str(model_name), version) if log else None
+    keep = [c for c in schema.feature_names if c in sdf.columns] if log else []
+    if timestamp:  # the log stores naive UTC microseconds, as the pandas path does
+        from pyspark.sql import functions as F
+
+        sdf = sdf.withColumn(timestamp, F.col(f"`{timestamp}`").cast("timestamp_ntz"))
+    scored = _score_checked(sdf, workspace, None, loaded, schema, str(model_name), version,
+                            tiers, scored_at, keep, "auto", ids)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.spark")
+    try:
+        scored.write.parquet(str(staging))
+        parts = sorted(staging.glob("part-*.parquet"))  # in partition order: the input's order
+        counts = _write_outputs(parts, output_path, workspace, schema, log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return SparkFileResult(sum(counts.values()), version,
+                           {t: counts.get(t, 0) for t in tiers.labels})
+
+
+def _read(spark: SparkSession, input_path: str | os.PathLike[str]) -> SparkDataFrame:
+    path = str(Path(input_path).resolve())
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return spark.read.parquet(path)
+    if suffix == ".csv":
+        return spark.read.csv(path, header=True, inferSchema=True)
+    raise ValueError(f"{path}: expected a .csv or .parquet file")
+
+
+def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, schema: Schema,
+                   log: bool) -> dict[str, int]:
+    """Stream ``parts`` into the output file and (with ``log``) the log batch; tier counts.
+
+    The log batch is committed first, then the output renamed into place, as the pandas path
+    does: a job that fails in between leaves the log complete and no output, and its retry
+    (same ``scored_at``) logs nothing twice.
+    """
+    import pyarrow.parquet as pq
+
+    from closedloop.monitoring import _storage
+
+    partial = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.tmp")
+    final, log_partial, batch_id = None, None, None
+    if log:
+        folder = workspace.tables_dir / "inference_log"
+        batch_id = _batch_id(parts)
+        final, log_partial = _storage.batch_paths(folder, batch_id)
+    try:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(pq.ParquetWriter(partial, output_arrow_schema(schema)))
+            logged = None if log_partial is None else stack.enter_context(
+                pq.ParquetWriter(log_partial, _storage.predictions_arrow_schema(schema)))
+            counts = _stream(parts, out, logged, schema, batch_id)
+        if log_partial is not None:
+            _storage.commit_batch(log_partial, final)
+        os.replace(partial, output_path)
+    finally:
+        partial.unlink(missing_ok=True)
+        if log_partial is not None:
+            log_partial.unlink(missing_ok=True)
+    return counts
+
+
+def _batch_id(parts: list[Path]) -> str:
+    """The log's batch id (a digest of the sorted prediction ids), reading only that column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from closedloop.monitoring._storage import digest
+
+    ids = pa.concat_arrays([chunk for part in parts for chunk in
+                            pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
+    ids = ids.take(pc.sort_indices(ids))  # byte order of UTF-8 = code point order, as np.sort
+    if len(ids) > 1 and pc.any(pc.equal(ids[1:], ids[:-1])).as_py():
+        raise DataContractError([(_PREDICTION_ID, "repeated within the batch: one entity scored "
+                                  "twice at one time by one model")], "inference_log")
+    return digest(ids.to_pylist())
+
+
+def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
+            batch_id: str | None) -> dict[str, int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from closedloop.monitoring._storage import now, predictions_arrow_schema
+
+    out_schema = output_arrow_schema(schema)
+    log_schema = predictions_arrow_schema(schema)
+    logged_at = pd.Timestamp(now()).floor("us").to_pydatetime()
+    counts: dict[str, int] = {}
+    for part in parts:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
+            table = pa.Table.from_batches([batch])
+            out.write_table(table.select(out_schema.names).cast(out_schema))
+            for item in pc.value_counts(table.column(RISK_TIER)).to_pylist():
+                counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
+            if logged is not None:
+                logged.write_table(_log_table(table, log_schema, batch_id, logged_at))
+    return counts
+
+
+def _log_table(table: pa.Table, log_schema: pa.Schema, batch_id: str | None,
+               logged_at: Any) -> pa.Table:
+    import pyarrow as pa
+
+    if table.column(_TIMESTAMP).null_count:
+        raise DataContractError([(_TIMESTAMP, "null prediction time")], "inference_log")
+    table = table.append_column(_BATCH_ID, pa.repeat(pa.scalar(batch_id, pa.string()),
+                                                     len(table)))
+    table = table.append_column(_LOGGED_AT, pa.repeat(pa.scalar(logged_at, pa.timestamp("us")),
+                                                      len(table)))
+    return table.select(log_schema.names).cast(log_schema)
