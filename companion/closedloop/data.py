@@ -196,7 +196,8 @@ def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
 
 
 def _check_column(values: pd.Series, column: Column) -> list[str]:
-    nulls = int(values.isna().sum())
+    missing = values.isna()
+    nulls = int(missing.sum())
     # An all-null column is what a column dropped upstream looks like; but a single row with a
     # null in a nullable column (one serving request) is just a null.
     if nulls == len(values) and (len(values) > 1 or not column.nullable):
@@ -204,7 +205,7 @@ def _check_column(values: pd.Series, column: Column) -> list[str]:
     problems = []
     if nulls and not column.nullable:
         problems.append(f"{nulls} null value(s) in a non-nullable column")
-    present = values.dropna()
+    present = values[~missing] if nulls else values
     if column.kind in ("integer", "float"):
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             return problems + [f"dtype {values.dtype} is not numeric (expected {column.dtype})"]
@@ -229,8 +230,11 @@ def _check_column(values: pd.Series, column: Column) -> list[str]:
 def _is_text(values: pd.Series) -> bool:
     # The dtype, not the Series: on an object Series pandas also inspects the values and says
     # False as soon as one is null, which would reject every nullable category column with a null.
-    if pd.api.types.is_string_dtype(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype):
-        return bool(values.dropna().map(type).eq(str).all())
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = pd.Series(np.asarray(values.dropna().unique(), dtype=object))
+    if pd.api.types.is_string_dtype(values.dtype):
+        # One pass in C; "empty": every value is null.
+        return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
     return False
 
 

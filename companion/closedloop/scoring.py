@@ -197,13 +197,31 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
 def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: str,
                  model_version: str, tiers: RiskTiers, when: pd.Timestamp,
                  log: InferenceLog | None, timestamp: str | None) -> pd.DataFrame:
-    predicted = model.predict(typed[schema.feature_names])
-    out = _output(typed[schema.entity_id], predicted[PREDICTION], predicted[PREDICTION_PROBA],
-                  schema, str(model_name), str(model_version), tiers, when)
+    fitted = _closedloop_model(model)
+    if fitted is not None:
+        # The batch passed check_input(): the pyfunc would check the whole contract again.
+        proba = fitted.pipeline.predict_proba(typed[schema.feature_names])[:, 1]
+        prediction = proba >= fitted.threshold
+    else:
+        predicted = model.predict(typed[schema.feature_names])
+        prediction, proba = predicted[PREDICTION], predicted[PREDICTION_PROBA]
+    out = _output(typed[schema.entity_id], prediction, proba, schema, str(model_name),
+                  str(model_version), tiers, when)
     if log is not None:
         log.append(typed, model_name=str(model_name), model_version=str(model_version),
                    timestamp=timestamp or when, scored=out)
     return out
+
+
+def _closedloop_model(model: Any) -> Any:
+    """The object holding ``pipeline`` and ``threshold`` behind a registry pyfunc or a
+    :class:`~closedloop.baselines.PipelineModel`; None for any other model."""
+    unwrap = getattr(model, "unwrap_python_model", None)
+    try:
+        inner = unwrap() if unwrap else model
+    except Exception:  # not a python-function model: only its predict() is known
+        return None
+    return inner if hasattr(inner, "pipeline") and hasattr(inner, "threshold") else None
 
 
 def _scored_at(scored_at: str | pd.Timestamp | None) -> pd.Timestamp:

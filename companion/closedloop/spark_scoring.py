@@ -53,6 +53,7 @@ from closedloop.scoring import (
     RISK_TIER,
     SCORED_AT,
     RiskTiers,
+    _closedloop_model,
     _scored_at,
     output_arrow_schema,
     output_columns,
@@ -265,15 +266,6 @@ def _model_source(model: Any, alias: str, model_name: str, model_version: Any
 
         return model, str(model_version), mlflow.pyfunc.load_model(model)
     return None, str(model_version), model
-
-
-def _closedloop_model(loaded: Any) -> Any:
-    unwrap = getattr(loaded, "unwrap_python_model", None)
-    try:
-        inner = unwrap() if unwrap else loaded
-    except Exception:  # not a python-function model: let spark_udf serve it
-        return None
-    return inner if hasattr(inner, "pipeline") and hasattr(inner, "threshold") else None
 
 
 def _id_fields(ids: _LogIds | None) -> list[Any]:

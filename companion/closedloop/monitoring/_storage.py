@@ -212,7 +212,9 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
                 values = pd.to_numeric(values, errors="raise")
             elif pa.types.is_timestamp(field.type):
                 values = pd.to_datetime(values)
-            elif pa.types.is_string(field.type):
+            elif pa.types.is_string(field.type) and not _all_text(values):
+                # Only a column holding non-text values (numbers as ids, say) pays for a Python
+                # call per value; text and nulls go to Arrow as they are.
                 values = values.astype("object").where(values.notna(), None).map(
                     lambda v: v if v is None else str(v))
             arrays.append(pa.array(values, type=field.type, from_pandas=True))
@@ -221,6 +223,13 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     if problems:
         raise DataContractError(problems, "inference_log")
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _all_text(values: pd.Series) -> bool:
+    """Whether every non-null value is a ``str`` (one pass in C, no Python call per value)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return False  # rare here: the slow path handles it
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def write_batch(folder: Path, batch_id: str, table: pa.Table) -> tuple[Path, bool]:

@@ -407,10 +407,13 @@ def prediction_ids(entity: pd.Series, timestamp: pd.Series, model_name: str,
     array(['434ba9b80ba3396c2b2b2929fcda74a8'], dtype=object)
     """
     prefix = f"{model_name}\x1f{model_version}\x1f"
-    nanos = pd.to_datetime(timestamp).astype("int64").to_numpy()
-    return np.array([
-        hashlib.blake2b(f"{prefix}{e}\x1f{t}".encode(), digest_size=16).hexdigest()
-        for e, t in zip(entity.astype(str).to_numpy(), nanos)], dtype=object)
+    # Python ints and strs (tolist), not numpy scalars: formatting those costs more than hashing.
+    nanos = pd.to_datetime(timestamp).astype("int64").tolist()
+    blake2b = hashlib.blake2b
+    ids = np.empty(len(nanos), dtype=object)
+    ids[:] = [blake2b(f"{prefix}{e}\x1f{t}".encode(), digest_size=16).hexdigest()
+              for e, t in zip(entity.astype(str).tolist(), nanos)]
+    return ids
 
 
 def _filters(start: Any, end: Any, model_version: Any, model_name: str | None
