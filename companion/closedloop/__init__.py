@@ -49,6 +49,8 @@ _LAZY = {
     "BusinessModel": "business", "TEMPLATES": "business", "template": "business",
     "RiskTiers": "scoring", "score": "scoring", "score_spark": "scoring",
     "score_file": "scoring", "ScoreResult": "scoring",
+    "RetrainPolicy": "retrain.triggers", "run_retraining": "retrain.workflow",
+    "simulate_loop": "retrain.loop",
 }
 
 __all__ = [

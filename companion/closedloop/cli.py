@@ -241,6 +241,40 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return EXIT_FAILED if args.fail_on_conflict and result.conflicting else EXIT_OK
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from closedloop.retrain.workflow import RetrainConfig, run_retraining
+
+    historical, schema, _ = _dataset(args)
+    config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
+                           tune=args.tune, n_trials=args.trials, seed=args.seed,
+                           gates=args.gates)
+    run = run_retraining(args.workspace, historical, schema, policy=args.policy,
+                         if_triggered=args.if_triggered, config=config, as_of=args.as_of,
+                         model_name=args.model_name)
+    _emit(args, run.to_dict(), f"{run}\n{run.to_frame().to_string(index=False)}")
+    return EXIT_FAILED if run.outcome == "stopped" else EXIT_OK
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from closedloop.retrain.loop import DEFAULT_POLICIES, LoopConfig, simulate_loop
+
+    reference, schema, _ = _dataset(args)
+    policies = args.policy or list(DEFAULT_POLICIES)
+    config = LoopConfig(months=args.months, rows_per_day=args.rows_per_day,
+                        scenario=args.scenario, label_delay_days=args.label_delay_days,
+                        business=args.template, seed=args.seed)
+    result = simulate_loop(reference, policies, config, schema=schema, progress=not args.quiet)
+    folder = args.workspace.create().data_dir
+    path = folder / f"loop-{args.scenario}-{args.months}m-seed{args.seed}.json"
+    path.write_text(result.to_json())
+    payload = {**result.to_dict(), "written": str(path)}
+    if args.figure:
+        result.plot().savefig(args.figure, dpi=120, bbox_inches="tight")
+        payload["figure"] = args.figure
+    _emit(args, payload, f"{result.summary().round(3).to_string(index=False)}\n\nwritten: {path}")
+    return EXIT_OK
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="workspace folder (default $CLOSEDLOOP_WORKDIR or "
                                           "./closedloop-work)")
@@ -266,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         "backfill": (cmd_backfill, "join late-arriving labels into the inference log"),
         "roi": (cmd_roi, "expected and realised value of acting on the @champion's scores"),
         "score": (cmd_score, "score a batch file with the @champion, log it, write Parquet"),
+        "retrain": (cmd_retrain, "the nine-step retraining workflow (audited in MLflow)"),
+        "loop": (cmd_loop, "replay a drifting stream under retraining policies and compare"),
     }
     subs = {}
     for name, (handler, help_text) in commands.items():
@@ -353,6 +389,37 @@ def build_parser() -> argparse.ArgumentParser:
                                          "the same time logs nothing twice")
     sco.add_argument("--no-log", action="store_true", help="do not append to the inference log")
     sco.add_argument("--schema", help="the batch's data contract, a JSON file (default Telco)")
+    ret = subs["retrain"]
+    ret.add_argument("--if-triggered", action="store_true",
+                     help="stop after step 1 unless the policy fires")
+    ret.add_argument("--policy", default="default",
+                     help="default (all five triggers), performance, drift_estimate, monthly")
+    ret.add_argument("--as-of", help="moment of the run (default now, UTC)")
+    ret.add_argument("--recent-days", type=float, default=90,
+                     help="labelled production rows of the last N days are the fresh data")
+    ret.add_argument("--recent-share", type=float, default=0.7,
+                     help="share of recent rows in training (the rest: history)")
+    ret.add_argument("--gates", default="telecom_churn", help="gate preset or YAML/JSON file")
+    ret.add_argument("--tune", action="store_true", help="tune instead of the champion's params")
+    ret.add_argument("--trials", type=int, default=20, help="Optuna trials with --tune")
+    ret.add_argument("--seed", type=int, default=0)
+    ret.add_argument("--data", help="the historical table (default Telco)")
+    ret.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
+    loop = subs["loop"]
+    loop.add_argument("--months", type=int, default=12)
+    loop.add_argument("--scenario", default="loyalty_erosion",
+                      help="drift scenario (closedloop simulate --list-scenarios)")
+    loop.add_argument("--policy", action="append",
+                      help="policy to compare (repeat; default never, monthly, performance, "
+                           "drift_estimate)")
+    loop.add_argument("--rows-per-day", type=int, default=200)
+    loop.add_argument("--label-delay-days", type=int, default=30)
+    loop.add_argument("--template", default="telecom", help="business template pricing the "
+                                                            "decisions")
+    loop.add_argument("--seed", type=int, default=0)
+    loop.add_argument("--figure", help="also save the comparison figure (.png/.svg)")
+    loop.add_argument("--data", help="the reference table (default Telco)")
+    loop.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
     return parser
 
 

@@ -150,7 +150,7 @@ def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
     import mlflow
 
     with workspace.mlflow(), mlflow.start_run(run_name=f"train-{schema.name}") as run:
-        _log_lineage(df, schema, data_source)
+        log_lineage(df, schema, data_source)
         if params is None:
             result = train(df, schema, config, log_trials=True, progress=progress, **train_kwargs)
         else:
@@ -174,7 +174,8 @@ def data_hash(df: pd.DataFrame) -> str:
     return f"{digest & (2**64 - 1):016x}"
 
 
-def _log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
+def log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:
+    """Log ``df`` as the training input of the active MLflow run, with its rows and hash as tags."""
     import mlflow
 
     with warnings.catch_warnings():

@@ -245,6 +245,9 @@ SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
     Scenario("concept_drift", "concept", "churn log-odds +1 for Fiber optic customers (a rival "
              "fibre offer); features unchanged", "logit", "InternetService",
              value="Fiber optic", strength=1.0),
+    Scenario("loyalty_erosion", "concept", "churn log-odds +2.5 for two-year contracts (a "
+             "rival poaches the loyal customers); features unchanged", "logit", "Contract",
+             value="Two year", strength=2.5),
     Scenario("null_spike", "data_quality", "30% of PaymentMethod arrives null (a failing join)",
              "nulls", "PaymentMethod", strength=0.3),
     Scenario("wrong_dtype", "data_quality", "tenure arrives as strings (an upstream type change)",

@@ -1,0 +1,599 @@
+"""The nine-step retraining workflow, each step a child MLflow run under one audited parent run.
+
+:func:`run_retraining` runs, in order:
+
+1. **assess**: measure the champion's evidence from the inference log and ask the policy;
+2. **prepare**: recent labelled rows + history at the verified ratio, a fresh holdout
+   (:func:`closedloop.retrain.prepare.prepare_training_data`);
+3. **validate**: both tables against the data contract;
+4. **champion_params**: the champion's hyperparameters, from the registry;
+5. **retrain**: fit with them (no HPO unless asked);
+6. **compare**: challenger and champion on the same fresh holdout;
+7. **register**: log and register the challenger, only if it is not worse;
+8. **gates**: the quality gates (:func:`closedloop.gates.run_gates`) on the fresh holdout,
+   against the champion, logged where :func:`closedloop.registry.promote` reads them;
+9. **promote**: make it the champion, with the decision's reasons in the audit trail.
+
+A step that fails stops the run: the parent and the step are marked ``FAILED`` with the reason,
+and the champion is untouched (only step 9 moves it, and :func:`closedloop.registry.promote` is
+all-or-nothing). Nothing is half-written either: a crash after step 7 leaves a registered
+challenger that no alias but ``@challenger`` points at, and re-running starts again from step 1.
+
+The parent and step runs are created with the MLflow client rather than as nested active runs,
+so steps that open runs of their own (logging the model, the gates, the promotion audit) work
+unchanged inside them.
+
+See Also
+--------
+Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from closedloop.config import Workspace
+from closedloop.data import TELCO_SCHEMA, Schema, validate
+from closedloop.retrain.prepare import PreparedData, labelled_rows, prepare_training_data
+from closedloop.retrain.triggers import (
+    EvidenceConfig,
+    Evidence,
+    Reference,
+    RetrainDecision,
+    RetrainPolicy,
+    collect_evidence,
+    default_policy,
+    get_policy,
+    top_features,
+)
+
+RETRAIN_EXPERIMENT = "closedloop-retraining"
+REFERENCE_ARTIFACT = "reference.parquet"
+DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.registry (not imported: MLflow)
+STEPS = ("assess", "prepare", "validate", "champion_params", "retrain", "compare", "register",
+         "gates", "promote")
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Settings of one retraining.
+
+    Parameters
+    ----------
+    recent_days : float
+        Labelled production rows predicted in the last ``recent_days`` days are the fresh data.
+    recent_share, holdout_share : float
+        Share of recent rows in training (default 70/30 with history); share of recent rows
+        held out (see :func:`~closedloop.retrain.prepare.prepare_training_data`).
+    compare_metric, tolerance : str, float
+        Step 6: the challenger is "not worse" when its ``compare_metric`` on the fresh holdout
+        is at least the champion's minus ``tolerance``.
+    gates : str or GateConfig
+        Step 8's gate configuration (preset name, file or config).
+    derive_floors : bool
+        Replace the gates' fixed floors by floors derived from the fresh holdout's base rate
+        (:func:`closedloop.gates.derive_floors`). Fixed floors are calibrated on the
+        population the first model saw; once drift has moved the base rate, they can reject a
+        challenger that beats the champion and so keep the worse model (the closed-loop
+        simulation shows it). The comparison with the champion is unchanged.
+    floor_skill : float
+        How far derived floors sit from no skill towards perfect (0.1: a sanity bar; the
+        comparison with the champion is the real bar).
+    tune, n_trials : bool, int
+        Step 5 tunes hyperparameters (``n_trials`` Optuna trials) instead of reusing the
+        champion's.
+    evidence : EvidenceConfig
+        Step 1's monitoring window.
+    seed : int
+        Seeds the history sample and training.
+    """
+
+    recent_days: float = 90
+    recent_share: float = 0.7
+    holdout_share: float = 0.2
+    compare_metric: str = "f1"
+    tolerance: float = 0.0
+    gates: Any = "telecom_churn"
+    derive_floors: bool = True
+    floor_skill: float = 0.1
+    tune: bool = False
+    n_trials: int = 20
+    evidence: EvidenceConfig = EvidenceConfig()
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["gates"] = self.gates if isinstance(self.gates, str) else getattr(
+            self.gates, "name", "custom")
+        return out
+
+
+@dataclass
+class StepRecord:
+    """One step of a retraining run: status (``ok``, ``failed``, ``skipped``), time, details."""
+
+    number: int
+    name: str
+    status: str
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RetrainRun:
+    """What one :func:`run_retraining` did: every step, the outcome and why."""
+
+    #: ``promoted``, ``not_triggered`` or ``stopped`` (a step failed or refused).
+    outcome: str
+    reason: str
+    steps: list[StepRecord]
+    decision: RetrainDecision | None = None
+    champion_before: str | None = None
+    champion_after: str | None = None
+    challenger_version: str | None = None
+    run_id: str | None = None
+    as_of: str | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.outcome == "promoted"
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(s.seconds for s in self.steps))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per step: number, name, status, seconds and a one-line summary."""
+        return pd.DataFrame([{"step": s.number, "name": s.name, "status": s.status,
+                              "seconds": round(s.seconds, 2),
+                              "summary": s.details.get("summary", "")} for s in self.steps])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "reason": self.reason, "run_id": self.run_id,
+                "as_of": self.as_of, "champion_before": self.champion_before,
+                "champion_after": self.champion_after,
+                "challenger_version": self.challenger_version, "seconds": self.seconds,
+                "decision": None if self.decision is None else self.decision.to_dict(),
+                "steps": [s.to_dict() for s in self.steps]}
+
+    def __str__(self) -> str:
+        return f"retraining {self.outcome}: {self.reason} ({self.seconds:.1f} s)"
+
+    def _repr_html_(self) -> str:
+        return f"<b>{self}</b>" + self.to_frame().to_html(index=False)
+
+
+class StepFailed(RuntimeError):
+    """A step refused to continue (not an error in the code: a verdict with its reason)."""
+
+
+# ------------------------------------------------------------------------- steps shared with
+# the closed-loop simulation, which runs them in memory without the registry
+
+
+def fit_challenger(train: pd.DataFrame, schema: Schema, params: dict[str, Any], *,
+                   seed: int = 0, tune: bool = False, n_trials: int = 20) -> Any:
+    """Step 5: a :class:`~closedloop.train.TrainResult` fitted on ``train`` with ``params``
+    (or with ``n_trials`` of HPO when ``tune``)."""
+    from closedloop.train import TrainConfig, retrain_with_params, train as train_model
+
+    if tune:
+        return train_model(train, schema, TrainConfig(n_trials=n_trials, seed=seed))
+    return retrain_with_params(train, schema, params, TrainConfig(n_trials=0, seed=seed))
+
+
+def compare_on_holdout(challenger: Any, champion: Any, holdout: pd.DataFrame, schema: Schema,
+                       *, metric: str = "f1", tolerance: float = 0.0) -> dict[str, Any]:
+    """Step 6: both models' metrics on the same rows, and whether the challenger is not worse.
+
+    ``challenger`` and ``champion`` return ``prediction`` and ``prediction_proba`` from
+    ``predict(frame)`` (registry pyfuncs, or :class:`~closedloop.baselines.PipelineModel`).
+    """
+    from closedloop.train import evaluate
+
+    y = schema.target_as_int(holdout).to_numpy()
+    metrics = {}
+    for role, model in (("challenger", challenger), ("champion", champion)):
+        out = model.predict(holdout[schema.feature_names])
+        proba = out["prediction_proba"].to_numpy(np.float64)
+        # Each model at its own threshold: the decisions it would actually make.
+        metrics[role] = _label_metrics(y, proba, out["prediction"].to_numpy(int), evaluate)
+    difference = metrics["challenger"][metric] - metrics["champion"][metric]
+    not_worse = bool(difference >= -tolerance)
+    return {"metric": metric, "tolerance": tolerance, "difference": float(difference),
+            "not_worse": not_worse, "challenger": metrics["challenger"],
+            "champion": metrics["champion"], "rows": int(len(holdout)),
+            "summary": (f"{metric} {metrics['challenger'][metric]:.4f} vs champion "
+                        f"{metrics['champion'][metric]:.4f} ({difference:+.4f}): "
+                        f"{'not worse' if not_worse else 'worse'}")}
+
+
+def _label_metrics(y: np.ndarray, proba: np.ndarray, predicted: np.ndarray,
+                   evaluate: Callable[..., dict[str, float]]) -> dict[str, float]:
+    # evaluate() thresholds probabilities; a model's own 0/1 decisions are its threshold's, so
+    # find the smallest probability it called positive (exact for a ClosedLoopModel).
+    threshold = float(proba[predicted == 1].min()) if predicted.any() else 1.0 + 1e-9
+    return {k: float(v) for k, v in evaluate(y, proba, threshold).items()}
+
+
+def gate_config(base: Any, holdout: pd.DataFrame, schema: Schema, *, derive: bool,
+                skill: float = 0.1) -> Any:
+    """Step 8's :class:`~closedloop.gates.GateConfig`: ``base`` (a preset name, file or config),
+    with floors derived from ``holdout``'s labels (``skill`` of the way from no skill to
+    perfect) when ``derive``."""
+    from closedloop.gates import derive_floors, resolve_config
+
+    config = resolve_config(base)
+    if not derive:
+        return config
+    return derive_floors(schema.target_as_int(holdout).to_numpy(), skill=skill, base=config)
+
+
+def model_reference(model: Any, holdout: pd.DataFrame, schema: Schema, version: str, f1: float,
+                    trained_at: pd.Timestamp | None, pipeline: Any = None,
+                    top_k: int = 5) -> Reference:
+    """A :class:`~closedloop.retrain.triggers.Reference`: ``holdout`` scored by ``model``."""
+    out = model.predict(holdout[schema.feature_names])
+    rows = holdout.assign(prediction=out["prediction"].to_numpy(int),
+                          prediction_proba=out["prediction_proba"].to_numpy(np.float64),
+                          ground_truth=schema.target_as_int(holdout).to_numpy())
+    top = top_features(pipeline, schema, top_k) if pipeline is not None else ()
+    return Reference(str(version), rows.reset_index(drop=True), float(f1), trained_at, top)
+
+
+# ------------------------------------------------------------------------------- the workflow
+
+
+class _Steps:
+    """Creates the parent run and one child run per step with the MLflow client."""
+
+    def __init__(self, workspace: Workspace, as_of: pd.Timestamp, tags: dict[str, str]) -> None:
+        self.workspace, self.client = workspace, workspace.client()
+        with workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:
+            self.experiment_id = experiment_id
+        parent = self.client.create_run(self.experiment_id, run_name=f"retrain-{as_of:%Y-%m-%d}",
+                                        tags={"closedloop.as_of": str(as_of), **tags})
+        self.parent_id = parent.info.run_id
+        self.records: list[StepRecord] = []
+
+    def run(self, name: str, action: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        number = STEPS.index(name) + 1
+        child = self.client.create_run(self.experiment_id, run_name=f"{number}. {name}", tags={
+            "mlflow.parentRunId": self.parent_id, "closedloop.step": name,
+            "closedloop.step_number": str(number)})
+        run_id = child.info.run_id
+        started = time.perf_counter()
+        try:
+            details = action(run_id)
+        except BaseException as err:
+            seconds = time.perf_counter() - started
+            reason = str(err) if isinstance(err, StepFailed) else (
+                f"{type(err).__name__}: {err}")
+            self.records.append(StepRecord(number, name, "failed", seconds,
+                                           {"summary": reason}, run_id))
+            self.client.set_tag(run_id, "closedloop.failure", reason[:5000])
+            if not isinstance(err, StepFailed):
+                self.client.log_text(run_id, traceback.format_exc(), "traceback.txt")
+            self.client.set_terminated(run_id, "FAILED")
+            raise
+        seconds = time.perf_counter() - started
+        self.records.append(StepRecord(number, name, "ok", seconds, details, run_id))
+        self._log(run_id, details, seconds)
+        self.client.set_terminated(run_id, "FINISHED")
+        return details
+
+    def _log(self, run_id: str, details: dict[str, Any], seconds: float) -> None:
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        flat = _flatten(details)
+        metrics = [Metric(k, float(v), now, 0) for k, v in flat.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and np.isfinite(v)]
+        params = [Param(k, str(v)[:6000]) for k, v in flat.items()
+                  if not isinstance(v, (int, float)) or isinstance(v, bool)]
+        self.client.log_batch(run_id, metrics=[*metrics, Metric("seconds", seconds, now, 0)],
+                              params=params[:100])
+        self.client.log_text(run_id, json.dumps(details, indent=1, default=str), "step.json")
+
+    def finish(self, outcome: str, reason: str, decision: RetrainDecision | None) -> None:
+        self.client.set_tag(self.parent_id, "closedloop.outcome", outcome)
+        self.client.set_tag(self.parent_id, "closedloop.reason", reason[:5000])
+        if decision is not None:
+            self.client.log_text(self.parent_id, json.dumps(decision.to_dict(), indent=1,
+                                                            default=str), "decision.json")
+        status = "FAILED" if outcome == "stopped" else "FINISHED"
+        self.client.set_terminated(self.parent_id, status)
+
+
+def _flatten(details: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            out[name] = value
+    return out
+
+
+def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
+                   schema: Schema = TELCO_SCHEMA, *, alias: str = "champion",
+                   model_name: str = DEFAULT_MODEL_NAME, top_k: int = 5) -> Reference:
+    """The :class:`~closedloop.retrain.triggers.Reference` of the model behind ``alias``.
+
+    A version registered by :func:`run_retraining` carries its scored fresh holdout as the
+    ``reference.parquet`` artifact of its run; a version trained by ``closedloop train`` gets
+    its validation and test rows rebuilt from ``historical`` (the table it was trained on) by
+    :func:`closedloop.monitoring.report.holdout_reference`.
+    """
+    from closedloop.registry import TAG, load_model
+
+    client = workspace.client()
+    version = client.get_model_version_by_alias(model_name, alias)
+    trained_at = pd.Timestamp(int(version.creation_timestamp), unit="ms")
+    f1 = float(json.loads(version.tags.get(f"{TAG}test_metrics", "{}")).get("f1", np.nan))
+    pipeline = load_model(workspace, alias, model_name=model_name).unwrap_python_model().pipeline
+    names = {a.path for a in client.list_artifacts(version.run_id)}
+    if REFERENCE_ARTIFACT in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = pd.read_parquet(client.download_artifacts(version.run_id, REFERENCE_ARTIFACT,
+                                                             tmp))
+    elif historical is not None:
+        from closedloop.monitoring.report import holdout_reference
+
+        rows = holdout_reference(workspace, historical, schema, alias=alias,
+                                 model_name=model_name)
+    else:
+        raise ValueError(f"{model_name}@{alias} has no {REFERENCE_ARTIFACT}: pass the table it "
+                         "was trained on as historical")
+    return Reference(str(version.version), rows, f1, trained_at,
+                     top_features(pipeline, schema, top_k))
+
+
+def run_retraining(workspace: Workspace | str, historical: pd.DataFrame,
+                   schema: Schema = TELCO_SCHEMA, *, policy: str | RetrainPolicy | None = None,
+                   if_triggered: bool = False, config: RetrainConfig = RetrainConfig(),
+                   as_of: str | pd.Timestamp | None = None,
+                   model_name: str = DEFAULT_MODEL_NAME) -> RetrainRun:
+    """Run the nine steps; return what happened. The champion changes only at step 9.
+
+    Parameters
+    ----------
+    workspace : Workspace or str
+        Holds the registry (a ``@champion`` is required) and the inference log.
+    historical : DataFrame
+        The historical labelled table mixed into training (e.g. the champion's training table).
+    schema : Schema
+        The data contract.
+    policy : str or RetrainPolicy, optional
+        Evaluated at step 1 (default :func:`~closedloop.retrain.triggers.default_policy`).
+    if_triggered : bool
+        Stop after step 1 unless the policy fires. Without it the decision is recorded and the
+        workflow runs anyway (a manual or scheduled retraining).
+    config : RetrainConfig
+        Ratios, windows, comparison and gates.
+    as_of : str or Timestamp, optional
+        The moment of the run (default now, UTC): only log rows and labels before it count.
+
+    Returns
+    -------
+    RetrainRun
+        ``outcome`` is ``promoted``, ``not_triggered`` or ``stopped`` (with the failed step's
+        reason); ``run_id`` is the parent MLflow run in the ``closedloop-retraining``
+        experiment.
+    """
+    from closedloop.registry import CHAMPION, aliases
+
+    workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    as_of = _as_of(as_of)
+    policy = default_policy() if policy is None else get_policy(policy)
+    before = aliases(workspace, model_name).get(CHAMPION)
+    steps = _Steps(workspace, as_of, {"closedloop.policy": policy.name,
+                                      "closedloop.model_name": model_name,
+                                      "closedloop.config": json.dumps(config.to_dict())})
+    state = _State(workspace, historical, schema, policy, config, as_of, model_name, before)
+    outcome, reason = "promoted", ""
+    try:
+        for name in STEPS:
+            details = steps.run(name, getattr(state, name))
+            if name == "assess" and if_triggered and not state.decision.retrain:
+                outcome, reason = "not_triggered", state.decision.summary
+                break
+        else:
+            reason = details["summary"]
+    except Exception as err:  # recorded on the step and the parent run; champion untouched
+        outcome = "stopped"
+        reason = f"step {steps.records[-1].number} ({steps.records[-1].name}) failed: " + (
+            str(err) if isinstance(err, StepFailed) else f"{type(err).__name__}: {err}")
+    finally:
+        if outcome == "promoted" and len(steps.records) < len(STEPS):
+            outcome, reason = "stopped", reason or "interrupted"
+        steps.finish(outcome, reason, state.decision)
+    return RetrainRun(outcome, reason, steps.records, state.decision, before,
+                      aliases(workspace, model_name).get(CHAMPION), state.version,
+                      steps.parent_id, str(as_of))
+
+
+def _as_of(as_of: str | pd.Timestamp | None) -> pd.Timestamp:
+    when = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    return when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
+
+
+class _State:
+    """The nine steps as methods sharing what earlier steps produced."""
+
+    def __init__(self, workspace: Workspace, historical: pd.DataFrame, schema: Schema,
+                 policy: RetrainPolicy, config: RetrainConfig, as_of: pd.Timestamp,
+                 model_name: str, champion: str | None) -> None:
+        from closedloop.monitoring.store import InferenceLog
+
+        self.workspace, self.historical, self.schema = workspace, historical, schema
+        self.policy, self.config, self.as_of = policy, config, as_of
+        self.model_name, self.champion_version = model_name, champion
+        self.log = InferenceLog(workspace, schema)
+        self.decision: RetrainDecision | None = None
+        self.evidence: Evidence | None = None
+        self.prepared: PreparedData | None = None
+        self.version: str | None = None
+        self.note: str | None = None
+
+    def assess(self, run_id: str) -> dict[str, Any]:
+        if self.champion_version is None:
+            raise StepFailed(f"{self.model_name} has no @champion: train and promote a first "
+                             "model (closedloop train, closedloop promote)")
+        frame = self.log.read(end=self.as_of, labels_as_of=self.as_of)
+        reference = None
+        try:
+            reference = load_reference(self.workspace, self.historical, self.schema,
+                                       model_name=self.model_name,
+                                       top_k=self.config.evidence.top_k)
+        except ValueError as err:  # evidence without a reference: only nulls and age
+            self.note = f"no reference for the champion ({err})"
+        self.evidence = collect_evidence(frame, reference, self.as_of, schema=self.schema,
+                                         config=self.config.evidence, needs=self.policy.needs)
+        self.decision = self.policy.evaluate(self.evidence, self._last_attempt())
+        return {"summary": self.decision.summary, "retrain": self.decision.retrain,
+                "note": self.note, "evidence": self.evidence.to_dict(),
+                "triggers": {r.trigger: r.to_dict() for r in self.decision.results}}
+
+    def _last_attempt(self) -> pd.Timestamp | None:
+        # The cool-down counts from the last run that got past step 1, as recorded in MLflow.
+        client = self.workspace.client()
+        with self.workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:
+            runs = client.search_runs([experiment_id], filter_string=(
+                f"tags.`closedloop.model_name` = '{self.model_name}' and "
+                "tags.`closedloop.attempted` = 'true'"), order_by=["attributes.start_time DESC"],
+                max_results=1)
+        return pd.Timestamp(runs[0].data.tags["closedloop.as_of"]) if runs else None
+
+    def prepare(self, run_id: str) -> dict[str, Any]:
+        client = self.workspace.client()
+        parent = client.get_run(run_id).data.tags["mlflow.parentRunId"]
+        client.set_tag(parent, "closedloop.attempted", "true")
+        start = self.as_of - pd.Timedelta(days=self.config.recent_days)
+        recent = labelled_rows(self.log.read(start, self.as_of, labels_as_of=self.as_of),
+                               self.schema)
+        if recent.empty:
+            raise StepFailed(f"no labelled production rows between {start} and {self.as_of}: "
+                             "backfill ground truth first")
+        try:
+            self.prepared = prepare_training_data(
+                recent, self.historical, self.schema, recent_share=self.config.recent_share,
+                holdout_share=self.config.holdout_share, seed=self.config.seed)
+        except ValueError as err:
+            raise StepFailed(str(err)) from err
+        s = self.prepared.summary
+        return {**s, "summary": (f"{s['recent_rows']} recent + {s['historical_rows']} historical "
+                                 f"rows ({s['recent_share']:.3f} recent, asked "
+                                 f"{s['requested_recent_share']}); holdout {s['holdout_rows']} "
+                                 f"rows, entity overlap {s['entity_overlap']}")}
+
+    def validate(self, run_id: str) -> dict[str, Any]:
+        for table in (self.prepared.train, self.prepared.holdout):
+            validate(table, self.schema)
+        return {"summary": f"train ({len(self.prepared.train)} rows) and holdout "
+                           f"({len(self.prepared.holdout)} rows) honour {self.schema.name}"}
+
+    def champion_params(self, run_id: str) -> dict[str, Any]:
+        from closedloop.registry import model_params
+
+        self.params = model_params(self.workspace, model_name=self.model_name)
+        return {"champion": self.champion_version, "params": self.params,
+                "summary": f"hyperparameters of v{self.champion_version}: "
+                           + ", ".join(f"{k}={v}" for k, v in self.params.items())}
+
+    def retrain(self, run_id: str) -> dict[str, Any]:
+        c = self.config
+        self.result = fit_challenger(self.prepared.train, self.schema, self.params, seed=c.seed,
+                                     tune=c.tune, n_trials=c.n_trials)
+        return {"threshold": self.result.threshold, "test": self.result.metrics,
+                "summary": f"fitted on {len(self.prepared.train)} rows, threshold "
+                           f"{self.result.threshold:.3f}, own-test F1 "
+                           f"{self.result.metrics['f1']:.3f}"
+                           + (f" after {c.n_trials} HPO trials" if c.tune else " (no HPO)")}
+
+    def compare(self, run_id: str) -> dict[str, Any]:
+        from closedloop.baselines import PipelineModel
+        from closedloop.registry import load_model
+
+        self.challenger = PipelineModel(self.result.pipeline, self.result.threshold, self.schema)
+        self.champion = load_model(self.workspace, model_name=self.model_name)
+        comparison = compare_on_holdout(self.challenger, self.champion,
+                                        self.prepared.holdout, self.schema,
+                                        metric=self.config.compare_metric,
+                                        tolerance=self.config.tolerance)
+        self.not_worse = comparison["not_worse"]
+        return comparison
+
+    def register(self, run_id: str) -> dict[str, Any]:
+        import mlflow
+
+        from closedloop.registry import log_lineage, log_model, register
+
+        if not self.not_worse:
+            raise StepFailed("the challenger is worse than the champion on the fresh holdout: "
+                             "not registered")
+        reference = model_reference(self.challenger, self.prepared.holdout,
+                                    self.schema, "new", self.result.metrics["f1"], None)
+        with self.workspace.mlflow(RETRAIN_EXPERIMENT), mlflow.start_run(run_id=run_id):
+            log_lineage(self.prepared.train, self.schema, "retraining: recent + historical")
+            mlflow.log_params({**self.result.params, "threshold": self.result.threshold,
+                               "config.seed": self.config.seed, "config.split_seed": "None",
+                               "config.valid_size": 0.2, "config.test_size": 0.2})
+            mlflow.log_metrics({f"test_{k}": v for k, v in self.result.metrics.items()})
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / REFERENCE_ARTIFACT
+                reference.rows.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path))
+            info = log_model(self.result, self.schema, self.prepared.train)
+        self.result.run_id = run_id
+        self.version = register(self.workspace, info.model_uri, self.result,
+                                model_name=self.model_name)
+        return {"version": self.version, "summary": f"registered as v{self.version} "
+                                                    "@challenger"}
+
+    def gates(self, run_id: str) -> dict[str, Any]:
+        from closedloop.gates import run_gates
+        from closedloop.registry import load_model
+        from closedloop.validation import log_gate_report
+
+        gates = gate_config(self.config.gates, self.prepared.holdout, self.schema,
+                            derive=self.config.derive_floors, skill=self.config.floor_skill)
+        report = run_gates(load_model(self.workspace, self.version, model_name=self.model_name),
+                           self.prepared.holdout, self.schema, gates,
+                           champion=self.champion, model_label=f"v{self.version}",
+                           champion_label=f"v{self.champion_version}",
+                           model_name=self.model_name, model_version=self.version,
+                           champion_version=self.champion_version,
+                           notes=["holdout: the fresh holdout of this retraining"])
+        log_gate_report(self.workspace, report)
+        failed = [c.name for c in report.failed]
+        if not report.passed:
+            raise StepFailed(f"quality gates failed: {', '.join(failed)}")
+        return {"verdict": report.verdict, "checks": len(report.checks),
+                "summary": f"all {len(report.checks)} gate checks passed"}
+
+    def promote(self, run_id: str) -> dict[str, Any]:
+        from closedloop.registry import promote
+
+        reasons = "; ".join(r.reason for r in self.decision.fired) or self.decision.summary
+        move = promote(self.workspace, self.version, model_name=self.model_name,
+                       reason=f"retraining run (policy {self.policy.name}): {reasons}")
+        return {"version": self.version, "previous": move.previous_version,
+                "summary": f"v{self.version} promoted to @champion "
+                           f"(was v{move.previous_version})"}
