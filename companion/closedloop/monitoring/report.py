@@ -171,7 +171,7 @@ def holdout_reference(workspace: Workspace, data: pd.DataFrame, schema: Schema, 
                          test_size=float(params["config.test_size"]))
     splits = split_data(data, schema, config)
     rows = pd.concat([splits.valid, splits.test], ignore_index=True)
-    scored = load_model(workspace, alias, model_name=name).predict(rows)
+    scored = load_model(workspace, alias, model_name=name).predict(rows[schema.feature_names])
     return rows.assign(**{PREDICTION: scored[PREDICTION].to_numpy(),
                           PREDICTION_PROBA: scored[PREDICTION_PROBA].to_numpy(),
                           GROUND_TRUTH: schema.target_as_int(rows).to_numpy()})

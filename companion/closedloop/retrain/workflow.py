@@ -456,7 +456,8 @@ class _State:
         if self.champion_version is None:
             raise StepFailed(f"{self.model_name} has no @champion: train and promote a first "
                              "model (closedloop train, closedloop promote)")
-        frame = self.log.read(end=self.as_of, labels_as_of=self.as_of)
+        frame = self.log.read(end=self.as_of, labels_as_of=self.as_of,
+                              model_name=self.model_name)
         reference = None
         try:
             reference = load_reference(self.workspace, self.historical, self.schema,
@@ -486,8 +487,8 @@ class _State:
         parent = client.get_run(run_id).data.tags["mlflow.parentRunId"]
         client.set_tag(parent, "closedloop.attempted", "true")
         start = self.as_of - pd.Timedelta(days=self.config.recent_days)
-        recent = labelled_rows(self.log.read(start, self.as_of, labels_as_of=self.as_of),
-                               self.schema)
+        recent = labelled_rows(self.log.read(start, self.as_of, labels_as_of=self.as_of,
+                                             model_name=self.model_name), self.schema)
         if recent.empty:
             raise StepFailed(f"no labelled production rows between {start} and {self.as_of}: "
                              "backfill ground truth first")
