@@ -13,7 +13,7 @@ output columns, the prediction ids and the features to log) to a hidden temporar
 beside the output; the driver then reads the prediction id column alone to name the log batch,
 and streams the folder one record batch at a time into the output file and the inference-log
 batch file, each written under a temporary name and committed atomically (see
-:func:`closedloop.monitoring.store.InferenceLog.append`). The logged rows are those the pandas
+:meth:`closedloop.monitoring.store.InferenceLog.append`). The logged rows are those the pandas
 path logs for the same input: same prediction ids (computed by
 :func:`closedloop.monitoring.store.prediction_ids` in the workers), same Arrow schema, same
 batch id.
@@ -65,8 +65,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession
 
-__all__ = ["score_file_spark", "score_spark", "spark_for_scoring", "spark_to_pandas",
-           "validate_spark"]
+__all__ = ["SparkFileResult", "score_file_spark", "score_spark", "spark_for_scoring",
+           "spark_to_pandas", "validate_spark"]
 
 
 
@@ -406,7 +406,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
     extra = (*allow_extra, *([timestamp] if timestamp else []))
-    sdf = _checked(_read(spark, input_path), schema, extra)
+    sdf = _spread(_checked(_read(spark, input_path), schema, extra))
     _, version = resolve_model(workspace, alias, model_name=model_name)
     from closedloop.registry import load_model
 
@@ -429,6 +429,24 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
         shutil.rmtree(staging, ignore_errors=True)
     return SparkFileResult(sum(counts.values()), version,
                            {t: counts.get(t, 0) for t in tiers.labels})
+
+
+def _spread(sdf: SparkDataFrame) -> SparkDataFrame:
+    """``sdf`` over at least one partition per core, its rows still in their order.
+
+    Spark splits a Parquet file by row groups: a file of one row group (pandas writes up to a
+    million rows per group) is one task, scored on one core while the others idle. A range
+    partitioning on the row position spreads it and keeps the order; an input already split
+    into enough partitions is left alone (no shuffle).
+    """
+    from pyspark.sql import functions as F
+
+    cores = sdf.sparkSession.sparkContext.defaultParallelism
+    if sdf.rdd.getNumPartitions() >= cores:
+        return sdf
+    row = "__closedloop_row"
+    return (sdf.withColumn(row, F.monotonically_increasing_id())
+            .repartitionByRange(cores, row).sortWithinPartitions(row).drop(row))
 
 
 def _read(spark: SparkSession, input_path: str | os.PathLike[str]) -> SparkDataFrame:
