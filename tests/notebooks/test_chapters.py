@@ -22,8 +22,8 @@ SMALL_PARAMETERS: dict[str, dict] = {
     "05_ground_truth": {"days": 40, "rows_per_day": 100},
     "06_drift_and_estimation": {"days": 63, "rows_per_day": 100},
     "07_batch_and_business": {"rows": 2_000},
-    "08_automated_retraining": {"log_days": 100, "log_rows_per_day": 40, "months": 4,
-                                "rows_per_day": 150},
+    "08_automated_retraining": {"log_days": 100, "log_rows_per_day": 40, "months": 3,
+                                "rows_per_day": 100},
 }
 
 

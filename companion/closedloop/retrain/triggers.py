@@ -43,7 +43,7 @@ class Evidence:
 
     as_of: pd.Timestamp
     model_version: str | None = None
-    #: F1 of the model on its own holdout when it was trained: the yardstick of the drops.
+    #: The model's F1 on its own holdout when it was trained, the yardstick of the drops.
     reference_f1: float | None = None
     #: F1 on the predictions whose labels arrived in the window (same threshold, same metric).
     realised_f1: float | None = None
@@ -114,13 +114,9 @@ class PerformanceTrigger:
     needs: frozenset[str] = frozenset({"realised"})
 
     def check(self, evidence: Evidence) -> TriggerResult:
-        drop = _drop(evidence.reference_f1, evidence.realised_f1)
-        detail = "" if drop is None else (
-            f" (holdout {evidence.reference_f1:.3f}, realised {evidence.realised_f1:.3f} on "
-            f"{evidence.labelled_rows} labelled rows)")
-        result = _result(self.name, drop, self.max_drop, "realised F1 drop",
-                         "too few labelled rows or no holdout F1")
-        return _with_detail(result, detail)
+        return _f1_drop(self.name, self.max_drop, evidence.reference_f1, evidence.realised_f1,
+                        "realised", f"{evidence.labelled_rows} labelled rows",
+                        "too few labelled rows or no holdout F1")
 
 
 @dataclass(frozen=True)
@@ -132,13 +128,20 @@ class EstimatedPerformanceTrigger:
     needs: frozenset[str] = frozenset({"estimate"})
 
     def check(self, evidence: Evidence) -> TriggerResult:
-        drop = _drop(evidence.reference_f1, evidence.estimated_f1)
-        detail = "" if drop is None else (
-            f" (holdout {evidence.reference_f1:.3f}, estimated {evidence.estimated_f1:.3f} on "
-            f"{evidence.window_rows} rows)")
-        result = _result(self.name, drop, self.max_drop, "estimated F1 drop",
-                         "no calibrated reference or no rows in the window")
-        return _with_detail(result, detail)
+        return _f1_drop(self.name, self.max_drop, evidence.reference_f1, evidence.estimated_f1,
+                        "estimated", f"{evidence.window_rows} rows",
+                        "no calibrated reference or no rows in the window")
+
+
+def _f1_drop(name: str, max_drop: float, reference: float | None, current: float | None,
+             kind: str, rows: str, missing: str) -> TriggerResult:
+    drop = None if reference is None or current is None else reference - current
+    result = _result(name, drop, max_drop, f"{kind} F1 drop", missing)
+    if drop is None:
+        return result
+    detail = f" (holdout {reference:.3f}, {kind} {current:.3f} on {rows})"
+    return TriggerResult(result.trigger, result.fired, result.value, result.threshold,
+                         result.reason + detail)
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,8 @@ class DriftTrigger:
 
     def check(self, evidence: Evidence) -> TriggerResult:
         column, psi = _worst(evidence.psi)
-        result = _result(self.name, psi, self.max_psi, f"PSI of {column}",
-                         "no reference or no rows in the window")
-        return result
+        return _result(self.name, psi, self.max_psi, f"PSI of {column}",
+                       "no reference or no rows in the window")
 
 
 @dataclass(frozen=True)
@@ -183,21 +185,12 @@ class AgeTrigger:
                        "training time unknown")
 
 
-def _drop(reference: float | None, current: float | None) -> float | None:
-    return None if reference is None or current is None else reference - current
-
-
 def _worst(values: Mapping[str, float]) -> tuple[str, float | None]:
     finite = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
     if not finite:
         return "-", None
     column = max(finite, key=finite.__getitem__)
     return column, finite[column]
-
-
-def _with_detail(result: TriggerResult, detail: str) -> TriggerResult:
-    return TriggerResult(result.trigger, result.fired, result.value, result.threshold,
-                         result.reason + detail)
 
 
 # ------------------------------------------------------------------------------------ policies
@@ -250,8 +243,9 @@ class RetrainPolicy:
         Shown in decisions and reports.
     triggers : sequence of Trigger
         The rules; an empty policy never retrains.
-    combine : "any", "all" or callable
-        Retrain when any trigger fires, when all fire, or when ``combine(results)`` is true.
+    combine : str or callable
+        ``"any"`` (retrain when any trigger fires), ``"all"`` (when all fire), or a function
+        of the trigger results that returns whether to retrain.
     cooldown_days : float
         After a retraining attempt, no new one for this many days, whatever fires.
 
@@ -395,7 +389,7 @@ def collect_evidence(log: pd.DataFrame, reference: Reference | None, as_of: pd.T
     Parameters
     ----------
     log : DataFrame
-        Inference-log rows (:meth:`closedloop.monitoring.InferenceLog.read`): ``timestamp``,
+        Inference-log rows (:meth:`closedloop.monitoring.store.InferenceLog.read`): ``timestamp``,
         ``model_version``, the features, ``prediction``, ``prediction_proba``, ``ground_truth``
         and ``label_arrived_at``.
     reference : Reference or None
