@@ -171,25 +171,34 @@ class LoopResult:
                 + self.summary().round(3).to_html(index=False))
 
     def plot(self, metric: str = "f1") -> Any:
-        """Monthly ``metric`` per policy with retrainings marked, and cumulative value."""
+        """Monthly ``metric`` per policy with promotions marked, and cumulative value (against
+        ``never`` when it was replayed)."""
         import matplotlib.pyplot as plt
 
         months = self.monthly()
+        value = self.daily.pivot(index="day", columns="policy", values="value").cumsum()
+        relative = "never" in value.columns
+        if relative:
+            value = value.sub(value["never"], axis=0)
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-        for policy, part in months.groupby("policy", sort=False):
-            line, = top.plot(part["month"], part[metric], marker="o", ms=3, label=policy)
-            daily = self.daily[self.daily["policy"] == policy]
-            bottom.plot(daily["day"] / 30 + 1, daily["value"].cumsum() / 1e6,
-                        color=line.get_color(), label=policy)
+        styles = ["-", "--", "-.", ":"]
+        for i, (policy, part) in enumerate(months.groupby("policy", sort=False)):
+            style = dict(ls=styles[i % len(styles)], lw=2.5 if policy == "never" else 1.6)
+            line, = top.plot(part["month"] - 0.5, part[metric], marker="o", ms=3, label=policy,
+                             **style)
+            bottom.plot(value.index / 30, value[policy] / 1e3, color=line.get_color(),
+                        label=policy, **style)
             promoted = self.events[(self.events["policy"] == policy)
                                    & (self.events["outcome"] == "promoted")] \
                 if len(self.events) else self.events
             for day in promoted.get("day", []):
-                top.axvline(day / 30 + 1, color=line.get_color(), alpha=0.35, ls="--", lw=1)
-        top.set_ylabel(f"realised {metric} (monthly)")
-        top.set_title("Dashed lines: a retrained model promoted")
+                for axis in (top, bottom):
+                    axis.axvline(day / 30, color=line.get_color(), alpha=0.4, ls=":", lw=1)
+        top.set_ylabel(f"realised {metric} per month")
+        top.set_title("Dotted verticals: a retrained model promoted")
         top.legend(ncol=2, fontsize=8)
-        bottom.set_ylabel("cumulative value (millions)")
+        bottom.set_ylabel("cumulative value vs never (thousands)" if relative
+                          else "cumulative value (thousands)")
         bottom.set_xlabel("month")
         fig.tight_layout()
         return fig
