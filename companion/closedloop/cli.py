@@ -247,7 +247,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     historical, schema, _ = _dataset(args)
     config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
-                           gates=args.gates)
+                           gates=args.gates, derive_floors=not args.fixed_floors)
     run = run_retraining(args.workspace, historical, schema, policy=args.policy,
                          if_triggered=args.if_triggered, config=config, as_of=args.as_of,
                          model_name=args.model_name)
@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--recent-share", type=float, default=0.7,
                      help="share of recent rows in training (the rest: history)")
     ret.add_argument("--gates", default="telecom_churn", help="gate preset or YAML/JSON file")
+    ret.add_argument("--fixed-floors", action="store_true",
+                     help="keep the gates' metric floors instead of deriving them from the "
+                          "fresh holdout's base rate")
     ret.add_argument("--tune", action="store_true", help="tune instead of the champion's params")
     ret.add_argument("--trials", type=int, default=20, help="Optuna trials with --tune")
     ret.add_argument("--seed", type=int, default=0)

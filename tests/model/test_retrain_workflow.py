@@ -132,9 +132,13 @@ def test_no_champion_stops_at_step_one(workspace, telco):
 
 
 def test_cli_retrain_json(ws, capsys):
+    # The preset's fixed floors reject the challenger under this drift: exit 1, champion kept.
     code = main(["retrain", "--workdir", str(ws.root), "--if-triggered", "--policy",
-                 "performance", "--as-of", str(AS_OF), "--json"])
+                 "performance", "--as-of", str(AS_OF), "--fixed-floors", "--json"])
     payload = json.loads(capsys.readouterr().out)
-    assert code == 0 and payload["outcome"] == "promoted", payload["reason"]
-    assert [s["name"] for s in payload["steps"]] == list(STEPS)
+    assert code == 1 and payload["outcome"] == "stopped", payload["reason"]
+    assert [s["name"] for s in payload["steps"]] == list(STEPS[:8])
+    assert payload["champion_after"] == "1"
     assert mlflow.get_tracking_uri() != ws.tracking_uri  # global MLflow state restored
+    config = json.loads(ws.client().get_run(payload["run_id"]).data.tags["closedloop.config"])
+    assert config["derive_floors"] is False and config["recent_share"] == 0.7
