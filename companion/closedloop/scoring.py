@@ -321,6 +321,22 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                        str(when), {t: int(counts.get(t, 0)) for t in tiers.labels}, log)
 
 
+def _on_every_core(model: Any) -> Any:
+    """``model`` with its LightGBM step predicting on every core, when it has one.
+
+    Models are trained with one thread (on a few thousand rows threads cost more than they
+    save); a file of many rows is the opposite case. Trees score each row independently, so
+    the probabilities are the same with any number of threads.
+    """
+    try:
+        step = model.unwrap_python_model().pipeline.named_steps["model"]
+    except Exception:  # another kind of pyfunc (MLflow raises its own error): leave it be
+        return model
+    if "n_jobs" in step.get_params():
+        step.set_params(n_jobs=os.cpu_count() or 1)
+    return model
+
+
 def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, alias: str,
                        schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
                        log: bool, timestamp: str | None, allow_extra: tuple[str, ...]
@@ -334,7 +350,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     extra = (*allow_extra, *([timestamp] if timestamp else []))
     typed = check_input(read_table(input_path), schema, allow_extra=extra).reset_index(drop=True)
     _, version = resolve_model(workspace, alias, model_name=model_name)
-    model = load_model(workspace, version, model_name=model_name)
+    model = _on_every_core(load_model(workspace, version, model_name=model_name))
     out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
