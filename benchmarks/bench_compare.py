@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 import pandas as pd
-
 from _timing import best_of  # benchmarks/_timing.py, beside this script
-from closedloop.compare import HIGHER_IS_BETTER, delong_test, paired_bootstrap
+
+from closedloop.gates.compare import HIGHER_IS_BETTER, delong_test, paired_bootstrap
 
 
 def scored(y: np.ndarray, signal: float, rng: np.random.Generator) -> pd.DataFrame:

@@ -17,14 +17,14 @@ import argparse
 
 import numpy as np
 import pandas as pd
+from _timing import best_of  # benchmarks/_timing.py, beside this script
 from scipy import stats
 
-from _timing import best_of  # benchmarks/_timing.py, beside this script
-from closedloop.data import TELCO_SCHEMA, load_telco
+from closedloop.contract.telco import TELCO_SCHEMA, load_telco
 from closedloop.monitoring.drift import drift_columns, drift_metrics
 from closedloop.monitoring.estimate import CBPE
 from closedloop.monitoring.windows import assign_windows
-from closedloop.simulate import StreamSimulator
+from closedloop.simulate.stream import StreamSimulator
 
 
 def naive(frame: pd.DataFrame, baseline: pd.DataFrame, granularity: str) -> None:

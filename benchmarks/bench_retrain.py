@@ -9,7 +9,7 @@ Sets up a workspace once: a champion trained on Telco (no HPO), 120 days x 100 r
 :func:`closedloop.retrain.workflow.run_retraining` (assess, prepare, validate, fetch params,
 retrain, compare, register, gates, promote, each a child MLflow run) on a fresh copy of that
 workspace, so every repeat retrains and promotes. The baseline, in the same process, is step 5
-alone: :func:`closedloop.train.retrain_with_params` on the same number of rows.
+alone: :func:`closedloop.model.train.retrain_with_params` on the same number of rows.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-
 from _timing import best_of  # benchmarks/_timing.py, beside this script
-from closedloop import registry
+
 from closedloop.config import Workspace, quiet_mlflow
-from closedloop.data import TELCO_SCHEMA, load_telco
+from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.model import registry
+from closedloop.model.train import DEFAULT_PARAMS, TrainConfig, retrain_with_params
 from closedloop.monitoring.ground_truth import backfill, labels_from_stream
 from closedloop.monitoring.store import InferenceLog
 from closedloop.retrain.workflow import run_retraining
-from closedloop.simulate import StreamSimulator
-from closedloop.train import DEFAULT_PARAMS, TrainConfig, retrain_with_params
+from closedloop.simulate.stream import StreamSimulator
 
 AS_OF = pd.Timestamp("2026-05-01")
 

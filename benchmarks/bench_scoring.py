@@ -4,9 +4,9 @@ Usage (the Telco CSV must be reachable, e.g. ``CLOSEDLOOP_DATA_HOME=../shared/da
 
     python benchmarks/bench_scoring.py --rows 2400000 --repeat 1
 
-Simulates ``--rows`` rows with :class:`closedloop.simulate.StreamSimulator`, writes them to
+Simulates ``--rows`` rows with :class:`closedloop.simulate.stream.StreamSimulator`, writes them to
 Parquet (without the label), trains and promotes a model (no HPO) in a temporary workspace, then
-times :func:`closedloop.scoring.score_file` with each engine: read Parquet, contract check,
+times :func:`closedloop.scoring.batch.score_file` with each engine: read Parquet, contract check,
 features, model, risk tier, write the output Parquet and append the batch to the inference log.
 The reference is the pipeline's model step alone (``LGBMClassifier.predict_proba`` on features
 already built) on the same rows, with one thread (as the model was trained) and with every core.
@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 
 from _timing import best_of  # benchmarks/_timing.py, beside this script
+
 from closedloop.config import Workspace, quiet_mlflow
-from closedloop.data import TELCO_SCHEMA, load_telco
-from closedloop.registry import load_model, promote, train_and_register
-from closedloop.scoring import check_input, score_file, spark_for_scoring
-from closedloop.simulate import StreamSimulator
-from closedloop.train import TrainConfig
+from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.model.registry import load_model, promote, train_and_register
+from closedloop.model.train import TrainConfig
+from closedloop.scoring.batch import check_input, score_file
+from closedloop.scoring.spark import spark_for_scoring
+from closedloop.simulate.stream import StreamSimulator
 
 DROP = [TELCO_SCHEMA.target, "label_available_at", "true_churn_proba"]
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 
 import pandas as pd
-
 from _timing import best_of  # benchmarks/_timing.py, beside this script
-from closedloop.data import load_telco
-from closedloop.simulate import StreamSimulator, get_scenario
+
+from closedloop.contract.telco import load_telco
+from closedloop.simulate.scenarios import get_scenario
+from closedloop.simulate.stream import StreamSimulator
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def telco():
-    from closedloop.data import load_telco
+    from closedloop.contract.telco import load_telco
 
     return load_telco()
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from closedloop.data import Column, Schema
+from closedloop.contract.schema import Column, Schema
 
 LOAN_SCHEMA = Schema(
     name="loans", target="defaulted", positive=1, entity_id="loan_id",

@@ -1,9 +1,13 @@
 """closedloop: the companion package of *Closed-Loop MLOps*.
 
-One module per stage of the loop: :mod:`~closedloop.config` (the workspace), :mod:`~closedloop.data`
-(the data contract), :mod:`~closedloop.simulate` (the production stream),
-:mod:`~closedloop.features`, :mod:`~closedloop.train`, :mod:`~closedloop.registry` and
-:mod:`~closedloop.cli`.
+One subpackage per stage of the loop, in its order: :mod:`~closedloop.contract` (the data
+contract and features), :mod:`~closedloop.simulate` (the production stream),
+:mod:`~closedloop.model` (training, registry, promotion), :mod:`~closedloop.gates` (quality
+gates), :mod:`~closedloop.scoring` (batch scoring), :mod:`~closedloop.business` (value and ROI),
+:mod:`~closedloop.monitoring` (inference log, ground truth, drift, estimates) and
+:mod:`~closedloop.retrain` (triggers and the retraining workflow); :mod:`~closedloop.config` is
+the workspace, :mod:`~closedloop.plots` the shared figure style and :mod:`~closedloop.cli` the
+command line.
 
 Importing the package does nothing but define names: no folders, no tracking URI, no logging
 configuration. The modules that pull in MLflow, LightGBM or Optuna are imported on first use of
@@ -16,39 +20,35 @@ import importlib
 from typing import Any
 
 from closedloop.config import Workspace
-from closedloop.data import (
-    TELCO_SCHEMA,
-    Column,
-    DataContractError,
-    DataUnavailableError,
-    Schema,
-    load_telco,
-    restore_dtypes,
-    validate,
-)
+from closedloop.contract.schema import Column, DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.telco import TELCO_SCHEMA, DataUnavailableError, load_telco
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
 _LAZY = {
-    "FeatureBuilder": "features", "DerivedFeature": "features",
-    "TrainConfig": "train", "TrainResult": "train",
-    "retrain_with_params": "train", "evaluate": "train", "split_data": "train",
-    "train_and_register": "registry", "promote": "registry", "rollback": "registry",
-    "aliases": "registry", "audit_log": "registry", "load_model": "registry",
-    "model_params": "registry", "versions": "registry", "RegistryError": "registry",
-    "GateConfig": "gates", "GateReport": "gates", "PRESETS": "gates", "get_preset": "gates",
-    "derive_floors": "gates", "run_gates": "gates", "CheckResult": "checks",
-    "compare_models": "compare", "gate_version": "validation",
-    "log_gate_report": "validation",
-    "StreamSimulator": "simulate", "Scenario": "simulate", "LabelDelay": "simulate",
-    "SCENARIOS": "simulate", "STREAM_COLUMNS": "simulate", "TrueChurnModel": "simulate",
-    "get_scenario": "simulate", "simulate_stream": "simulate", "list_scenarios": "simulate",
+    "FeatureBuilder": "contract.features", "DerivedFeature": "contract.features",
+    "StreamSimulator": "simulate.stream", "STREAM_COLUMNS": "simulate.stream",
+    "simulate_stream": "simulate.stream", "Scenario": "simulate.scenarios",
+    "SCENARIOS": "simulate.scenarios", "get_scenario": "simulate.scenarios",
+    "list_scenarios": "simulate.scenarios", "LabelDelay": "simulate.labels",
+    "TrueChurnModel": "simulate.labels",
+    "TrainConfig": "model.train", "TrainResult": "model.train",
+    "retrain_with_params": "model.train", "evaluate": "model.train", "split_data": "model.train",
+    "train_and_register": "model.registry", "promote": "model.registry",
+    "rollback": "model.registry", "aliases": "model.registry", "audit_log": "model.registry",
+    "load_model": "model.registry", "model_params": "model.registry",
+    "versions": "model.registry", "RegistryError": "model.registry",
+    "GateConfig": "gates.config", "PRESETS": "gates.config", "get_preset": "gates.config",
+    "derive_floors": "gates.config", "GateReport": "gates.run", "run_gates": "gates.run",
+    "CheckResult": "gates.checks", "compare_models": "gates.compare",
+    "gate_version": "gates.version", "log_gate_report": "gates.version",
+    "RiskTiers": "scoring._columns", "score": "scoring.batch", "score_file": "scoring.batch",
+    "ScoreResult": "scoring.batch", "score_spark": "scoring.spark",
+    "BusinessModel": "business.templates", "TEMPLATES": "business.templates",
+    "template": "business.templates",
     "InferenceLog": "monitoring.store", "read_log": "monitoring.store",
     "backfill": "monitoring.ground_truth", "BackfillResult": "monitoring.ground_truth",
-    "BusinessModel": "business", "TEMPLATES": "business", "template": "business",
-    "RiskTiers": "scoring", "score": "scoring", "score_spark": "scoring",
-    "score_file": "scoring", "ScoreResult": "scoring",
     "RetrainPolicy": "retrain.triggers", "run_retraining": "retrain.workflow",
     "simulate_loop": "retrain.loop",
 }

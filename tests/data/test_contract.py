@@ -12,18 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.data import (
+from closedloop.contract.schema import Column, DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.telco import (
     DATA_HOME_ENV,
     DATA_HUB,
     TELCO_SCHEMA,
-    Column,
-    DataContractError,
     DataUnavailableError,
-    Schema,
     fetch,
     load_telco,
-    restore_dtypes,
-    validate,
 )
 
 REMOTE = DATA_HUB["telco"]
@@ -87,7 +83,7 @@ def test_telco_passes_validation(telco):
 
 def test_a_blank_total_for_a_billed_customer_is_an_error(tmp_path, monkeypatch, real_csv):
     """The loader must not hide a genuinely missing value as 0.0."""
-    import closedloop.data as data
+    import closedloop.contract.telco as data
 
     raw = pd.read_csv(real_csv, dtype=str, keep_default_na=False)
     raw.loc[raw.index[0], "TotalCharges"] = " "  # tenure of the first customer is 1

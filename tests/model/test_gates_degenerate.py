@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from closedloop.baselines import InvertedModel, MajorityClassModel, PipelineModel, RandomModel
-from closedloop.data import TELCO_SCHEMA
-from closedloop.gates import PRESETS, run_gates
-from closedloop.train import TrainConfig, retrain_with_params, split_data, train
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.gates.config import PRESETS
+from closedloop.gates.run import run_gates
+from closedloop.model.baselines import InvertedModel, MajorityClassModel, PipelineModel, RandomModel
+from closedloop.model.train import TrainConfig, retrain_with_params, split_data, train
 
 PRESET = PRESETS["telecom_churn"].override(n_bootstrap=500, latency_calls=10)
 #: Degenerate models are judged on quality and robustness; their latency is not the point.

@@ -7,18 +7,19 @@ import mlflow
 import pandas as pd
 import pytest
 
-from closedloop import registry
 from closedloop.cli import main
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA
-from closedloop.gates import PRESETS
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.gates.config import PRESETS
+from closedloop.model import registry
+from closedloop.model.train import TrainConfig
 from closedloop.monitoring.ground_truth import backfill, labels_from_stream
 from closedloop.monitoring.store import InferenceLog
 from closedloop.retrain import workflow
+from closedloop.retrain.runs import RETRAIN_EXPERIMENT, STEPS
 from closedloop.retrain.triggers import AgeTrigger, RetrainPolicy
-from closedloop.retrain.workflow import RETRAIN_EXPERIMENT, STEPS, RetrainConfig, run_retraining
-from closedloop.simulate import StreamSimulator
-from closedloop.train import TrainConfig
+from closedloop.retrain.workflow import RetrainConfig, run_retraining
+from closedloop.simulate.stream import StreamSimulator
 
 AS_OF = pd.Timestamp("2026-05-01")
 #: The telecom gates with fewer replicates and calls: same checks, a quicker test.

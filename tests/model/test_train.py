@@ -2,9 +2,9 @@
 
 import pytest
 
-from closedloop import train as training
-from closedloop.data import TELCO_SCHEMA
-from closedloop.train import TrainConfig, choose_threshold, retrain_with_params, split_data
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.model import train as training
+from closedloop.model.train import TrainConfig, choose_threshold, retrain_with_params, split_data
 from tests.loans import LOAN_SCHEMA, make_loans
 
 

@@ -2,7 +2,7 @@
 
 ``pd.get_dummies`` on raw data makes the feature set depend on which categories happen to be present
 in a batch: a model trained on one month cannot score the next. Here the categorical columns are cast
-to a :class:`pandas.CategoricalDtype` whose categories come from the :class:`~closedloop.data.Schema`,
+to a :class:`pandas.CategoricalDtype` whose categories come from the :class:`~closedloop.contract.schema.Schema`,
 so LightGBM sees the same columns and the same category codes for every batch, and a missing
 category is simply a missing value.
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from closedloop.data import Schema
+from closedloop.contract.schema import Schema
 
 OPTIONAL_SERVICES = (
     "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV",
@@ -89,7 +89,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from closedloop.data import TELCO_SCHEMA
+    >>> from closedloop.contract.telco import TELCO_SCHEMA
     >>> builder = FeatureBuilder(TELCO_SCHEMA)
     >>> builder.feature_names()[-2:]
     ['num_optional_services', 'avg_price_increase']

@@ -2,7 +2,7 @@
 
 A check takes any model that honours the :class:`Predictor` contract (``predict(frame)`` returns
 one row per input row with ``prediction`` and ``prediction_proba``): the registry's MLflow pyfunc,
-a wrapped pipeline, or a deliberately degenerate model from :mod:`closedloop.baselines`. Label
+a wrapped pipeline, or a deliberately degenerate model from :mod:`closedloop.model.baselines`. Label
 metrics use the model's own ``prediction`` (its stored threshold); ranking metrics and calibration
 use ``prediction_proba``.
 
@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from closedloop.train import evaluate
+from closedloop.model.train import evaluate
 
 #: Metrics that can have a floor (all higher-is-better, measured at the model's threshold).
 FLOOR_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")

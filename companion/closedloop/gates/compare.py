@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop.checks import CheckResult
+from closedloop.gates.checks import CheckResult
 
 #: Metrics the comparison supports; the values say whether a higher value is better.
 HIGHER_IS_BETTER: dict[str, bool] = {

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.checks import (
+from closedloop.contract.schema import Schema
+from closedloop.gates.checks import (
     CheckResult,
     Predictor,
     _measured,
@@ -35,7 +36,6 @@ from closedloop.checks import (
     output_problems,
     score,
 )
-from closedloop.data import Schema
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 :class:`GateConfig` says what a model must achieve; :data:`PRESETS` hold configurations for a few
 domains and :func:`derive_floors` derives floors from the class balance of the data instead.
-:func:`run_gates` runs every check of :mod:`closedloop.checks`, :mod:`closedloop.robustness` and
-:mod:`closedloop.compare` on one holdout and returns a :class:`GateReport`.
-:func:`closedloop.validation.gate_version` does the same for a registered version (rebuilding
+:func:`run_gates` runs every check of :mod:`closedloop.gates.checks`, :mod:`closedloop.gates.robustness` and
+:mod:`closedloop.gates.compare` on one holdout and returns a :class:`GateReport`.
+:func:`closedloop.gates.version.gate_version` does the same for a registered version (rebuilding
 its holdout and comparing it with the ``@champion``) and logs the report to MLflow, where
-:func:`closedloop.registry.promote` reads the verdict: no passed verdict, no promotion.
+:func:`closedloop.model.registry.promote` reads the verdict: no passed verdict, no promotion.
 
 See Also
 --------
@@ -15,21 +15,18 @@ Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from closedloop.checks import (
-    FLOOR_METRICS,
+from closedloop.contract.schema import Schema
+from closedloop.gates.checks import (
     CheckResult,
     Predictor,
     check_calibration,
@@ -40,201 +37,13 @@ from closedloop.checks import (
     score,
     table,
 )
-from closedloop.compare import (
-    HIGHER_IS_BETTER,
+from closedloop.gates.compare import (
     compare_models,
     no_champion_checks,
     non_inferiority_checks,
 )
-from closedloop.data import Schema
-from closedloop.robustness import check_latency, check_robustness
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """What a model must achieve to be promoted. ``None`` switches a check off.
-
-    ``floors`` maps metrics of :data:`~closedloop.checks.FLOOR_METRICS` to their minimum at the
-    model's own threshold; ``non_inferiority`` maps metrics to the margin by which a challenger
-    may trail the champion (the lower end of the confidence interval of the difference must stay
-    above minus the margin). ``contract_errors`` names the exception classes that count as a
-    clear rejection of bad input in the robustness checks.
-    """
-
-    name: str = "custom"
-    description: str = ""
-    floors: dict[str, float] = field(default_factory=dict)
-    max_false_negative_rate: float | None = 0.50
-    max_false_positive_rate: float | None = None
-    min_minority_f1: float | None = 0.50
-    min_minority_share: float | None = 0.10
-    min_brier_skill: float | None = 0.10
-    max_ece: float | None = 0.10
-    calibration_bins: int = 10
-    nan_share: float = 0.10
-    robustness_rows: int = 500
-    contract_errors: tuple[str, ...] = ("DataContractError", "MlflowException")
-    max_single_row_p99_ms: float | None = 1000.0
-    max_batch_p99_ms: float | None = 10000.0
-    batch_rows: int = 1000
-    latency_calls: int = 30
-    non_inferiority: dict[str, float] = field(
-        default_factory=lambda: {"roc_auc": 0.02, "f1": 0.03})
-    n_bootstrap: int = 1000
-    confidence: float = 0.95
-    auc_method: str = "delong"
-    random_state: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "contract_errors", tuple(self.contract_errors))
-        problems = [f"floors: unknown metric {m!r}" for m in self.floors if m not in FLOOR_METRICS]
-        problems += [f"non_inferiority: unknown metric {m!r}" for m in self.non_inferiority
-                     if m not in HIGHER_IS_BETTER]
-        if self.auc_method not in ("delong", "bootstrap"):
-            problems.append(f"auc_method must be 'delong' or 'bootstrap', not {self.auc_method!r}")
-        if not 0 < self.confidence < 1 or not 0 < self.nan_share < 1:
-            problems.append("confidence and nan_share must be between 0 and 1")
-        if problems:
-            raise ValueError(f"gate config {self.name!r}: " + "; ".join(problems))
-
-    def override(self, **changes: Any) -> GateConfig:
-        """A copy with some settings changed. A floor metric's name sets (``None``: removes) its
-        floor; any other name sets that field.
-
-        Examples
-        --------
-        >>> config = PRESETS["telecom_churn"].override(recall=0.6, accuracy=None, n_bootstrap=200)
-        >>> config.floors["recall"], "accuracy" in config.floors, config.n_bootstrap
-        (0.6, False, 200)
-        """
-        floors = dict(self.floors)
-        for metric in [k for k in changes if k in FLOOR_METRICS]:
-            value = changes.pop(metric)
-            floors.pop(metric, None) if value is None else floors.__setitem__(metric, value)
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ValueError(f"unknown gate setting(s) {unknown}; see GateConfig")
-        return dataclasses.replace(self, **{"floors": floors, **changes})
-
-    def summary(self) -> pd.Series:
-        """The thresholds, one per row: ``floor.<metric>``, the other limits, and
-        ``margin.<metric>`` for non-inferiority (``None``: check switched off).
-
-        Examples
-        --------
-        >>> PRESETS["telecom_churn"].summary()[["floor.f1", "margin.roc_auc"]].tolist()
-        [0.55, 0.02]
-        """
-        limits = ("max_false_negative_rate", "max_false_positive_rate", "min_minority_f1",
-                  "min_minority_share", "min_brier_skill", "max_ece", "max_single_row_p99_ms",
-                  "max_batch_p99_ms")
-        rows = {f"floor.{m}": self.floors.get(m) for m in FLOOR_METRICS}
-        rows.update({name: getattr(self, name) for name in limits})
-        rows.update({f"margin.{m}": v for m, v in self.non_inferiority.items()})
-        return pd.Series(rows, name=self.name, dtype=object)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON/YAML-serialisable form (:meth:`from_dict` reads it back)."""
-        return {**dataclasses.asdict(self), "contract_errors": list(self.contract_errors)}
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> GateConfig:
-        """Build a config; ``preset: NAME`` starts from that preset, and ``floors`` and
-        ``non_inferiority`` entries then change single metrics (``null`` removes one)."""
-        spec = dict(spec)
-        base = get_preset(spec.pop("preset")) if "preset" in spec else cls()
-        for key in ("floors", "non_inferiority"):
-            merged = {**getattr(base, key), **(spec.get(key) or {})}
-            spec[key] = {metric: v for metric, v in merged.items() if v is not None}
-        return base.override(**spec)
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> GateConfig:
-        """Read a ``.yaml``/``.yml`` or ``.json`` file (same keys as :meth:`from_dict`)."""
-        text = Path(path).read_text()
-        if Path(path).suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                spec = yaml.safe_load(text) or {}
-            except yaml.YAMLError as err:
-                raise ValueError(f"{path}: not valid YAML ({err})") from err
-        else:
-            spec = json.loads(text)  # a JSONDecodeError is a ValueError already
-        if not isinstance(spec, Mapping):
-            raise ValueError(f"{path}: expected a mapping of gate settings")
-        return cls.from_dict({"name": Path(path).stem, **spec})
-
-
-#: Gate configurations for common domains, by name (see the chapter for the reasoning).
-PRESETS: dict[str, GateConfig] = {
-    "telecom_churn": GateConfig(
-        "telecom_churn", "subscription churn, about one customer in four leaves",
-        floors={"accuracy": 0.70, "precision": 0.55, "recall": 0.50, "f1": 0.55,
-                "roc_auc": 0.75}),
-    "retail_churn": GateConfig(
-        "retail_churn", "non-contractual churn: noisier labels, cheaper retention offers",
-        floors={"accuracy": 0.65, "precision": 0.45, "recall": 0.55, "f1": 0.50,
-                "roc_auc": 0.70}, max_false_negative_rate=0.45),
-    "fraud_detection": GateConfig(
-        "fraud_detection", "rare positives (under 1 %): accuracy is meaningless, misses are "
-        "expensive, scoring is real-time",
-        floors={"precision": 0.30, "recall": 0.60, "f1": 0.40, "roc_auc": 0.90,
-                "pr_auc": 0.40}, max_false_negative_rate=0.40, min_minority_f1=0.40,
-        min_minority_share=0.001, max_single_row_p99_ms=100.0,
-        non_inferiority={"pr_auc": 0.02, "recall": 0.03}),
-}
-
-
-def get_preset(name: str) -> GateConfig:
-    """The preset called ``name`` (a :class:`ValueError` lists the known ones)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown gate preset {name!r}; known presets: {sorted(PRESETS)}")
-    return PRESETS[name]
-
-
-def resolve_config(config: GateConfig | str | os.PathLike[str]) -> GateConfig:
-    """A :class:`GateConfig` from itself, a preset name or a YAML/JSON file path."""
-    if isinstance(config, GateConfig):
-        return config
-    if isinstance(config, str) and config in PRESETS:
-        return PRESETS[config]
-    if Path(config).suffix.lower() in (".yaml", ".yml", ".json"):
-        return GateConfig.from_file(config)
-    return get_preset(str(config))
-
-
-def derive_floors(y: np.ndarray, *, skill: float = 0.25,
-                  base: GateConfig | None = None) -> GateConfig:
-    """Floors relative to what a model with no skill achieves on labels ``y``.
-
-    Each floor closes ``skill`` of the gap between the no-skill value and a perfect 1.0: ROC AUC
-    from 0.5; PR AUC and precision from the prevalence (what random ranking and flagging
-    everyone achieve); F1 from ``2p / (1 + p)``, the F1 of flagging everyone. No accuracy floor:
-    the majority class alone scores the majority rate, and a threshold chosen for F1 trades
-    accuracy away on purpose. The minority class must be predicted for at least half its share.
-
-    Examples
-    --------
-    >>> config = derive_floors(np.r_[np.zeros(75), np.ones(25)])
-    >>> {k: round(v, 3) for k, v in config.floors.items()}
-    {'roc_auc': 0.625, 'pr_auc': 0.438, 'precision': 0.438, 'f1': 0.55}
-    >>> config.min_minority_share
-    0.125
-    """
-    prevalence = float(np.mean(y))
-    minority = min(prevalence, 1 - prevalence)
-    no_skill_f1 = 2 * prevalence / (1 + prevalence)
-
-    def closing(no_skill: float) -> float:
-        return no_skill + skill * (1 - no_skill)
-
-    floors = {"roc_auc": closing(0.5), "pr_auc": closing(prevalence),
-              "precision": closing(prevalence), "f1": closing(no_skill_f1)}
-    return dataclasses.replace(
-        base or GateConfig(), name=f"derived(skill={skill})", floors=floors,
-        description=f"floors from prevalence {prevalence:.3f} and no-skill baselines",
-        min_minority_share=minority / 2)
+from closedloop.gates.config import GateConfig, resolve_config
+from closedloop.gates.robustness import check_latency, check_robustness
 
 
 @dataclass
@@ -343,7 +152,7 @@ def run_gates(model: Predictor, holdout: pd.DataFrame, schema: Schema,
     Parameters
     ----------
     model : Predictor
-        The model under test (e.g. the registry's pyfunc, or a :mod:`closedloop.baselines` model).
+        The model under test (e.g. the registry's pyfunc, or a :mod:`closedloop.model.baselines` model).
     holdout : pandas.DataFrame
         Rows neither model was trained, tuned or thresholded on, with the target column. The
         model sees the schema's feature columns only.

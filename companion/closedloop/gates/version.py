@@ -3,9 +3,9 @@
 :func:`gate_version` is what ``closedloop validate`` runs. It rebuilds the version's own test
 split from the parameters of its training run (refusing if the table it is given is not the one
 the version was trained on), scores the version and the current ``@champion`` on those same rows
-through :func:`closedloop.gates.run_gates`, and hands the report to :func:`log_gate_report`: a
+through :func:`closedloop.gates.run.run_gates`, and hands the report to :func:`log_gate_report`: a
 run in the ``closedloop-gates`` experiment with the report as a JSON artifact, one tag per check
-and the verdict on the model version, where :func:`closedloop.registry.promote` reads it.
+and the verdict on the model version, where :func:`closedloop.model.registry.promote` reads it.
 
 See Also
 --------
@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import Schema
-from closedloop.gates import GateConfig, GateReport, run_gates
-from closedloop.registry import (
+from closedloop.contract.schema import Schema
+from closedloop.gates.config import GateConfig
+from closedloop.gates.run import GateReport, run_gates
+from closedloop.model.holdout import holdout_for, split_signature, training_run
+from closedloop.model.registry import (
     CHALLENGER,
     CHAMPION,
     DEFAULT_MODEL_NAME,
@@ -34,59 +36,19 @@ from closedloop.registry import (
     TAG,
     RegistryError,
     aliases,
-    data_hash,
     load_model,
 )
-from closedloop.train import TrainConfig, split_data
 
 GATES_EXPERIMENT = "closedloop-gates"
 REPORT_ARTIFACT = "gate_report.json"
 
 
-def training_run(workspace: Workspace, version: str, *,
-                 model_name: str = DEFAULT_MODEL_NAME) -> Any:
-    """The MLflow run that trained ``version`` (its params, metrics and lineage tags)."""
-    from mlflow.exceptions import MlflowException
-
-    client = workspace.client()
-    try:
-        return client.get_run(client.get_model_version(model_name, str(version)).run_id)
-    except MlflowException as err:
-        raise RegistryError(f"{model_name} has no version {version} with a training run "
-                            f"({err.message})") from err
 
 
-def split_config(run: Any) -> TrainConfig:
-    """The split settings a training run logged, with ``split_seed`` always set (to ``seed``
-    when the run split with its own seed), so another model can be trained on the same split."""
-    params = run.data.params
-    seed, split_seed = int(params["config.seed"]), params.get("config.split_seed", "None")
-    return TrainConfig(seed=seed, split_seed=seed if split_seed == "None" else int(split_seed),
-                       valid_size=float(params.get("config.valid_size", 0.2)),
-                       test_size=float(params.get("config.test_size", 0.2)))
 
 
-def _split_signature(run: Any) -> tuple[Any, ...]:
-    config = split_config(run)
-    return (run.data.tags.get(f"{TAG}data.hash"), config.split_seed, config.valid_size,
-            config.test_size)
 
 
-def holdout_for(workspace: Workspace, version: str, data: pd.DataFrame, schema: Schema, *,
-                model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
-    """The test split of ``version``, rebuilt from ``data`` and its training run's parameters.
-
-    Raises :class:`ValueError` when ``data`` is not the table the version was trained on (its
-    content hash differs from the one logged at training time): a split of another table would
-    be a different holdout, possibly full of training rows.
-    """
-    run = training_run(workspace, version, model_name=model_name)
-    logged, actual = run.data.tags.get(f"{TAG}data.hash"), data_hash(data)
-    if logged is not None and logged != actual:
-        raise ValueError(
-            f"version {version} of {model_name} was trained on a table with hash {logged}; this "
-            f"one has hash {actual}, so its holdout cannot be rebuilt from it")
-    return split_data(data, schema, split_config(run)).test
 
 
 def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
@@ -104,7 +66,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
     workspace : Workspace
         Where the registry lives.
     data : pandas.DataFrame
-        The table the version was trained on (e.g. :func:`closedloop.data.load_telco`).
+        The table the version was trained on (e.g. :func:`closedloop.contract.schema.load_telco`).
     schema : Schema
         Its data contract.
     version : str or None
@@ -135,7 +97,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
         champion = load_model(workspace, champion_version, model_name=model_name)
         runs = [training_run(workspace, v, model_name=model_name)
                 for v in (version, champion_version)]
-        if _split_signature(runs[0]) != _split_signature(runs[1]):
+        if split_signature(runs[0]) != split_signature(runs[1]):
             notes.append(f"champion v{champion_version} was trained on another split: part of "
                          "this holdout may be its training data, which favours the champion")
     report = run_gates(load_model(workspace, version, model_name=model_name), holdout, schema,
@@ -152,7 +114,7 @@ def log_gate_report(workspace: Workspace, report: GateReport, *, version: str | 
     """Log ``report`` for a model version; returns the id of the gates run.
 
     The version's previous verdict is withdrawn first, so a failure half-way leaves the version
-    without a verdict (which :func:`closedloop.registry.promote` refuses), never with a stale
+    without a verdict (which :func:`closedloop.model.registry.promote` refuses), never with a stale
     ``passed``. Then: a run in ``closedloop-gates`` with the report as ``gate_report.json``, its
     numeric values as metrics and the verdict as a tag; on the version, one
     ``closedloop.gate.<check>`` tag per check, the champion compared against, the run id, and
@@ -199,7 +161,7 @@ def gate_status(workspace: Workspace, version: str, *,
 
 def load_gate_report(workspace: Workspace, version: str, *,
                      model_name: str = DEFAULT_MODEL_NAME) -> GateReport:
-    """The latest :class:`~closedloop.gates.GateReport` logged for a version."""
+    """The latest :class:`~closedloop.gates.run.GateReport` logged for a version."""
     run_id = gate_status(workspace, version, model_name=model_name)["run_id"]
     if run_id is None:
         raise RegistryError(f"version {version} of {model_name} has never been gated")

@@ -5,6 +5,6 @@ MLflow executes this file when the model is loaded; it needs ``closedloop`` to b
 
 import mlflow
 
-from closedloop.registry import ClosedLoopModel
+from closedloop.model.registry import ClosedLoopModel
 
 mlflow.models.set_model(ClosedLoopModel())

@@ -1,6 +1,6 @@
 """Models as predictors: a fitted pipeline, and the degenerate models the gates must reject.
 
-Every class here honours the :class:`~closedloop.checks.Predictor` contract: ``predict(frame)``
+Every class here honours the :class:`~closedloop.gates.checks.Predictor` contract: ``predict(frame)``
 returns ``prediction`` (0/1) and ``prediction_proba``. :class:`PipelineModel` is the prediction
 logic of the registry's pyfunc without MLflow around it. The others are the no-skill and broken
 models a quality gate exists to stop: predicting the majority class for everyone, guessing at
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.data import Schema, validate
+from closedloop.contract.schema import Schema, validate
 
 
 def _frame(proba: np.ndarray, labels: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -46,7 +46,7 @@ class PipelineModel:
 
     @classmethod
     def from_result(cls, result: Any, schema: Schema) -> PipelineModel:
-        """The model of a :class:`~closedloop.train.TrainResult`, with its contract."""
+        """The model of a :class:`~closedloop.model.train.TrainResult`, with its contract."""
         return cls(result.pipeline, result.threshold, schema)
 
     def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:

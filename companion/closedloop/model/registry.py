@@ -11,7 +11,7 @@ raised. Each successful move is recorded as tags on the version and as a run in 
 ``closedloop-registry`` experiment, which :func:`audit_log` reads back.
 
 :func:`promote` refuses a version whose latest quality-gate verdict (written by
-:func:`closedloop.validation.log_gate_report`) is missing or failed, or was reached against
+:func:`closedloop.gates.version.log_gate_report`) is missing or failed, or was reached against
 another champion than the current one, unless it is forced; a forced promotion says so in the
 audit trail.
 
@@ -34,10 +34,10 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from closedloop.baselines import PipelineModel
 from closedloop.config import Workspace
-from closedloop.data import Schema
-from closedloop.train import TrainConfig, TrainResult, retrain_with_params, train
+from closedloop.contract.schema import Schema
+from closedloop.model.baselines import PipelineModel
+from closedloop.model.train import TrainConfig, TrainResult, retrain_with_params, train
 
 DEFAULT_MODEL_NAME = "closedloop-churn"
 CHALLENGER, CHAMPION, PREVIOUS_CHAMPION = "challenger", "champion", "previous_champion"
@@ -145,7 +145,7 @@ def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
 
     With ``params=None`` hyperparameters are tuned (``config.n_trials`` trials, each a nested
     run); with ``params`` given (e.g. :func:`model_params` of the champion) they are reused as
-    they are, through :func:`closedloop.train.retrain_with_params`.
+    they are, through :func:`closedloop.model.train.retrain_with_params`.
     """
     import mlflow
 
@@ -238,7 +238,7 @@ def promote(workspace: Workspace, version: str | None = None, *, reason: str,
     if problem and not force:
         raise RegistryError(
             f"version {version} of {model_name} cannot be promoted: {problem}. Run the quality "
-            "gates (closedloop validate, or closedloop.validation.gate_version), or force it")
+            "gates (closedloop validate, or closedloop.gates.gate_version), or force it")
     after = {k: v for k, v in before.items() if not (k == CHALLENGER and v == version)}
     after[CHAMPION] = version
     if CHAMPION in before:

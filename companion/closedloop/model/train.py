@@ -25,8 +25,8 @@ from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from closedloop.data import Schema, validate
-from closedloop.features import DerivedFeature, FeatureBuilder
+from closedloop.contract.features import DerivedFeature, FeatureBuilder
+from closedloop.contract.schema import Schema, validate
 
 #: Metrics reported for every model, all binary (class 1 = the schema's positive value).
 METRIC_NAMES = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss")
@@ -254,7 +254,7 @@ def train(df: pd.DataFrame, schema: Schema, config: TrainConfig = TrainConfig(),
           progress: bool = False) -> TrainResult:
     """Validate, split, tune (``config.n_trials`` Optuna trials), fit, evaluate on the holdout.
 
-    This function trains only; :func:`closedloop.registry.train_and_register` wraps it in an
+    This function trains only; :func:`closedloop.model.registry.train_and_register` wraps it in an
     MLflow run and registers the result.
     """
     validate(df, schema)

@@ -9,7 +9,8 @@ DuckDB queries), :mod:`~closedloop.monitoring.windows` (time windows shared by e
 :mod:`~closedloop.monitoring.drift` (drift per window and column, against a baseline and the
 previous window), :mod:`~closedloop.monitoring.estimate` (performance estimated before the labels
 arrive), :mod:`~closedloop.monitoring.spark_drift` (the drift table on Spark) and
-:mod:`~closedloop.monitoring.report` (profile, drift and estimate of one monitoring run).
+:mod:`~closedloop.monitoring.report` (profile, drift and estimate of one monitoring run);
+:mod:`~closedloop.monitoring.plots` (its figures).
 Importing this package loads none of DuckDB, pyarrow or Spark; each is imported when first used.
 
 See Also
@@ -23,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from closedloop.monitoring.store import (
+from closedloop.monitoring._storage import (
     GROUND_TRUTH,
     LABEL_ARRIVED_AT,
     MODEL_NAME,
@@ -32,11 +33,8 @@ from closedloop.monitoring.store import (
     PREDICTION_ID,
     PREDICTION_PROBA,
     TIMESTAMP,
-    AppendResult,
-    InferenceLog,
-    log_predictions,
-    read_log,
 )
+from closedloop.monitoring.store import AppendResult, InferenceLog, log_predictions, read_log
 from closedloop.monitoring.windows import (
     WINDOW_END,
     WINDOW_START,
@@ -58,6 +56,8 @@ _LAZY = {
     "psi_band": "drift", "drift_summary": "drift", "CBPE": "estimate",
     "estimate_performance": "estimate", "drift_metrics_spark": "spark_drift",
     "monitor": "report", "MonitorReport": "report", "holdout_reference": "report",
+    "plot_label_timeline": "plots", "plot_metrics_over_time": "plots",
+    "plot_drift_heatmap": "plots", "plot_psi_bands": "plots", "plot_estimate": "plots",
 }
 
 __all__ = [

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, DataContractError, Schema
+from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.telco import TELCO_SCHEMA
 
 if TYPE_CHECKING:
     import duckdb
@@ -200,7 +200,7 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Cast to the table's fixed schema, so every batch file has the same column types.
 
     Numbers that arrive as text are parsed; a value that cannot take its column's type raises
-    :class:`~closedloop.data.DataContractError` naming the column.
+    :class:`~closedloop.contract.schema.DataContractError` naming the column.
     """
     import pyarrow as pa
 

@@ -18,16 +18,17 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
-from closedloop.monitoring._storage import quote
-from closedloop.monitoring.metrics import _TABLE, _duckdb_runner
-from closedloop.monitoring.store import (
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.monitoring._storage import (
     MODEL_VERSION,
     PREDICTION,
     PREDICTION_PROBA,
     TIMESTAMP,
-    InferenceLog,
+    quote,
 )
+from closedloop.monitoring.metrics import _TABLE, _duckdb_runner
+from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import (
     WINDOW_END,
     WINDOW_START,

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.monitoring import drift_stats as st
 from closedloop.monitoring.drift_stats import ColumnSample, Kind, reduce_column
 from closedloop.monitoring.windows import WINDOW_END, WINDOW_START, Granularity, assign_windows

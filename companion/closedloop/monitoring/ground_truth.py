@@ -37,14 +37,10 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, DataContractError, Schema
-from closedloop.monitoring.store import (
-    GROUND_TRUTH,
-    LABEL_ARRIVED_AT,
-    PREDICTION_ID,
-    TIMESTAMP,
-    InferenceLog,
-)
+from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.monitoring._storage import GROUND_TRUTH, LABEL_ARRIVED_AT, PREDICTION_ID, TIMESTAMP
+from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import WINDOW_END, WINDOW_START, Granularity, add_windows
 
 _ROW = "label_row"
@@ -204,7 +200,7 @@ def backfill(log: InferenceLog | Workspace | str | os.PathLike[str],
     Examples
     --------
     >>> import tempfile
-    >>> from closedloop.data import load_telco
+    >>> from closedloop.contract.telco import load_telco
     >>> log = InferenceLog(tempfile.mkdtemp())
     >>> rows = load_telco().head(3).assign(prediction=[1, 0, 0],
     ...                                    prediction_proba=[0.9, 0.2, 0.1])
@@ -318,8 +314,9 @@ def labels_from_stream(stream: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
 
     Examples
     --------
-    >>> from closedloop.data import load_telco
-    >>> from closedloop.simulate import LabelDelay, StreamSimulator
+    >>> from closedloop.contract.telco import load_telco
+    >>> from closedloop.simulate.labels import LabelDelay
+    >>> from closedloop.simulate.stream import StreamSimulator
     >>> sim = StreamSimulator(load_telco(), seed=0, population=500)
     >>> stream = sim.stream(days=3, rows_per_day=10, label_delay=LabelDelay("fixed", days=1))
     >>> len(labels_from_stream(stream, as_of="2026-01-03"))  # day 0's labels arrive on day 1

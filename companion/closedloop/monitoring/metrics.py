@@ -30,18 +30,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
-from closedloop.monitoring.store import (
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.monitoring._storage import (
     GROUND_TRUTH,
     LABEL_ARRIVED_AT,
     MODEL_VERSION,
     PREDICTION,
     PREDICTION_PROBA,
     TIMESTAMP,
-    InferenceLog,
     duckdb_connection,
     restore_log_dtypes,
 )
+from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import (
     WINDOW_END,
     WINDOW_START,

@@ -29,15 +29,11 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import Schema
+from closedloop.contract.schema import Schema
+from closedloop.monitoring._storage import GROUND_TRUTH, PREDICTION, PREDICTION_PROBA
 from closedloop.monitoring.drift import BASELINE, DriftConfig, drift_metrics
 from closedloop.monitoring.estimate import CBPE
-from closedloop.monitoring.store import (
-    GROUND_TRUTH,
-    PREDICTION,
-    PREDICTION_PROBA,
-    InferenceLog,
-)
+from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import Granularity
 
 
@@ -152,8 +148,8 @@ def holdout_reference(workspace: Workspace, data: pd.DataFrame, schema: Schema, 
     training run; ``data`` must be the table it was trained on (its content hash is checked).
     Returns the rows with ``prediction``, ``prediction_proba`` and ``ground_truth`` (0/1).
     """
-    from closedloop.registry import DEFAULT_MODEL_NAME, TAG, load_model
-    from closedloop.train import TrainConfig, split_data
+    from closedloop.model.registry import DEFAULT_MODEL_NAME, TAG, load_model
+    from closedloop.model.train import TrainConfig, split_data
 
     name = model_name or DEFAULT_MODEL_NAME
     client = workspace.client()

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.monitoring._storage import (
+    MODEL_VERSION,
+    PREDICTION,
+    labels_arrow_schema,
+    log_view_sql,
+    predictions_arrow_schema,
+)
 from closedloop.monitoring.columns import (
     _category_table,
     category_sql,
@@ -36,12 +44,7 @@ from closedloop.monitoring.columns import (
     split_columns,
 )
 from closedloop.monitoring.metrics import _time_filter, finish_profile, profile_sql
-from closedloop.monitoring._storage import (
-    labels_arrow_schema,
-    log_view_sql,
-    predictions_arrow_schema,
-)
-from closedloop.monitoring.store import MODEL_VERSION, PREDICTION, InferenceLog
+from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import Granularity
 
 if TYPE_CHECKING:

@@ -28,17 +28,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.monitoring import drift_stats as st
-from closedloop.monitoring.drift import (
-    ColumnSample,
-    DriftConfig,
-    Kind,
-    drift_columns,
-    drift_table,
-    reduce_column,
-)
-from closedloop.monitoring.store import MODEL_VERSION, TIMESTAMP, InferenceLog
+from closedloop.monitoring._storage import MODEL_VERSION, TIMESTAMP
+from closedloop.monitoring.drift import DriftConfig, drift_columns, drift_table
+from closedloop.monitoring.drift_stats import ColumnSample, Kind, reduce_column
+from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import WINDOW_END, WINDOW_START, Granularity, window_start_sql
 
 _MODELS = "__model_version__"

@@ -43,8 +43,11 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, DataContractError, Schema
-from closedloop.monitoring._storage import (
+from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+
+# The log's file layout, public here for the writers outside this stage (Spark scoring).
+from closedloop.monitoring._storage import (  # noqa: F401
     BACKFILLED_AT,
     BATCH_ID,
     DUCKDB_TYPES,
@@ -57,6 +60,8 @@ from closedloop.monitoring._storage import (
     PREDICTION_ID,
     PREDICTION_PROBA,
     TIMESTAMP,
+    batch_paths,
+    commit_batch,
     digest,
     duckdb_connection,
     labels_arrow_schema,
@@ -119,7 +124,7 @@ class InferenceLog:
     A toy contract with one feature keeps the example short:
 
     >>> import tempfile
-    >>> from closedloop.data import Column, Schema
+    >>> from closedloop.contract.schema import Column, Schema
     >>> toy = Schema("toy", (Column("id", "id"), Column("tenure", "integer"),
     ...                      Column("left", "category", ("no", "yes"))),
     ...              target="left", positive="yes", entity_id="id")
@@ -194,7 +199,7 @@ class InferenceLog:
             be retried should pass its scoring time rather than None.
         scored : DataFrame, optional
             The model's output (``prediction``, ``prediction_proba``), row-aligned with ``frame``
-            (what :class:`closedloop.registry.ClosedLoopModel` returns).
+            (what :class:`closedloop.model.registry.ClosedLoopModel` returns).
 
         Returns
         -------
@@ -381,7 +386,7 @@ def log_predictions(workspace: Workspace | str | os.PathLike[str], frame: pd.Dat
     Examples
     --------
     >>> import tempfile
-    >>> from closedloop.data import load_telco
+    >>> from closedloop.contract.telco import load_telco
     >>> frame = load_telco().head(3)
     >>> scored = pd.DataFrame({"prediction": [1, 0, 0], "prediction_proba": [0.9, 0.2, 0.1]})
     >>> log_predictions(tempfile.mkdtemp(), frame, scored, model_name="m", model_version=2,

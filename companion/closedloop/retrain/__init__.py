@@ -3,7 +3,8 @@
 Modules, one job each: :mod:`~closedloop.retrain.triggers` (evidence, the five triggers,
 policies and their decisions), :mod:`~closedloop.retrain.prepare` (fresh training data at a
 verified recent/historical ratio, with a fresh holdout), :mod:`~closedloop.retrain.workflow`
-(the nine steps as child MLflow runs of one audited parent run) and
+(the nine steps as child MLflow runs of one audited parent run, with the steps' work in
+:mod:`~closedloop.retrain.steps` and the MLflow record in :mod:`~closedloop.retrain.runs`) and
 :mod:`~closedloop.retrain.loop` (a year of a drifting stream replayed under several policies).
 Importing this package loads none of them; each name is resolved when first used.
 
@@ -27,8 +28,8 @@ _LAZY = {
     "default_policy": "triggers", "collect_evidence": "triggers",
     "PreparedData": "prepare", "prepare_training_data": "prepare",
     "labelled_rows": "prepare",
-    "RetrainConfig": "workflow", "RetrainRun": "workflow", "StepRecord": "workflow",
-    "run_retraining": "workflow", "load_reference": "workflow", "STEPS": "workflow",
+    "RetrainConfig": "workflow", "RetrainRun": "workflow", "StepRecord": "runs",
+    "run_retraining": "workflow", "load_reference": "workflow", "STEPS": "runs",
     "LoopConfig": "loop", "LoopResult": "loop", "simulate_loop": "loop",
 }
 

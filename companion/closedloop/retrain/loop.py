@@ -1,6 +1,6 @@
 """The closed loop, replayed: a year of a drifting stream under several retraining policies.
 
-:func:`simulate_loop` generates one seeded stream (:class:`closedloop.simulate.StreamSimulator`,
+:func:`simulate_loop` generates one seeded stream (:class:`closedloop.simulate.stream.StreamSimulator`,
 a drift scenario, delayed labels) and replays it day by day once per policy, from the same first
 champion. Each day the champion scores the day's customers, the rows go to the policy's log,
 labels whose arrival time has passed become visible, the evidence is measured
@@ -9,7 +9,7 @@ runs the workflow's steps: fresh data at the 70/30 ratio with a fresh holdout, c
 the champion's hyperparameters, refit, comparison on the holdout, quality gates, promotion.
 
 Every customer's outcome is known to the simulator, so each policy is charged what its model's
-decisions actually earn (:func:`closedloop.business.assess` on the realised outcomes: saved
+decisions actually earn (:func:`closedloop.business.value.assess` on the realised outcomes: saved
 customers minus the cost of every intervention), day by day.
 
 What differs from :func:`~closedloop.retrain.workflow.run_retraining`: the log is an in-memory
@@ -33,21 +33,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, DataContractError, Schema, validate
+from closedloop.contract.schema import DataContractError, Schema, validate
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.retrain.prepare import labelled_rows, prepare_training_data
+from closedloop.retrain.steps import (
+    compare_on_holdout,
+    fit_challenger,
+    gate_config,
+    model_reference,
+)
 from closedloop.retrain.triggers import (
     Reference,
     RetrainPolicy,
     collect_evidence,
     get_policy,
 )
-from closedloop.retrain.workflow import (
-    RetrainConfig,
-    compare_on_holdout,
-    fit_challenger,
-    gate_config,
-    model_reference,
-)
+from closedloop.retrain.workflow import RetrainConfig
 
 #: The policies compared by default.
 DEFAULT_POLICIES = ("never", "monthly", "performance", "drift_estimate")
@@ -64,11 +65,11 @@ class LoopConfig:
     rows_per_day : int
         Customers scored per day.
     scenario : str or Scenario
-        The drift (see :func:`closedloop.simulate.list_scenarios`).
+        The drift (see :func:`closedloop.simulate.stream.list_scenarios`).
     label_delay_days : int
         Days until a customer's outcome is known.
     business : str
-        Template of :data:`closedloop.business.TEMPLATES` that prices the decisions.
+        Template of :data:`closedloop.business.value.TEMPLATES` that prices the decisions.
     gates : str or GateConfig
         Quality gates of each retraining (default: the ``telecom_churn`` preset with fewer
         latency calls and bootstrap replicates, to keep a replay quick).
@@ -99,7 +100,7 @@ class LoopConfig:
         return 30 * self.months
 
     def gate_config(self) -> Any:
-        from closedloop.gates import PRESETS
+        from closedloop.gates.config import PRESETS
 
         if self.gates is not None:
             return self.gates
@@ -239,9 +240,10 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
     LoopResult
         Deterministic for a seed, except the timings.
     """
-    from closedloop.business import template
-    from closedloop.simulate import LabelDelay, StreamSimulator
-    from closedloop.train import DEFAULT_PARAMS, TrainConfig, split_data
+    from closedloop.business.templates import template
+    from closedloop.model.train import DEFAULT_PARAMS, TrainConfig, split_data
+    from closedloop.simulate.labels import LabelDelay
+    from closedloop.simulate.stream import StreamSimulator
 
     validate(reference, schema)
     policies = [get_policy(p) for p in policies]
@@ -283,7 +285,7 @@ def _progress(items: Any, total: int, name: str, enabled: bool) -> Any:
 
 def _reference(result: Any, holdout: pd.DataFrame, schema: Schema, version: int,
                trained_at: pd.Timestamp, config: LoopConfig) -> Reference:
-    from closedloop.baselines import PipelineModel
+    from closedloop.model.baselines import PipelineModel
 
     return model_reference(PipelineModel(result.pipeline, result.threshold), holdout, schema,
                            str(version), result.metrics["f1"], trained_at, result.pipeline,
@@ -365,8 +367,8 @@ class _Replay:
 
     def retrain(self, view: pd.DataFrame, as_of: pd.Timestamp, end: int) -> tuple[str, str]:
         """Steps 2-9 in memory; returns (outcome, reason)."""
-        from closedloop.baselines import PipelineModel
-        from closedloop.gates import run_gates
+        from closedloop.gates.run import run_gates
+        from closedloop.model.baselines import PipelineModel
 
         config, schema, old = self.config.retrain, self.schema, self.champion
         since = as_of - pd.Timedelta(days=config.recent_days)
@@ -404,7 +406,7 @@ class _Replay:
 
     def daily(self, day_ends: np.ndarray, business: Any) -> list[dict[str, Any]]:
         """One row per day: the champion's decisions priced on the customers' real outcomes."""
-        from closedloop.business import assess
+        from closedloop.business.value import assess
 
         truth = self.schema.target_as_int(self.stream).to_numpy()
         rows, begin = [], 0

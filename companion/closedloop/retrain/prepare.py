@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+
 
 @dataclass
 class PreparedData:
@@ -69,7 +71,7 @@ def prepare_training_data(recent: pd.DataFrame, historical: pd.DataFrame,
 
     Examples
     --------
-    >>> from closedloop.data import load_telco
+    >>> from closedloop.contract.telco import load_telco
     >>> telco = load_telco()
     >>> recent = telco.head(1000).assign(timestamp=pd.Timestamp("2026-03-01"))
     >>> prepared = prepare_training_data(recent, telco.iloc[1000:])

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from closedloop.data import TELCO_SCHEMA, Schema
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
 
 #: Column of an inference-log frame with the 0/1 outcome, null until it arrives.
 GROUND_TRUTH = "ground_truth"

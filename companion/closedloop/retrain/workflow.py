@@ -10,12 +10,12 @@
 5. **retrain**: fit with them (no HPO unless asked);
 6. **compare**: challenger and champion on the same fresh holdout;
 7. **register**: log and register the challenger, only if it is not worse;
-8. **gates**: the quality gates (:func:`closedloop.gates.run_gates`) on the fresh holdout,
-   against the champion, logged where :func:`closedloop.registry.promote` reads them;
+8. **gates**: the quality gates (:func:`closedloop.gates.run.run_gates`) on the fresh holdout,
+   against the champion, logged where :func:`closedloop.model.registry.promote` reads them;
 9. **promote**: make it the champion, with the decision's reasons in the audit trail.
 
 A step that fails stops the run: the parent and the step are marked ``FAILED`` with the reason,
-and the champion is untouched (only step 9 moves it, and :func:`closedloop.registry.promote` is
+and the champion is untouched (only step 9 moves it, and :func:`closedloop.model.registry.promote` is
 all-or-nothing). Nothing is half-written either: a crash after step 7 leaves a registered
 challenger that no alias but ``@challenger`` points at, and re-running starts again from step 1.
 
@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
-import traceback
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +40,20 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, Schema, validate
+from closedloop.contract.schema import Schema, validate
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.retrain.prepare import PreparedData, labelled_rows, prepare_training_data
+from closedloop.retrain.runs import RETRAIN_EXPERIMENT, STEPS, StepRecord, _Steps
+from closedloop.retrain.steps import (
+    StepFailed,
+    compare_on_holdout,
+    fit_challenger,
+    gate_config,
+    model_reference,
+)
 from closedloop.retrain.triggers import (
-    EvidenceConfig,
     Evidence,
+    EvidenceConfig,
     Reference,
     RetrainDecision,
     RetrainPolicy,
@@ -57,11 +63,8 @@ from closedloop.retrain.triggers import (
     top_features,
 )
 
-RETRAIN_EXPERIMENT = "closedloop-retraining"
 REFERENCE_ARTIFACT = "reference.parquet"
-DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.registry (not imported: MLflow)
-STEPS = ("assess", "prepare", "validate", "champion_params", "retrain", "compare", "register",
-         "gates", "promote")
+DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.model.registry (not imported: MLflow)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class RetrainConfig:
         Step 8's gate configuration (preset name, file or config).
     derive_floors : bool
         Replace the gates' fixed floors by floors derived from the fresh holdout's base rate
-        (:func:`closedloop.gates.derive_floors`). Fixed floors are calibrated on the
+        (:func:`closedloop.gates.run.derive_floors`). Fixed floors are calibrated on the
         population the first model saw; once drift has moved the base rate, they can reject a
         challenger that beats the champion and so keep the worse model (the closed-loop
         simulation shows it). The comparison with the champion is unchanged.
@@ -118,19 +121,6 @@ class RetrainConfig:
         return out
 
 
-@dataclass
-class StepRecord:
-    """One step of a retraining run: status (``ok``, ``failed``, ``skipped``), time, details."""
-
-    number: int
-    name: str
-    status: str
-    seconds: float
-    details: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -177,158 +167,27 @@ class RetrainRun:
         return f"<b>{self}</b>" + self.to_frame().to_html(index=False)
 
 
-class StepFailed(RuntimeError):
-    """A step refused to continue (not an error in the code: a verdict with its reason)."""
 
 
 # ------------------------------------------------------------------------- steps shared with
 # the closed-loop simulation, which runs them in memory without the registry
 
 
-def fit_challenger(train: pd.DataFrame, schema: Schema, params: dict[str, Any], *,
-                   seed: int = 0, tune: bool = False, n_trials: int = 20) -> Any:
-    """Step 5: a :class:`~closedloop.train.TrainResult` fitted on ``train`` with ``params``
-    (or with ``n_trials`` of HPO when ``tune``)."""
-    from closedloop.train import TrainConfig, retrain_with_params, train as train_model
-
-    if tune:
-        return train_model(train, schema, TrainConfig(n_trials=n_trials, seed=seed))
-    return retrain_with_params(train, schema, params, TrainConfig(n_trials=0, seed=seed))
 
 
-def compare_on_holdout(challenger: Any, champion: Any, holdout: pd.DataFrame, schema: Schema,
-                       *, metric: str = "f1", tolerance: float = 0.0) -> dict[str, Any]:
-    """Step 6: both models' metrics on the same rows, and whether the challenger is not worse.
-
-    ``challenger`` and ``champion`` return ``prediction`` and ``prediction_proba`` from
-    ``predict(frame)`` (registry pyfuncs, or :class:`~closedloop.baselines.PipelineModel`).
-    """
-    from closedloop.train import evaluate
-
-    y = schema.target_as_int(holdout).to_numpy()
-    metrics = {}
-    for role, model in (("challenger", challenger), ("champion", champion)):
-        out = model.predict(holdout[schema.feature_names])
-        proba = out["prediction_proba"].to_numpy(np.float64)
-        # Each model at its own threshold: the decisions it would actually make.
-        metrics[role] = _label_metrics(y, proba, out["prediction"].to_numpy(int), evaluate)
-    difference = metrics["challenger"][metric] - metrics["champion"][metric]
-    not_worse = bool(difference >= -tolerance)
-    return {"metric": metric, "tolerance": tolerance, "difference": float(difference),
-            "not_worse": not_worse, "challenger": metrics["challenger"],
-            "champion": metrics["champion"], "rows": int(len(holdout)),
-            "summary": (f"{metric} {metrics['challenger'][metric]:.4f} vs champion "
-                        f"{metrics['champion'][metric]:.4f} ({difference:+.4f}): "
-                        f"{'not worse' if not_worse else 'worse'}")}
 
 
-def _label_metrics(y: np.ndarray, proba: np.ndarray, predicted: np.ndarray,
-                   evaluate: Callable[..., dict[str, float]]) -> dict[str, float]:
-    # evaluate() thresholds probabilities; a model's own 0/1 decisions are its threshold's, so
-    # find the smallest probability it called positive (exact for a ClosedLoopModel).
-    threshold = float(proba[predicted == 1].min()) if predicted.any() else 1.0 + 1e-9
-    return {k: float(v) for k, v in evaluate(y, proba, threshold).items()}
 
 
-def gate_config(base: Any, holdout: pd.DataFrame, schema: Schema, *, derive: bool,
-                skill: float = 0.1) -> Any:
-    """Step 8's :class:`~closedloop.gates.GateConfig`: ``base`` (a preset name, file or config),
-    with floors derived from ``holdout``'s labels (``skill`` of the way from no skill to
-    perfect) when ``derive``."""
-    from closedloop.gates import derive_floors, resolve_config
-
-    config = resolve_config(base)
-    if not derive:
-        return config
-    return derive_floors(schema.target_as_int(holdout).to_numpy(), skill=skill, base=config)
 
 
-def model_reference(model: Any, holdout: pd.DataFrame, schema: Schema, version: str, f1: float,
-                    trained_at: pd.Timestamp | None, pipeline: Any = None,
-                    top_k: int = 5) -> Reference:
-    """A :class:`~closedloop.retrain.triggers.Reference`: ``holdout`` scored by ``model``."""
-    out = model.predict(holdout[schema.feature_names])
-    rows = holdout.assign(prediction=out["prediction"].to_numpy(int),
-                          prediction_proba=out["prediction_proba"].to_numpy(np.float64),
-                          ground_truth=schema.target_as_int(holdout).to_numpy())
-    top = top_features(pipeline, schema, top_k) if pipeline is not None else ()
-    return Reference(str(version), rows.reset_index(drop=True), float(f1), trained_at, top)
 
 
 # ------------------------------------------------------------------------------- the workflow
 
 
-class _Steps:
-    """Creates the parent run and one child run per step with the MLflow client."""
-
-    def __init__(self, workspace: Workspace, as_of: pd.Timestamp, tags: dict[str, str]) -> None:
-        self.workspace, self.client = workspace, workspace.client()
-        with workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:
-            self.experiment_id = experiment_id
-        parent = self.client.create_run(self.experiment_id, run_name=f"retrain-{as_of:%Y-%m-%d}",
-                                        tags={"closedloop.as_of": str(as_of), **tags})
-        self.parent_id = parent.info.run_id
-        self.records: list[StepRecord] = []
-
-    def run(self, name: str, action: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-        number = STEPS.index(name) + 1
-        child = self.client.create_run(self.experiment_id, run_name=f"{number}. {name}", tags={
-            "mlflow.parentRunId": self.parent_id, "closedloop.step": name,
-            "closedloop.step_number": str(number)})
-        run_id = child.info.run_id
-        started = time.perf_counter()
-        try:
-            details = action(run_id)
-        except BaseException as err:
-            seconds = time.perf_counter() - started
-            reason = str(err) if isinstance(err, StepFailed) else (
-                f"{type(err).__name__}: {err}")
-            self.records.append(StepRecord(number, name, "failed", seconds,
-                                           {"summary": reason}, run_id))
-            self.client.set_tag(run_id, "closedloop.failure", reason[:5000])
-            if not isinstance(err, StepFailed):
-                self.client.log_text(run_id, traceback.format_exc(), "traceback.txt")
-            self.client.set_terminated(run_id, "FAILED")
-            raise
-        seconds = time.perf_counter() - started
-        self.records.append(StepRecord(number, name, "ok", seconds, details, run_id))
-        self._log(run_id, details, seconds)
-        self.client.set_terminated(run_id, "FINISHED")
-        return details
-
-    def _log(self, run_id: str, details: dict[str, Any], seconds: float) -> None:
-        from mlflow.entities import Metric, Param
-
-        now = int(time.time() * 1000)
-        flat = _flatten(details)
-        metrics = [Metric(k, float(v), now, 0) for k, v in flat.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)
-                   and np.isfinite(v)]
-        params = [Param(k, str(v)[:6000]) for k, v in flat.items()
-                  if not isinstance(v, (int, float)) or isinstance(v, bool)]
-        self.client.log_batch(run_id, metrics=[*metrics, Metric("seconds", seconds, now, 0)],
-                              params=params[:100])
-        self.client.log_text(run_id, json.dumps(details, indent=1, default=str), "step.json")
-
-    def finish(self, outcome: str, reason: str, decision: RetrainDecision | None) -> None:
-        self.client.set_tag(self.parent_id, "closedloop.outcome", outcome)
-        self.client.set_tag(self.parent_id, "closedloop.reason", reason[:5000])
-        if decision is not None:
-            self.client.log_text(self.parent_id, json.dumps(decision.to_dict(), indent=1,
-                                                            default=str), "decision.json")
-        status = "FAILED" if outcome == "stopped" else "FINISHED"
-        self.client.set_terminated(self.parent_id, status)
 
 
-def _flatten(details: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in details.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
-        elif isinstance(value, (str, int, float, bool)) or value is None:
-            out[name] = value
-    return out
 
 
 def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
@@ -341,7 +200,7 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
     its validation and test rows rebuilt from ``historical`` (the table it was trained on) by
     :func:`closedloop.monitoring.report.holdout_reference`.
     """
-    from closedloop.registry import TAG, load_model
+    from closedloop.model.registry import TAG, load_model
 
     client = workspace.client()
     version = client.get_model_version_by_alias(model_name, alias)
@@ -397,7 +256,7 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame,
         reason); ``run_id`` is the parent MLflow run in the ``closedloop-retraining``
         experiment.
     """
-    from closedloop.registry import CHAMPION, aliases
+    from closedloop.model.registry import CHAMPION, aliases
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     as_of = _as_of(as_of)
@@ -511,7 +370,7 @@ class _State:
                            f"({len(self.prepared.holdout)} rows) honour {self.schema.name}"}
 
     def champion_params(self, run_id: str) -> dict[str, Any]:
-        from closedloop.registry import model_params
+        from closedloop.model.registry import model_params
 
         self.params = model_params(self.workspace, model_name=self.model_name)
         return {"champion": self.champion_version, "params": self.params,
@@ -529,8 +388,8 @@ class _State:
                            + (f" after {c.n_trials} HPO trials" if c.tune else " (no HPO)")}
 
     def compare(self, run_id: str) -> dict[str, Any]:
-        from closedloop.baselines import PipelineModel
-        from closedloop.registry import load_model
+        from closedloop.model.baselines import PipelineModel
+        from closedloop.model.registry import load_model
 
         self.challenger = PipelineModel(self.result.pipeline, self.result.threshold, self.schema)
         self.champion = load_model(self.workspace, model_name=self.model_name)
@@ -544,7 +403,7 @@ class _State:
     def register(self, run_id: str) -> dict[str, Any]:
         import mlflow
 
-        from closedloop.registry import log_lineage, log_model, register
+        from closedloop.model.registry import log_lineage, log_model, register
 
         if not self.not_worse:
             raise StepFailed("the challenger is worse than the champion on the fresh holdout: "
@@ -569,9 +428,9 @@ class _State:
                                                     "@challenger"}
 
     def gates(self, run_id: str) -> dict[str, Any]:
-        from closedloop.gates import run_gates
-        from closedloop.registry import load_model
-        from closedloop.validation import log_gate_report
+        from closedloop.gates.run import run_gates
+        from closedloop.gates.version import log_gate_report
+        from closedloop.model.registry import load_model
 
         gates = gate_config(self.config.gates, self.prepared.holdout, self.schema,
                             derive=self.config.derive_floors, skill=self.config.floor_skill)
@@ -590,7 +449,7 @@ class _State:
                 "summary": f"all {len(report.checks)} gate checks passed"}
 
     def promote(self, run_id: str) -> dict[str, Any]:
-        from closedloop.registry import promote
+        from closedloop.model.registry import promote
 
         reasons = "; ".join(r.reason for r in self.decision.fired) or self.decision.summary
         move = promote(self.workspace, self.version, model_name=self.model_name,

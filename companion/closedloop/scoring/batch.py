@@ -7,11 +7,11 @@ registered model scores it, each row gets a :class:`RiskTiers` tier, and the res
 ``scored_at``) is written atomically and appended to the inference log.
 
 :func:`score` works on a pandas DataFrame with a loaded model; :func:`score_file` runs either
-engine from a file to a file. The Spark half lives in :mod:`closedloop.spark_scoring` (importing
-this module does not import pyspark); its :func:`~closedloop.spark_scoring.score_spark`,
-:func:`~closedloop.spark_scoring.validate_spark`,
-:func:`~closedloop.spark_scoring.spark_for_scoring` and
-:func:`~closedloop.spark_scoring.spark_to_pandas` can be imported from here too.
+engine from a file to a file. The Spark half lives in :mod:`closedloop.scoring.spark` (importing
+this module does not import pyspark); its :func:`~closedloop.scoring.spark.score_spark`,
+:func:`~closedloop.scoring.spark.validate_spark`,
+:func:`~closedloop.scoring.spark.spark_for_scoring` and
+:func:`~closedloop.scoring.spark.spark_to_pandas` can be imported from here too.
 
 See Also
 --------
@@ -32,80 +32,42 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.schema import DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.scoring._columns import (
+    DEFAULT_MODEL_NAME,
+    MODEL_NAME,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_PROBA,
+    RISK_TIER,
+    SCORED_AT,
+    RiskTiers,
+    _closedloop_model,
+    _scored_at,
+    output_arrow_schema,
+    resolve_model,
+)
 
 if TYPE_CHECKING:
-    import pyarrow as pa
 
     from closedloop.monitoring.store import InferenceLog
 
-DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.registry (not imported: MLflow)
-PREDICTION, PREDICTION_PROBA = "prediction", "prediction_proba"
-RISK_TIER, MODEL_NAME, MODEL_VERSION, SCORED_AT = (
-    "risk_tier", "model_name", "model_version", "scored_at")
 
 
-@dataclass(frozen=True)
-class RiskTiers:
-    """Probability thresholds of the risk tiers: ``high`` at or above ``high``, ``medium`` at or
-    above ``medium``, ``low`` below.
-
-    Examples
-    --------
-    >>> RiskTiers().assign(np.array([0.1, 0.4, 0.69, 0.7])).tolist()
-    ['low', 'medium', 'medium', 'high']
-    >>> RiskTiers(high=0.5, medium=0.2).assign(np.array([0.2, 0.5])).tolist()
-    ['medium', 'high']
-    """
-
-    high: float = 0.7
-    medium: float = 0.4
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.medium <= self.high <= 1.0:
-            raise ValueError(f"need 0 <= medium <= high <= 1 (got medium={self.medium}, "
-                             f"high={self.high})")
-
-    @property
-    def labels(self) -> tuple[str, str, str]:
-        """The tier names, lowest risk first."""
-        return ("low", "medium", "high")
-
-    def assign(self, proba: np.ndarray | pd.Series) -> np.ndarray:
-        """The tier of each probability (an object array of ``low``/``medium``/``high``)."""
-        proba = np.asarray(proba, dtype=np.float64)
-        # Comparisons, not np.digitize: the same >= the Spark path uses, so ties agree exactly.
-        return np.select([proba >= self.high, proba >= self.medium], ["high", "medium"],
-                         "low").astype(object)
 
 
-def output_columns(schema: Schema = TELCO_SCHEMA) -> list[str]:
-    """Columns of a scored batch, in order."""
-    return [schema.entity_id, PREDICTION, PREDICTION_PROBA, RISK_TIER, MODEL_NAME,
-            MODEL_VERSION, SCORED_AT]
 
 
-def output_arrow_schema(schema: Schema = TELCO_SCHEMA) -> pa.Schema:
-    """Arrow schema of the output file of :func:`score_file` (either engine).
-
-    ``scored_at`` is stored in microseconds, which Spark reads (pandas' default nanoseconds it
-    does not).
-    """
-    import pyarrow as pa
-
-    return pa.schema([(schema.entity_id, pa.string()), (PREDICTION, pa.int64()),
-                      (PREDICTION_PROBA, pa.float64()), (RISK_TIER, pa.string()),
-                      (MODEL_NAME, pa.string()), (MODEL_VERSION, pa.string()),
-                      (SCORED_AT, pa.timestamp("us"))])
 
 
 def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
                 allow_extra: Iterable[str] = ()) -> pd.DataFrame:
     """Restore the contract's dtypes on ``df``, then validate it (no target needed).
 
-    Raises one :class:`~closedloop.data.DataContractError` naming every offending column. A
+    Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending column. A
     column that cannot take its dtype (12.5 in an integer column, text in a float column) is
-    reported together with every other problem found by :func:`closedloop.data.validate`.
+    reported together with every other problem found by :func:`closedloop.contract.schema.validate`.
 
     Examples
     --------
@@ -137,7 +99,7 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     df : DataFrame
         The batch: the contract's columns (the target may be absent).
     model : object
-        A registry pyfunc (:func:`closedloop.registry.load_model`) or anything whose
+        A registry pyfunc (:func:`closedloop.model.registry.load_model`) or anything whose
         ``predict(DataFrame)`` returns ``prediction`` and ``prediction_proba``.
     schema : Schema
         The data contract.
@@ -175,7 +137,7 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     ...         proba = frame["tenure"].to_numpy() / 100
     ...         return pd.DataFrame({"prediction": (proba >= 0.5).astype(int),
     ...                              "prediction_proba": proba})
-    >>> from closedloop.data import load_telco
+    >>> from closedloop.contract.telco import load_telco
     >>> batch = load_telco().head(3).assign(tenure=[10, 40, 70])
     >>> out = score(batch, Toy(), model_version="1", scored_at="2026-01-01")
     >>> out[["prediction", "prediction_proba", "risk_tier"]]
@@ -213,21 +175,8 @@ def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: st
     return out
 
 
-def _closedloop_model(model: Any) -> Any:
-    """The object holding ``pipeline`` and ``threshold`` behind a registry pyfunc or a
-    :class:`~closedloop.baselines.PipelineModel`; None for any other model."""
-    unwrap = getattr(model, "unwrap_python_model", None)
-    try:
-        inner = unwrap() if unwrap else model
-    except Exception:  # not a python-function model: only its predict() is known
-        return None
-    return inner if hasattr(inner, "pipeline") and hasattr(inner, "threshold") else None
 
 
-def _scored_at(scored_at: str | pd.Timestamp | None) -> pd.Timestamp:
-    when = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
-    when = when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
-    return when.floor("us")  # what Parquet files, Spark and the log store: microseconds
 
 
 def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, model_name: str,
@@ -242,13 +191,6 @@ def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, mode
     return restore_dtypes(out, schema)
 
 
-def resolve_model(workspace: Workspace, alias: str = "champion", *,
-                  model_name: str = DEFAULT_MODEL_NAME) -> tuple[str, str]:
-    """The ``models:/`` URI and version number behind ``alias`` (or a version number)."""
-    client = workspace.client()
-    version = str(alias) if str(alias).isdigit() else str(
-        client.get_model_version_by_alias(model_name, alias).version)
-    return f"models:/{model_name}/{version}", version
 
 
 
@@ -299,7 +241,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     Arrow schema :func:`output_arrow_schema`.
 
     ``engine="spark"`` reads, validates and scores with Spark (``master``, default
-    ``local[*]``) through :func:`closedloop.spark_scoring.score_file_spark`, without collecting
+    ``local[*]``) through :func:`closedloop.scoring.spark.score_file_spark`, without collecting
     the rows on the driver; the output file and the logged rows are the same.
     """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
@@ -309,7 +251,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                                              model_name, tiers, when, log, timestamp,
                                              tuple(allow_extra))
     elif engine == "spark":
-        from closedloop.spark_scoring import score_file_spark
+        from closedloop.scoring.spark import score_file_spark
 
         done = score_file_spark(workspace, input_path, output_path, alias=alias, schema=schema,
                                 model_name=model_name, tiers=tiers, scored_at=when, log=log,
@@ -344,8 +286,8 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from closedloop.model.registry import load_model
     from closedloop.monitoring.store import InferenceLog
-    from closedloop.registry import load_model
 
     extra = (*allow_extra, *([timestamp] if timestamp else []))
     typed = check_input(read_table(input_path), schema, allow_extra=extra).reset_index(drop=True)
@@ -376,5 +318,5 @@ _SPARK_NAMES = ("score_spark", "validate_spark", "spark_for_scoring", "spark_to_
 def __getattr__(name: str) -> Any:
     # The Spark half, re-exported lazily: importing this module must not import pyspark.
     if name in _SPARK_NAMES:
-        return getattr(importlib.import_module("closedloop.spark_scoring"), name)
+        return getattr(importlib.import_module("closedloop.scoring.spark"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

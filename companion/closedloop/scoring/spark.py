@@ -1,6 +1,6 @@
 """Batch scoring on Spark: contract check, model, risk tier, file to file without a collect.
 
-The Spark half of :mod:`closedloop.scoring` (whose pandas half needs no pyspark; its names
+The Spark half of :mod:`closedloop.scoring.batch` (whose pandas half needs no pyspark; its names
 :func:`score_spark`, :func:`validate_spark`, :func:`spark_for_scoring` and
 :func:`spark_to_pandas` are importable from there too). :func:`validate_spark` checks a Spark
 DataFrame against the data contract in one job; :func:`score_spark` scores it lazily, through
@@ -39,12 +39,13 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, DataContractError, Schema, restore_dtypes
-from closedloop.monitoring._storage import BATCH_ID as _BATCH_ID
-from closedloop.monitoring._storage import LOGGED_AT as _LOGGED_AT
-from closedloop.monitoring._storage import PREDICTION_ID as _PREDICTION_ID
-from closedloop.monitoring._storage import TIMESTAMP as _TIMESTAMP
-from closedloop.scoring import (
+from closedloop.contract.schema import DataContractError, Schema, restore_dtypes
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.monitoring.store import BATCH_ID as _BATCH_ID
+from closedloop.monitoring.store import LOGGED_AT as _LOGGED_AT
+from closedloop.monitoring.store import PREDICTION_ID as _PREDICTION_ID
+from closedloop.monitoring.store import TIMESTAMP as _TIMESTAMP
+from closedloop.scoring._columns import (
     DEFAULT_MODEL_NAME,
     MODEL_NAME,
     MODEL_VERSION,
@@ -56,7 +57,6 @@ from closedloop.scoring import (
     _closedloop_model,
     _scored_at,
     output_arrow_schema,
-    output_columns,
     resolve_model,
 )
 
@@ -75,10 +75,10 @@ __all__ = ["SparkFileResult", "score_file_spark", "score_spark", "spark_for_scor
 
 def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
                    allow_extra: Iterable[str] = ()) -> SparkDataFrame:
-    """:func:`closedloop.data.validate` for a Spark DataFrame (no target needed), in one pass.
+    """:func:`closedloop.contract.schema.validate` for a Spark DataFrame (no target needed), in one pass.
 
     Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
-    one :class:`~closedloop.data.DataContractError` naming every offending column.
+    one :class:`~closedloop.contract.schema.DataContractError` naming every offending column.
     """
     from pyspark.sql import functions as F
 
@@ -207,14 +207,14 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
         workers and scores each Arrow batch with ``mapInPandas`` (workers import neither MLflow
         nor the model's files: seconds faster to start); ``udf`` uses
         ``mlflow.pyfunc.spark_udf(..., env_manager="local")``, which serves any pyfunc.
-        ``auto`` picks ``map`` for a :class:`~closedloop.registry.ClosedLoopModel`, else
+        ``auto`` picks ``map`` for a :class:`~closedloop.model.registry.ClosedLoopModel`, else
         ``udf``.
 
     Notes
     -----
     The input is validated first with :func:`validate_spark` (one Spark job); whole-number
-    floats in integer columns are cast back, as :func:`closedloop.data.restore_dtypes` does.
-    Columns: those of :func:`closedloop.scoring.output_columns`, then ``keep`` (e.g. the
+    floats in integer columns are cast back, as :func:`closedloop.contract.schema.restore_dtypes` does.
+    Columns: those of :func:`closedloop.scoring.batch.output_columns`, then ``keep`` (e.g. the
     features, to log them).
     """
     sdf = _checked(sdf, schema, allow_extra)
@@ -255,7 +255,7 @@ def _model_source(model: Any, alias: str, model_name: str, model_version: Any
                   ) -> tuple[str | None, str, Any]:
     """(URI, version, loaded pyfunc or None) of the ``model`` argument of :func:`score_spark`."""
     if isinstance(model, Workspace):
-        from closedloop.registry import load_model
+        from closedloop.model.registry import load_model
 
         uri, version = resolve_model(model, alias, model_name=model_name)
         return uri, version, load_model(model, version, model_name=model_name)
@@ -338,7 +338,7 @@ def _score_udf(sdf: SparkDataFrame, model: Any, uri: str | None,
 
 
 def spark_to_pandas(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
-    """Collect a scored Spark DataFrame with the dtypes :func:`closedloop.scoring.score`
+    """Collect a scored Spark DataFrame with the dtypes :func:`closedloop.scoring.batch.score`
     returns (for small results: every row comes to the driver)."""
     out = _arrow_to_pandas(sdf)
     out[SCORED_AT] = pd.to_datetime(out[SCORED_AT]).astype("datetime64[ns]")
@@ -396,7 +396,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                      log: bool = True, timestamp: str | None = None,
                      allow_extra: Iterable[str] = (), master: str = "local[*]"
                      ) -> SparkFileResult:
-    """The Spark engine of :func:`closedloop.scoring.score_file` (see there): same output file,
+    """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output file,
     same logged rows, no row collected on the driver.
 
     The executors write the scored rows to a hidden temporary folder beside ``output_path``;
@@ -408,7 +408,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     extra = (*allow_extra, *([timestamp] if timestamp else []))
     sdf = _spread(_checked(_read(spark, input_path), schema, extra))
     _, version = resolve_model(workspace, alias, model_name=model_name)
-    from closedloop.registry import load_model
+    from closedloop.model.registry import load_model
 
     loaded = load_model(workspace, version, model_name=model_name)
     ids = _LogIds(timestamp, scored_at, str(model_name), version) if log else None
@@ -472,7 +472,7 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
     """
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring import _storage
+    from closedloop.monitoring import store as _storage
 
     partial = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.tmp")
     final, log_partial, batch_id = None, None, None
@@ -502,7 +502,7 @@ def _batch_id(parts: list[Path]) -> str:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring._storage import digest
+    from closedloop.monitoring.store import digest
 
     ids = pa.concat_arrays([chunk for part in parts for chunk in
                             pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
@@ -519,7 +519,7 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring._storage import now, predictions_arrow_schema
+    from closedloop.monitoring.store import now, predictions_arrow_schema
 
     out_schema = output_arrow_schema(schema)
     log_schema = predictions_arrow_schema(schema)

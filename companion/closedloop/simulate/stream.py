@@ -16,14 +16,15 @@ Chapter "A production stream" (simulation, drift scenarios and delayed labels).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
-from closedloop.data import TELCO_SCHEMA, Schema, validate
+from closedloop.contract.schema import Schema, validate
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.simulate.labels import LabelDelay, TrueChurnModel, _category_codes, _sigmoid
+from closedloop.simulate.scenarios import _CHARGES, Scenario, _resolve
 
 #: Columns a simulated batch has beyond the contract (pass as ``validate(allow_extra=...)``).
 STREAM_COLUMNS: tuple[str, ...] = ("event_time", "label_available_at", "true_churn_proba")
@@ -31,264 +32,30 @@ STREAM_COLUMNS: tuple[str, ...] = ("event_time", "label_available_at", "true_chu
 _NS_PER_DAY = 86_400 * 10**9
 _POOL, _DAY = 0, 1  # spawn-key tags keep pool and daily generators apart
 _CUSTOMERS, _CLOCK, _LABELS, _DELAY, _SCENARIO = range(5)
-# Telco's billing identity (TotalCharges ~ tenure x MonthlyCharges) is kept when these exist.
-_CHARGES = ("tenure", "MonthlyCharges", "TotalCharges")
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
-def _category_codes(values: pd.Series | np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
-    """Codes; -1 for null or unknown, which indexes the trailing null/zero slot of lookups."""
-    return pd.Categorical(values, categories=list(categories)).codes.astype(np.int16)
 
 
-@dataclass(frozen=True, eq=False)
-class TrueChurnModel:
-    """The fixed "ground truth": a logistic model of churn fitted once on the reference data.
-
-    One-hot categoricals and standardised numerics, L2-penalised with a fixed ``C``: lbfgs is
-    deterministic, so the same reference gives the same truth. Scoring looks up one coefficient
-    per category code instead of building a one-hot matrix, so it is fast on millions of rows.
-
-    Examples
-    --------
-    >>> from closedloop.data import load_telco
-    >>> telco = load_telco()
-    >>> truth = TrueChurnModel.fit(telco)
-    >>> round(float(truth.proba(telco).mean()), 2)
-    0.27
-    """
-
-    schema: Schema
-    intercept: float
-    category_coef: Mapping[str, np.ndarray]  # per column: one per category, then 0 for null
-    numeric_mean: Mapping[str, float]
-    numeric_scale: Mapping[str, float]
-    numeric_coef: Mapping[str, float]
-
-    @classmethod
-    def fit(cls, reference: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
-            C: float = 1.0) -> TrueChurnModel:
-        """Fit the truth on ``reference`` (already typed to ``schema``)."""
-        blocks, sizes = [], []
-        for name in schema.categorical:
-            categories = schema[name].categories
-            codes = _category_codes(reference[name], categories)
-            blocks.append((codes[:, None] == np.arange(len(categories))).astype(float))
-            sizes.append(len(categories))
-        numeric = reference[schema.numeric].to_numpy(float)
-        mean, scale = np.nanmean(numeric, axis=0), np.nanstd(numeric, axis=0)
-        scale[scale == 0] = 1.0
-        blocks.append(np.nan_to_num((numeric - mean) / scale))
-        model = LogisticRegression(C=C, max_iter=5000)
-        model.fit(np.hstack(blocks), schema.target_as_int(reference).to_numpy())
-        coef = model.coef_[0]
-        splits = np.split(coef[:sum(sizes)], np.cumsum(sizes)[:-1])
-        return cls(
-            schema=schema, intercept=float(model.intercept_[0]),
-            category_coef={n: np.append(c, 0.0) for n, c in zip(schema.categorical, splits)},
-            numeric_mean=dict(zip(schema.numeric, mean.tolist())),
-            numeric_scale=dict(zip(schema.numeric, scale.tolist())),
-            numeric_coef=dict(zip(schema.numeric, coef[sum(sizes):].tolist())),
-        )
-
-    def logit_from_arrays(self, codes: Mapping[str, np.ndarray],
-                          numerics: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Log-odds from category codes and numeric arrays; a null counts as zero effect."""
-        out = np.full(len(next(iter({**codes, **numerics}.values()))), self.intercept)
-        for name, coef in self.category_coef.items():
-            out += coef[codes[name]]
-        for name, coef in self.numeric_coef.items():
-            z = (numerics[name] - self.numeric_mean[name]) / self.numeric_scale[name]
-            out += coef * np.nan_to_num(z)
-        return out
-
-    def logit(self, df: pd.DataFrame) -> np.ndarray:
-        """Log-odds of churn for every row of ``df`` (numbers as text are parsed)."""
-        codes = {n: _category_codes(df[n].to_numpy(), self.schema[n].categories)
-                 for n in self.category_coef}
-        numerics = {n: pd.to_numeric(df[n], errors="coerce").to_numpy(float)
-                    for n in self.numeric_coef}
-        return self.logit_from_arrays(codes, numerics)
-
-    def proba(self, df: pd.DataFrame) -> np.ndarray:
-        """True probability of churn for every row of ``df``."""
-        return _sigmoid(self.logit(df))
-
-    def coefficients(self) -> pd.Series:
-        """Every coefficient, indexed ``column=value`` (categories) or ``column`` (per std)."""
-        items = {"intercept": self.intercept}
-        for name, coef in self.category_coef.items():
-            items.update({f"{name}={c}": v for c, v in zip(self.schema[name].categories, coef)})
-        items.update(self.numeric_coef)
-        return pd.Series(items, name="coefficient")
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
-@dataclass(frozen=True)
-class LabelDelay:
-    """Days between a prediction and the arrival of its ground truth, drawn per row.
-
-    ``fixed``: always ``days``. ``uniform``: an integer uniform on ``[min_days, max_days]``.
-    ``geometric``: ``min_days`` plus a geometric count with mean ``days``, capped at ``max_days``
-    (most labels come soon, a long tail comes late). The default, 30 fixed days, matches Telco's
-    label "left within the last month".
-
-    Examples
-    --------
-    >>> LabelDelay("uniform", min_days=7, max_days=9).draw(np.random.default_rng(0), 5)
-    array([9, 8, 8, 7, 7])
-    """
-
-    kind: Literal["fixed", "uniform", "geometric"] = "fixed"
-    days: float = 30
-    max_days: int = 90
-    min_days: int = 0
-
-    def __post_init__(self) -> None:
-        ok = {"fixed": self.days >= 0 and float(self.days).is_integer(), "uniform": True,
-              "geometric": self.min_days <= self.days}.get(self.kind, False)
-        if not (ok and 0 <= self.min_days <= self.max_days):
-            raise ValueError(f"invalid {self}: kind is fixed (whole days >= 0), uniform or "
-                             "geometric (days = mean >= min_days), and 0 <= min_days <= max_days")
-
-    def draw(self, rng: np.random.Generator, rows: int) -> np.ndarray:
-        """Whole-day delays (int64) for ``rows`` labels."""
-        if self.kind == "fixed":
-            return np.full(rows, int(self.days), dtype=np.int64)
-        if self.kind == "uniform":
-            return rng.integers(self.min_days, self.max_days + 1, rows, dtype=np.int64)
-        extra = rng.geometric(1.0 / (self.days - self.min_days + 1.0), rows) - 1
-        return np.minimum(self.min_days + extra, self.max_days).astype(np.int64)
 
 
-ScenarioKind = Literal["none", "covariate", "concept", "data_quality"]
-Effect = Literal["none", "scale", "mix", "recode", "logit", "nulls", "as_text"]
-_EFFECT_KIND: Mapping[str, str] = {
-    "none": "none", "scale": "covariate", "mix": "covariate", "recode": "covariate",
-    "logit": "concept", "nulls": "data_quality", "as_text": "data_quality",
-}
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """A named change of the stream from ``start_day``, at full strength after ``ramp_days``.
-
-    ``effect`` says what happens to ``column`` at weight ``w = strength x ramp(day)``:
-
-    - ``scale`` (covariate): numeric values times ``1 + w``; scaling MonthlyCharges also bills
-      the extra in TotalCharges for the months since the increase.
-    - ``mix`` (covariate): a share ``w`` of the day's customers comes from the segment
-      ``column <= value`` (numeric) or ``column == value``: the mix shifts, each customer's
-      features stay internally consistent.
-    - ``recode`` (covariate): a share ``w`` of the rows not at ``value`` move to ``value``.
-    - ``logit`` (concept): the true log-odds of churn rise by ``w`` where ``column == value``;
-      features are untouched.
-    - ``nulls`` (data quality): a share ``w`` of ``column`` arrives null.
-    - ``as_text`` (data quality): the whole numeric column arrives as strings (``"12"``);
-      ``strength`` is unused.
-
-    Labels are always drawn from the clean features: a data-quality incident corrupts what the
-    model sees, not what happens to the customer.
-    """
-
-    name: str
-    kind: ScenarioKind
-    description: str = ""
-    effect: Effect = "none"
-    column: str | None = None
-    value: str | float | None = None
-    strength: float = 0.0
-    start_day: int = 30
-    ramp_days: int = 0
-
-    def __post_init__(self) -> None:
-        if _EFFECT_KIND.get(self.effect) != self.kind:
-            raise ValueError(f"scenario {self.name!r}: effect {self.effect!r} is "
-                             f"{_EFFECT_KIND.get(self.effect, 'unknown')}, not {self.kind}")
-        if self.effect != "none" and self.column is None:
-            raise ValueError(f"scenario {self.name!r}: effect {self.effect!r} needs a column")
-        if self.start_day < 0 or self.ramp_days < 0:
-            raise ValueError(f"scenario {self.name!r}: start_day and ramp_days must be >= 0")
-
-    def weight(self, day: int) -> float:
-        """Effect size on ``day``: 0 before ``start_day``, ramping linearly to ``strength``."""
-        if self.kind == "none" or day < self.start_day:
-            return 0.0
-        ramp = min(1.0, (day - self.start_day + 1) / self.ramp_days) if self.ramp_days else 1.0
-        return self.strength * ramp
-
-    def columns(self, schema: Schema = TELCO_SCHEMA) -> tuple[str, ...]:
-        """Columns whose values (or, for concept drift, whose labels) the scenario changes."""
-        if self.effect in ("none", "logit"):
-            return (schema.target,) if self.effect == "logit" else ()
-        return _CHARGES[1:] if self.effect == "scale" and self.column == _CHARGES[1] else (
-            str(self.column),)
 
 
-#: The named scenarios, by name (see :func:`list_scenarios`).
-SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
-    Scenario("none", "none", "no change: a stationary stream"),
-    Scenario("price_increase", "covariate", "MonthlyCharges +20% from start_day (a price rise)",
-             "scale", "MonthlyCharges", strength=0.2),
-    Scenario("tenure_shift", "covariate",
-             "half the customers come from tenure <= 12 months (an acquisition push), ramped "
-             "over 30 days", "mix", "tenure", value=12, strength=0.5, ramp_days=30),
-    Scenario("contract_shift", "covariate", "half the term contracts move to Month-to-month, "
-             "ramped over 30 days", "recode", "Contract", value="Month-to-month",
-             strength=0.5, ramp_days=30),
-    Scenario("concept_drift", "concept", "churn log-odds +1 for Fiber optic customers (a rival "
-             "fibre offer); features unchanged", "logit", "InternetService",
-             value="Fiber optic", strength=1.0),
-    Scenario("loyalty_erosion", "concept", "churn log-odds +2.5 for two-year contracts (a "
-             "rival poaches the loyal customers); features unchanged", "logit", "Contract",
-             value="Two year", strength=2.5),
-    Scenario("null_spike", "data_quality", "30% of PaymentMethod arrives null (a failing join)",
-             "nulls", "PaymentMethod", strength=0.3),
-    Scenario("wrong_dtype", "data_quality", "tenure arrives as strings (an upstream type change)",
-             "as_text", "tenure", strength=1.0),
-)}
 
 
-def get_scenario(name: str, **overrides: object) -> Scenario:
-    """The registered scenario ``name``, with fields replaced by ``overrides``.
-
-    Examples
-    --------
-    >>> get_scenario("price_increase", strength=0.1, start_day=7).weight(7)
-    0.1
-    >>> get_scenario("nope")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown scenario 'nope'; known scenarios: none, price_increase, ...
-    """
-    if name not in SCENARIOS:
-        raise ValueError(f"unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}")
-    return replace(SCENARIOS[name], **overrides)  # type: ignore[arg-type]
 
 
-def list_scenarios(schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
-    """One row per registered scenario: name, kind, description, columns affected, timing.
-
-    Examples
-    --------
-    >>> list_scenarios().set_index("name").loc["price_increase", "columns"]
-    'MonthlyCharges, TotalCharges'
-    """
-    return pd.DataFrame([
-        {"name": s.name, "kind": s.kind, "description": s.description,
-         "columns": ", ".join(s.columns(schema)), "strength": s.strength,
-         "start_day": s.start_day, "ramp_days": s.ramp_days} for s in SCENARIOS.values()
-    ])
 
 
-def _resolve(scenario: str | Scenario) -> Scenario:
-    return scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
 
 
 @dataclass
@@ -320,7 +87,7 @@ class StreamSimulator:
     Parameters
     ----------
     reference : DataFrame
-        Rows honouring ``schema`` (e.g. :func:`closedloop.data.load_telco`).
+        Rows honouring ``schema`` (e.g. :func:`closedloop.contract.schema.load_telco`).
     seed : int
         Everything random derives from ``seed`` and the day.
     population : int
@@ -336,7 +103,7 @@ class StreamSimulator:
 
     Examples
     --------
-    >>> from closedloop.data import load_telco
+    >>> from closedloop.contract.telco import load_telco
     >>> sim = StreamSimulator(load_telco(), seed=1, population=1_000)
     >>> day = sim.batch(day=3, rows=5)
     >>> day.shape, str(day["event_time"].dt.date.iloc[0])
@@ -533,7 +300,7 @@ def simulate_stream(reference: pd.DataFrame, days: int, rows_per_day: int,
 
     Examples
     --------
-    >>> from closedloop.data import load_telco
+    >>> from closedloop.contract.telco import load_telco
     >>> df = simulate_stream(load_telco(), days=2, rows_per_day=100, scenario="null_spike",
     ...                      population=1_000)
     >>> len(df), list(df.columns[-3:]) == list(STREAM_COLUMNS)

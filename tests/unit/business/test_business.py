@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from closedloop import business
-from closedloop.baselines import MajorityClassModel
-from closedloop.business import BusinessModel, assess, profit_curve, template
+from closedloop.business.templates import BusinessModel, template
+from closedloop.business.value import assess, profit_curve
+from closedloop.model.baselines import MajorityClassModel
 
 TELECOM = business.TEMPLATES["telecom"]
 
@@ -120,7 +121,7 @@ def test_bad_inputs_are_rejected():
 
 
 def test_segments_top_list_and_summary_are_values():
-    from closedloop.data import TELCO_SCHEMA
+    from closedloop.contract.telco import TELCO_SCHEMA
 
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"customerID": [f"c{i}" for i in range(200)],

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from closedloop.cli import main
-from closedloop.data import TELCO_SCHEMA, validate
-from closedloop.simulate import STREAM_COLUMNS
+from closedloop.contract.schema import validate
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.simulate.stream import STREAM_COLUMNS
 from tests.loans import LOAN_SCHEMA, make_loans
 
 

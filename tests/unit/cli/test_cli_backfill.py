@@ -9,7 +9,8 @@ import pandas as pd
 from closedloop.cli import main
 from closedloop.monitoring import InferenceLog
 from closedloop.monitoring.ground_truth import labels_from_stream
-from closedloop.simulate import LabelDelay, StreamSimulator
+from closedloop.simulate.labels import LabelDelay
+from closedloop.simulate.stream import StreamSimulator
 
 
 def run(capsys, *argv):

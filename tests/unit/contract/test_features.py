@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.data import TELCO_SCHEMA, Column, Schema
-from closedloop.features import FeatureBuilder, default_derived
+from closedloop.contract.features import FeatureBuilder, default_derived
+from closedloop.contract.schema import Column, Schema
+from closedloop.contract.telco import TELCO_SCHEMA
 
 
 def test_feature_columns_do_not_depend_on_the_categories_present(telco):

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from closedloop import compare
-from closedloop.compare import (
+from closedloop.gates import compare
+from closedloop.gates.compare import (
     bootstrap_weights,
     compare_models,
     delong_test,

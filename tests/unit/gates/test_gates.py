@@ -8,17 +8,18 @@ import pandas as pd
 import pytest
 
 from closedloop import gates
-from closedloop.baselines import InvertedModel, MajorityClassModel, PipelineModel, RandomModel
-from closedloop.checks import (
+from closedloop.gates.checks import (
     check_calibration,
     check_floors,
     expected_calibration_error,
     reliability_table,
     score,
 )
-from closedloop.gates import PRESETS, GateConfig, GateReport, derive_floors, run_gates
-from closedloop.robustness import check_latency, check_robustness
-from closedloop.train import TrainConfig, split_data, train
+from closedloop.gates.config import PRESETS, GateConfig, derive_floors
+from closedloop.gates.robustness import check_latency, check_robustness
+from closedloop.gates.run import GateReport, run_gates
+from closedloop.model.baselines import InvertedModel, MajorityClassModel, PipelineModel, RandomModel
+from closedloop.model.train import TrainConfig, split_data, train
 from tests.loans import LOAN_SCHEMA, make_loans
 
 #: Fast settings for tests: few bootstrap replicates and latency calls, no latency SLA.

@@ -6,13 +6,15 @@ import shutil
 import mlflow
 import pytest
 
-from closedloop import registry, validation
-from closedloop.checks import CheckResult
 from closedloop.cli import main
 from closedloop.config import Workspace
-from closedloop.gates import GateReport
-from closedloop.registry import CHALLENGER, CHAMPION, RegistryError
-from closedloop.train import TrainConfig, split_data
+from closedloop.gates import version as validation
+from closedloop.gates.checks import CheckResult
+from closedloop.gates.run import GateReport
+from closedloop.model import registry
+from closedloop.model.holdout import holdout_for
+from closedloop.model.registry import CHALLENGER, CHAMPION, RegistryError
+from closedloop.model.train import TrainConfig, split_data
 from tests.loans import LOAN_SCHEMA, make_loans
 
 LOANS = make_loans(1500)
@@ -118,12 +120,12 @@ def test_logging_that_fails_midway_withdraws_the_old_verdict(ws, monkeypatch):
 
 def test_the_holdout_is_rebuilt_from_the_training_run_and_only_from_the_same_table(ws):
     expected = split_data(LOANS, LOAN_SCHEMA, TrainConfig(seed=1)).test
-    rebuilt = validation.holdout_for(ws, "2", LOANS, LOAN_SCHEMA, model_name="loans")
+    rebuilt = holdout_for(ws, "2", LOANS, LOAN_SCHEMA, model_name="loans")
     assert rebuilt["loan_id"].tolist() == expected["loan_id"].tolist()
     with pytest.raises(ValueError, match="cannot be rebuilt"):
-        validation.holdout_for(ws, "2", LOANS.head(1000), LOAN_SCHEMA, model_name="loans")
+        holdout_for(ws, "2", LOANS.head(1000), LOAN_SCHEMA, model_name="loans")
     with pytest.raises(RegistryError, match="no version 9"):
-        validation.holdout_for(ws, "9", LOANS, LOAN_SCHEMA, model_name="loans")
+        holdout_for(ws, "9", LOANS, LOAN_SCHEMA, model_name="loans")
 
 
 # -- the command line --------------------------------------------------------------------------

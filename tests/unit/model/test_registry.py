@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from closedloop import registry
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, DataContractError
-from closedloop.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RegistryError
-from closedloop.train import TrainConfig
+from closedloop.contract.schema import DataContractError
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.model import registry
+from closedloop.model.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RegistryError
+from closedloop.model.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

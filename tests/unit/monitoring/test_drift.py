@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from closedloop.data import TELCO_SCHEMA
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.monitoring import drift_stats as st
 from closedloop.monitoring.drift import (
     BASELINE,
@@ -21,9 +21,10 @@ from closedloop.monitoring.drift import (
     drift_metrics,
     drift_summary,
     psi_band,
-    reduce_column,
 )
-from closedloop.simulate import SCENARIOS, StreamSimulator
+from closedloop.monitoring.drift_stats import reduce_column
+from closedloop.simulate.scenarios import SCENARIOS
+from closedloop.simulate.stream import StreamSimulator
 
 TOL = 1e-9
 
@@ -255,7 +256,7 @@ def test_heat_map_marks_exactly_the_decisions():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from closedloop.plots import plot_drift_heatmap
+    from closedloop.monitoring.plots import plot_drift_heatmap
 
     rng = np.random.default_rng(11)
     frame = pd.DataFrame({

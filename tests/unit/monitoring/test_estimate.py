@@ -8,17 +8,17 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from closedloop.data import TELCO_SCHEMA
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.model.train import TrainConfig, train
 from closedloop.monitoring.estimate import (
-    ESTIMATE_COLUMNS,
     CBPE,
+    ESTIMATE_COLUMNS,
     _bootstrap_std,
     _realised,
     estimate_performance,
     expected_metrics,
 )
-from closedloop.simulate import StreamSimulator
-from closedloop.train import TrainConfig, train
+from closedloop.simulate.stream import StreamSimulator
 
 
 def _synthetic(n: int, seed: int, score=lambda p: p) -> pd.DataFrame:

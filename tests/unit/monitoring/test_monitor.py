@@ -9,13 +9,15 @@ import pandas as pd
 import pytest
 
 from closedloop.cli import main
-from closedloop.data import TELCO_SCHEMA
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.model.registry import load_model, promote, train_and_register
+from closedloop.model.train import TrainConfig, split_data
 from closedloop.monitoring import InferenceLog
 from closedloop.monitoring.ground_truth import backfill, labels_from_stream
 from closedloop.monitoring.report import holdout_reference, monitor
-from closedloop.registry import load_model, promote, train_and_register
-from closedloop.simulate import LabelDelay, StreamSimulator, get_scenario
-from closedloop.train import TrainConfig, split_data
+from closedloop.simulate.labels import LabelDelay
+from closedloop.simulate.scenarios import get_scenario
+from closedloop.simulate.stream import StreamSimulator
 
 
 @pytest.fixture(scope="module")

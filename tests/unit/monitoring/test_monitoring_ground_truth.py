@@ -11,7 +11,8 @@ from closedloop.monitoring.ground_truth import (
     backfill,
     labels_from_stream,
 )
-from closedloop.simulate import LabelDelay, StreamSimulator
+from closedloop.simulate.labels import LabelDelay
+from closedloop.simulate.stream import StreamSimulator
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 
 from closedloop.monitoring import InferenceLog, assign_windows
-from closedloop.monitoring.ground_truth import backfill, labels_from_stream
 from closedloop.monitoring.columns import category_frequencies, column_profile
+from closedloop.monitoring.ground_truth import backfill, labels_from_stream
 from closedloop.monitoring.metrics import profile
 from closedloop.monitoring.windows import window_start_sql
-from closedloop.simulate import LabelDelay, StreamSimulator, get_scenario
+from closedloop.simulate.labels import LabelDelay
+from closedloop.simulate.scenarios import get_scenario
+from closedloop.simulate.stream import StreamSimulator
 
 pytest.importorskip("pyspark")
 

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.data import TELCO_SCHEMA, DataContractError
+from closedloop.contract.schema import DataContractError
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.monitoring import InferenceLog, assign_windows, read_log
 from closedloop.monitoring.store import PREDICTIONS_TABLE
 from closedloop.monitoring.windows import Granularity, window_start_sql
-from closedloop.simulate import StreamSimulator, get_scenario
+from closedloop.simulate.scenarios import get_scenario
+from closedloop.simulate.stream import StreamSimulator
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,7 @@ def test_pandas_and_duckdb_windows_agree(grain):
 WRITER = textwrap.dedent("""
     import sys
     import pandas as pd
-    from closedloop.data import TELCO_SCHEMA, load_telco
+    from closedloop.contract.telco import TELCO_SCHEMA, load_telco
     from closedloop.monitoring import InferenceLog
 
     workdir, writer = sys.argv[1], int(sys.argv[2])

@@ -9,7 +9,9 @@ import pytest
 from closedloop.monitoring import InferenceLog
 from closedloop.monitoring.drift import DRIFT_COLUMNS, drift_metrics
 from closedloop.monitoring.ground_truth import backfill, labels_from_stream
-from closedloop.simulate import LabelDelay, StreamSimulator, get_scenario
+from closedloop.simulate.labels import LabelDelay
+from closedloop.simulate.scenarios import get_scenario
+from closedloop.simulate.stream import StreamSimulator
 
 pytest.importorskip("pyspark")
 

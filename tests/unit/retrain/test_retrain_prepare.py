@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from closedloop.data import TELCO_SCHEMA, validate
+from closedloop.contract.schema import validate
+from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.retrain.prepare import labelled_rows, prepare_training_data
 
 

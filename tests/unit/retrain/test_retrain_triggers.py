@@ -110,7 +110,7 @@ def _log(rows, *, version="1", proba=None, start="2026-05-02", arrived=None):
 
 
 def test_collect_evidence_measures_the_champion_in_the_window():
-    from closedloop.data import Column, Schema
+    from closedloop.contract.schema import Column, Schema
 
     toy = Schema("toy", (Column("id", "id"), Column("tenure", "integer", low=0),
                          Column("y", "category", ("no", "yes"))), target="y", positive="yes",

@@ -13,27 +13,22 @@ import pandas as pd
 import pytest
 
 from closedloop.config import Workspace
-from closedloop.data import TELCO_SCHEMA, DataContractError
+from closedloop.contract.schema import DataContractError
+from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.model.train import TrainConfig
 from closedloop.monitoring.store import InferenceLog
-from closedloop.train import TrainConfig
-from closedloop.scoring import (
-    RiskTiers,
-    check_input,
-    output_columns,
-    score,
-    score_file,
-    score_spark,
-    spark_to_pandas,
-)
+from closedloop.scoring._columns import RiskTiers, output_columns
+from closedloop.scoring.batch import check_input, score, score_file
+from closedloop.scoring.spark import score_spark, spark_to_pandas
 
 SCORED_AT = pd.Timestamp("2026-02-01 08:00")
 
 
 @pytest.fixture(scope="module")
 def model(telco):
-    # Without MLflow: the registry pyfunc wraps exactly this (closedloop.baselines.PipelineModel).
-    from closedloop.baselines import PipelineModel
-    from closedloop.train import train
+    # Without MLflow: the registry pyfunc wraps exactly this (closedloop.model.baselines.PipelineModel).
+    from closedloop.model.baselines import PipelineModel
+    from closedloop.model.train import train
 
     result = train(telco, TELCO_SCHEMA, TrainConfig(n_trials=0))
     return PipelineModel.from_result(result, TELCO_SCHEMA)
@@ -42,7 +37,7 @@ def model(telco):
 @pytest.fixture(scope="module")
 def trained(telco, tmp_path_factory):
     from closedloop.config import Workspace
-    from closedloop.registry import promote, train_and_register
+    from closedloop.model.registry import promote, train_and_register
 
     ws = Workspace(tmp_path_factory.mktemp("scoring") / "ws")
     result = train_and_register(telco, TELCO_SCHEMA, ws, TrainConfig(n_trials=0))
@@ -59,7 +54,7 @@ def batch(telco):
 
 @pytest.fixture(scope="module")
 def spark():
-    from closedloop.scoring import spark_for_scoring
+    from closedloop.scoring.spark import spark_for_scoring
 
     return spark_for_scoring("local[2]")
 

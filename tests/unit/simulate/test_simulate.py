@@ -10,18 +10,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from closedloop.data import TELCO_SCHEMA, DataContractError, load_telco, validate
-from closedloop.simulate import (
-    SCENARIOS,
-    STREAM_COLUMNS,
-    LabelDelay,
-    Scenario,
-    StreamSimulator,
-    TrueChurnModel,
-    get_scenario,
-    list_scenarios,
-    simulate_stream,
-)
+from closedloop.contract.schema import DataContractError, validate
+from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.simulate.labels import LabelDelay, TrueChurnModel
+from closedloop.simulate.scenarios import SCENARIOS, Scenario, get_scenario, list_scenarios
+from closedloop.simulate.stream import STREAM_COLUMNS, StreamSimulator, simulate_stream
 
 ROWS = 5_000
 FEATURES = TELCO_SCHEMA.feature_names

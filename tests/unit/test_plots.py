@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from closedloop import plots
+from closedloop.contract.plots import plot_rate_by
 
 matplotlib.use("Agg")
 
@@ -38,7 +39,7 @@ def test_plot_loop_rejects_an_unknown_phase():
 def test_plot_rate_by_bars_are_the_group_rates():
     frame = pd.DataFrame({"plan": ["b", "a", "a", "b", "b"], "size": [3, 1, 2, 3, 1],
                           "left": [1, 0, 1, 0, 0]})
-    fig = plots.plot_rate_by(frame, "left", ["plan", "size"])
+    fig = plot_rate_by(frame, "left", ["plan", "size"])
     plan, size = fig.axes
     assert [t.get_text() for t in plan.get_xticklabels()] == ["b", "a"]  # first-seen order
     assert [bar.get_height() for bar in plan.patches] == pytest.approx([1 / 3, 1 / 2])
@@ -49,5 +50,5 @@ def test_plot_rate_by_bars_are_the_group_rates():
 
 def test_plot_rate_by_accepts_a_separate_label():
     frame = pd.DataFrame({"plan": ["a", "b"]}, index=[10, 20])
-    fig = plots.plot_rate_by(frame, pd.Series([1, 0], index=[10, 20]), ["plan"])
+    fig = plot_rate_by(frame, pd.Series([1, 0], index=[10, 20]), ["plan"])
     assert [bar.get_height() for bar in fig.axes[0].patches] == pytest.approx([1, 0])

@@ -1,0 +1,88 @@
+"""What every command shares: exit codes, usage errors, output, the common options, input tables.
+
+A command's handler takes the parsed arguments and returns its exit code: :data:`EXIT_OK` when it
+is done, :data:`EXIT_FAILED` when a check it ran failed, :data:`EXIT_USAGE` for a usage,
+data-contract or registry error (raised as :class:`UsageError` or the library's own errors and
+reported by :func:`closedloop.cli.main`). Each stage module lists its commands in
+``COMMANDS``: name -> (handler, help text, function that adds the command's own arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA, fetch, load_telco
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+"""A command: parsed arguments in, exit code out."""
+AddArguments = Callable[[argparse.ArgumentParser], None]
+"""Adds a command's own arguments to its sub-parser."""
+Command = tuple[Handler, str, AddArguments]
+"""One entry of a stage module's ``COMMANDS``: handler, help text, its arguments."""
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported with exit code 2)."""
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    from closedloop.scoring.batch import read_table
+
+    try:
+        return read_table(path)
+    except ValueError as err:  # an unsupported file type is a usage error (exit 2)
+        raise UsageError(str(err)) from err
+
+
+def _read_schema(path: str) -> Schema:
+    """A data contract from a JSON file as written by ``Schema.to_dict()``."""
+    return Schema.from_dict(json.loads(Path(path).read_text()))
+
+
+def _schema_or_telco(args: argparse.Namespace) -> Schema:
+    """The contract in ``--schema`` if given, else the Telco one."""
+    return _read_schema(args.schema) if args.schema else TELCO_SCHEMA
+
+
+def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
+    """The training table: Telco by default, or ``--data FILE --schema FILE.json``."""
+    if args.data is None:
+        if args.schema is not None:
+            raise UsageError("--schema needs --data")
+        return load_telco(args.data_home), TELCO_SCHEMA, str(fetch("telco", args.data_home))
+    if args.schema is None:
+        raise UsageError("--data needs --schema (a JSON file as written by Schema.to_dict())")
+    schema = _read_schema(args.schema)
+    from closedloop.contract.schema import restore_dtypes
+
+    return restore_dtypes(_read_table(args.data), schema), schema, str(Path(args.data).resolve())
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every command takes (``--workdir``, ``--json``, ...)."""
+    parser.add_argument("--workdir", help="workspace folder (default $CLOSEDLOOP_WORKDIR or "
+                                          "./closedloop-work)")
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--model-name", default="closedloop-churn")
+    parser.add_argument("--data-home", help="folder holding the Telco CSV "
+                                            "(default $CLOSEDLOOP_DATA_HOME, then the cache)")
+
+
+def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
+    """Add ``--data`` (its help says which table) and ``--schema``, as :func:`_dataset` reads."""
+    parser.add_argument("--data", help=data_help)
+    parser.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")

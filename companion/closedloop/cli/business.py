@@ -1,0 +1,72 @@
+"""Command of the business stage: ``roi``.
+
+``roi`` prices the decisions the ``@champion``'s scores drive with a business template (telecom,
+retail or financial services; its value, cost and success rate can be overridden): the expected
+value on any batch, and the realised value too when the batch carries the real outcomes (by
+default, the champion's holdout).
+
+See Also
+--------
+Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from closedloop.cli._common import (
+    EXIT_OK,
+    Command,
+    _dataset,
+    _emit,
+    _read_table,
+    _schema_or_telco,
+    add_data_options,
+)
+
+
+def cmd_roi(args: argparse.Namespace) -> int:
+    from closedloop.business.summary import champion_summary
+    from closedloop.business.templates import template
+
+    fields = {"customer_value": args.customer_value,
+              "intervention_cost": args.intervention_cost, "success_rate": args.success_rate}
+    business = template(args.template, **{k: v for k, v in fields.items() if v is not None})
+    frame = data = None
+    if args.input:  # any batch; realised value too if it carries the target column
+        from closedloop.contract.schema import restore_dtypes
+
+        schema = _schema_or_telco(args)
+        frame = restore_dtypes(_read_table(args.input), schema)
+    else:  # the champion's holdout, rebuilt from the table it was trained on
+        data, schema, _ = _dataset(args)
+    summary = champion_summary(args.workspace, business, frame, data=data, schema=schema,
+                               alias=args.alias, model_name=args.model_name,
+                               threshold=args.threshold)
+    _emit(args, summary.to_dict(), summary.to_markdown())
+    return EXIT_OK
+
+
+def add_roi_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop roi``."""
+    parser.add_argument("--template", default="telecom",
+                        help="business template: telecom, retail or financial_services")
+    parser.add_argument("--input", help="customers to score (.parquet/.csv; default: the "
+                                        "champion's holdout, with real outcomes)")
+    parser.add_argument("--threshold", type=float, help="contact customers scoring at least "
+                                                        "this (default: the break-even "
+                                                        "probability)")
+    parser.add_argument("--customer-value", type=float, help="override the template's value")
+    parser.add_argument("--intervention-cost", type=float,
+                        help="override the template's cost")
+    parser.add_argument("--success-rate", type=float,
+                        help="override the template's success rate")
+    parser.add_argument("--alias", default="champion",
+                        help="alias or version number to score with")
+    add_data_options(parser, "the champion's training table (default Telco)")
+
+
+COMMANDS: dict[str, Command] = {
+    "roi": (cmd_roi, "expected and realised value of acting on the @champion's scores",
+            add_roi_arguments),
+}

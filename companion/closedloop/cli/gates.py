@@ -1,0 +1,58 @@
+"""Command of the quality-gate stage: ``validate``.
+
+``validate`` runs the quality gates on a registered version (default ``@challenger``) with a
+preset or a settings file, records the verdict, and exits 1 when a gate fails.
+
+See Also
+--------
+Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from closedloop.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Command,
+    UsageError,
+    _dataset,
+    _emit,
+    add_data_options,
+)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from closedloop.gates.config import GateConfig, get_preset
+    from closedloop.gates.version import gate_version
+
+    if args.preset and args.config:
+        raise UsageError("give --preset or --config, not both")
+    config = (GateConfig.from_file(args.config) if args.config
+              else get_preset(args.preset or "telecom_churn"))
+    changes = {"n_bootstrap": args.bootstrap, "random_state": args.seed}
+    config = config.override(**{k: v for k, v in changes.items() if v is not None})
+    df, schema, _ = _dataset(args)
+    report = gate_version(args.workspace, df, schema, args.version, config,
+                          model_name=args.model_name)
+    _emit(args, report.to_dict(), str(report))
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def add_validate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop validate``."""
+    parser.add_argument("--version", help="version to gate (default @challenger)")
+    parser.add_argument("--preset", help="gate preset (default telecom_churn)")
+    parser.add_argument("--config", help="gate settings, a YAML or JSON file")
+    parser.add_argument("--bootstrap", type=int,
+                        help="bootstrap replicates (default: the config's)")
+    parser.add_argument("--seed", type=int,
+                        help="seeds the bootstrap and the robustness sample")
+    add_data_options(parser, "the table the version was trained on (default Telco)")
+
+
+COMMANDS: dict[str, Command] = {
+    "validate": (cmd_validate, "run the quality gates on a version (default @challenger)",
+                 add_validate_arguments),
+}

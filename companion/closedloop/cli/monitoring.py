@@ -1,0 +1,100 @@
+"""Commands of the monitoring stage: ``backfill`` and ``monitor``.
+
+``backfill`` joins late-arriving labels into the inference log (idempotently; a label that
+conflicts with a stored one is reported, never written). ``monitor`` profiles the log per window,
+tests it for drift against a baseline (default: the champion's held-out training rows) and
+estimates the performance the labels have not confirmed yet.
+
+See Also
+--------
+Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``) for
+``backfill``; chapter "Drift and estimated performance"
+(``book/06_drift_and_estimation.ipynb``) for ``monitor``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from closedloop.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Command,
+    _dataset,
+    _emit,
+    _read_table,
+    _schema_or_telco,
+    add_data_options,
+)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from closedloop.monitoring.ground_truth import backfill
+
+    schema = _schema_or_telco(args)
+    result = backfill(args.workspace, args.labels, schema=schema, as_of=args.as_of,
+                      dry_run=args.dry_run)
+    counts = ", ".join(f"{k} {getattr(result, k)}" for k in (
+        "matched", "already_present", "conflicting", "unmatched"))
+    _emit(args, result.to_dict(),
+          f"{result.labels} label(s): {counts}; {result.predictions_labelled} prediction(s) "
+          f"labelled{' (dry run: nothing written)' if args.dry_run else ''}"
+          + (f"\nconflicts (stored vs incoming, never overwritten):\n"
+             f"{result.conflicts.to_string(index=False)}" if result.conflicting else ""))
+    return EXIT_FAILED if args.fail_on_conflict and result.conflicting else EXIT_OK
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from closedloop.monitoring.drift import DriftConfig
+    from closedloop.monitoring.report import holdout_reference, monitor
+    from closedloop.monitoring.store import InferenceLog
+
+    df, schema, source = _dataset(args)
+    if args.baseline:
+        baseline, name = _read_table(args.baseline), str(Path(args.baseline).resolve())
+    else:
+        baseline = holdout_reference(args.workspace, df, schema, model_name=args.model_name)
+        name = f"{args.model_name}@champion held-out rows of {source}"
+    report = monitor(InferenceLog(args.workspace, schema), baseline, granularity=args.granularity,
+                     baseline_name=name, labels_as_of=args.labels_as_of,
+                     drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi))
+    _emit(args, report.to_dict(), report.summary())
+    return EXIT_OK
+
+
+def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop backfill``."""
+    parser.add_argument("--labels", required=True, help="label file (.csv/.parquet): "
+                        "prediction_id or entity id + window_start + window_end; ground_truth "
+                        "or the target; label_arrived_at")
+    parser.add_argument("--as-of", help="use only labels arrived by this time")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="count and report, write nothing")
+    parser.add_argument("--fail-on-conflict", action="store_true",
+                        help="exit 1 when a label conflicts with a stored one")
+    parser.add_argument("--schema",
+                        help="the log's data contract, a JSON file (default Telco)")
+
+
+def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop monitor``."""
+    parser.add_argument("--granularity", default="1d",
+                        help="window width: 1h, 1d, 1w, 1mo, ...")
+    parser.add_argument("--baseline", help="baseline table (.parquet/.csv) with the log's "
+                                           "columns (default: the champion's held-out training "
+                                           "rows)")
+    parser.add_argument("--labels-as-of", help="use only labels arrived by this date")
+    parser.add_argument("--alpha", type=float, default=0.01,
+                        help="false-alarm rate per window (Bonferroni over columns)")
+    parser.add_argument("--min-psi", type=float, default=0.0,
+                        help="smallest PSI that counts as drift when a test rejects")
+    add_data_options(parser, "the champion's training table (default Telco)")
+
+
+COMMANDS: dict[str, Command] = {
+    "backfill": (cmd_backfill, "join late-arriving labels into the inference log",
+                 add_backfill_arguments),
+    "monitor": (cmd_monitor, "profile, drift and estimated performance of the inference log",
+                add_monitor_arguments),
+}

@@ -1,0 +1,56 @@
+"""Command of the batch-scoring stage: ``score``.
+
+``score`` scores a batch file (.parquet/.csv) with the ``@champion`` (or another alias or
+version) on pandas or Spark, assigns risk tiers, appends the predictions to the inference log and
+writes the scored rows to Parquet.
+
+See Also
+--------
+Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from closedloop.cli._common import EXIT_OK, Command, _emit, _schema_or_telco
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from closedloop.scoring import RiskTiers
+    from closedloop.scoring.batch import score_file
+
+    schema = _schema_or_telco(args)
+    result = score_file(args.workspace, args.input, args.output, engine=args.engine,
+                        alias=args.alias, schema=schema, model_name=args.model_name,
+                        tiers=RiskTiers(high=args.high, medium=args.medium),
+                        scored_at=args.scored_at, log=not args.no_log, master=args.master)
+    _emit(args, result.to_dict(),
+          f"scored {result.rows:,} rows with {result.model_name} v{result.model_version} "
+          f"({result.engine}) -> {result.output}; tiers {result.tiers}")
+    return EXIT_OK
+
+
+def add_score_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop score``."""
+    parser.add_argument("--input", required=True, help="batch to score (.parquet/.csv)")
+    parser.add_argument("--output", required=True, help="Parquet file for the scored rows")
+    parser.add_argument("--engine", choices=("pandas", "spark"), default="pandas")
+    parser.add_argument("--alias", default="champion",
+                        help="alias or version number to score with")
+    parser.add_argument("--master", default="local[*]", help="Spark master (--engine spark)")
+    parser.add_argument("--high", type=float, default=0.7, help="lowest probability of 'high'")
+    parser.add_argument("--medium", type=float, default=0.4,
+                        help="lowest probability of 'medium'")
+    parser.add_argument("--scored-at", help="scoring time (default now, UTC); a retry that "
+                                            "passes the same time logs nothing twice")
+    parser.add_argument("--no-log", action="store_true",
+                        help="do not append to the inference log")
+    parser.add_argument("--schema",
+                        help="the batch's data contract, a JSON file (default Telco)")
+
+
+COMMANDS: dict[str, Command] = {
+    "score": (cmd_score, "score a batch file with the @champion, log it, write Parquet",
+              add_score_arguments),
+}

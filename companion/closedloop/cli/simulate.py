@@ -1,0 +1,93 @@
+"""Command of the simulation stage: ``simulate``.
+
+``simulate`` writes a simulated production stream (Telco customers, a drift scenario, delayed
+labels) to Parquet, atomically, with the ground truth in its own file if asked; or lists the
+scenarios.
+
+See Also
+--------
+Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from closedloop.cli._common import EXIT_OK, Command, UsageError, _emit
+from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from closedloop import simulate
+
+    if args.list_scenarios:
+        table = simulate.list_scenarios()
+        _emit(args, {"scenarios": table.to_dict("records")}, table.to_string(index=False))
+        return EXIT_OK
+    if args.output is None:
+        raise UsageError("simulate needs --output FILE.parquet (or --list-scenarios)")
+    scenario = simulate.get_scenario(args.scenario, **_overrides(args))
+    simulator = simulate.StreamSimulator(load_telco(args.data_home), seed=args.seed,
+                                         start=args.start)
+    delay = simulate.LabelDelay(kind=args.label_delay_kind, days=args.label_delay_days,
+                                max_days=args.label_delay_max_days)
+    stream = simulator.stream(args.days, args.rows_per_day, scenario=scenario, label_delay=delay)
+    written = _write_stream(stream, Path(args.output), args.labels_output)
+    _emit(args, {"rows": len(stream), "days": args.days, "scenario": scenario.name,
+                 "seed": args.seed, **written},
+          f"wrote {len(stream):,} rows ({args.days} days, scenario {scenario.name}) to "
+          f"{', '.join(written.values())}")
+    return EXIT_OK
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {"start_day": args.start_day, "strength": args.strength}
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None) -> dict[str, str]:
+    """Write atomically (temp file, then rename); labels go to their own file if asked."""
+    frames = {"output": stream}
+    if labels_output:
+        keys = [TELCO_SCHEMA.entity_id, "event_time"]
+        labels = [TELCO_SCHEMA.target, "label_available_at", "true_churn_proba"]
+        frames = {"output": stream.drop(columns=labels), "labels_output": stream[keys + labels]}
+    paths = {"output": output, "labels_output": Path(labels_output or output)}
+    for key, frame in frames.items():
+        paths[key].parent.mkdir(parents=True, exist_ok=True)
+        partial = paths[key].with_name(paths[key].name + ".partial")
+        frame.to_parquet(partial, index=False)
+        partial.replace(paths[key])
+    return {key: str(paths[key]) for key in frames}
+
+
+def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop simulate``."""
+    parser.add_argument("--list-scenarios", action="store_true")
+    parser.add_argument("--output", help="Parquet file for the stream")
+    parser.add_argument("--labels-output",
+                        help="write ground truth + arrival time to this file")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rows-per-day", type=int, default=1000)
+    parser.add_argument("--scenario", default="none")
+    parser.add_argument("--start-day", type=int, help="day the scenario begins")
+    parser.add_argument("--strength", type=float, help="scenario strength (1.0 = its default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", default="2026-01-01", help="date of day 0")
+    parser.add_argument("--label-delay-kind", default="fixed",
+                        choices=("fixed", "uniform", "geometric"),
+                        help="how label delays are distributed (default: fixed)")
+    parser.add_argument("--label-delay-days", type=int, default=30,
+                        help="the delay (fixed) or its mean (geometric), in days")
+    parser.add_argument("--label-delay-max-days", type=int, default=90,
+                        help="the longest delay (uniform draws from 0 to this)")
+
+
+COMMANDS: dict[str, Command] = {
+    "simulate": (cmd_simulate, "write a simulated production stream to Parquet",
+                 add_simulate_arguments),
+}

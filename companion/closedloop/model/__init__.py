@@ -1,0 +1,54 @@
+"""The model: training and tuning, the registry with its aliases and audited promotion, the
+holdout of each version, baselines. Taught in chapter "Training, tuning and the registry"
+(``book/03_training.ipynb``).
+
+Importing this package loads none of its modules; each name is resolved when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
+_LAZY = {
+    "TrainConfig": "train",
+    "DEFAULT_PARAMS": "train",
+    "split_data": "train",
+    "evaluate": "train",
+    "TrainResult": "train",
+    "retrain_with_params": "train",
+    "DEFAULT_MODEL_NAME": "registry",
+    "ALIASES": "registry",
+    "RegistryError": "registry",
+    "AliasMove": "registry",
+    "train_and_register": "registry",
+    "aliases": "registry",
+    "promote": "registry",
+    "rollback": "registry",
+    "audit_log": "registry",
+    "load_model": "registry",
+    "model_params": "registry",
+    "versions": "registry",
+    "training_run": "holdout",
+    "split_config": "holdout",
+    "holdout_for": "holdout",
+    "PipelineModel": "baselines",
+    "MajorityClassModel": "baselines",
+    "RandomModel": "baselines",
+    "InvertedModel": "baselines",
+    "plot_trials": "plots",
+    "plot_roc_pr": "plots",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"closedloop.model.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'closedloop.model' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
