@@ -19,6 +19,7 @@ _LAZY = {
     "score_file": "batch",
     "RiskTiers": "_columns",
     "output_columns": "_columns",
+    "resolve_model": "_columns",
     "validate_spark": "spark",
     "score_spark": "spark",
     "spark_to_pandas": "spark",
