@@ -261,7 +261,8 @@ class Schema:
             problems.append(f"'timestamp' must be a column name or null; "
                             f"got {_json_type(spec['timestamp'])}")
         passthrough = spec.get("passthrough") or []
-        if not (isinstance(passthrough, list) and all(isinstance(p, str) for p in passthrough)):
+        if not (isinstance(passthrough, (list, tuple))
+                and all(isinstance(p, str) for p in passthrough)):
             problems.append("'passthrough' must be a list of column names")
             passthrough = []
         if problems:  # the declaration is not readable enough to check its meaning
@@ -340,7 +341,7 @@ def _json_type(value: Any) -> str:
 
 def _columns_from_json(raw: Any, problems: list[str]) -> tuple[Column, ...]:
     """The columns of a JSON schema; problems of form are appended to ``problems``."""
-    if not isinstance(raw, list):
+    if not isinstance(raw, (list, tuple)):
         problems.append(f"'columns' must be a list of column objects; got {_json_type(raw)}")
         return ()
     columns = []
@@ -359,7 +360,9 @@ def _columns_from_json(raw: Any, problems: list[str]) -> tuple[Column, ...]:
         problems.extend(f"{where}: unknown key {key!r} (allowed: {', '.join(_COLUMN_KEYS)})"
                         for key in spec if key not in _COLUMN_KEYS)
         categories = spec.get("categories", [])
-        if not (isinstance(categories, list) and all(isinstance(c, str) for c in categories)):
+        # A tuple too: to_dict() output that has not been through JSON.
+        if not (isinstance(categories, (list, tuple))
+                and all(isinstance(c, str) for c in categories)):
             problems.append(f"{where}: 'categories' must be a list of strings")
             categories = []
         for key in ("low", "high"):
