@@ -249,8 +249,11 @@ class Schema:
                     f"(optional: {', '.join(_OPTIONAL_SCHEMA_KEYS)})")
         if not isinstance(spec, Mapping):
             raise SchemaError([f"expected {expected}; got {_json_type(spec)}"])
-        problems = [f"missing key {key!r} (expected {expected})"
-                    for key in _SCHEMA_KEYS if key not in spec]
+        problems = []
+        missing = [repr(key) for key in _SCHEMA_KEYS if key not in spec]
+        if missing:  # one line for all: an empty object is one mistake, not five
+            problems.append(f"missing key{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                            f"(expected {expected})")
         problems += [f"unknown key {key!r} (expected {expected})"
                      for key in spec if key not in _SCHEMA_KEYS + _OPTIONAL_SCHEMA_KEYS]
         columns = _columns_from_json(spec.get("columns", []), problems)
@@ -555,7 +558,6 @@ def _check_column(values: pd.Series, column: Column) -> list[str]:
     if nulls and not column.nullable:
         problems.append(f"{nulls} null value(s) in a non-nullable column "
                         f"({_rows(missing.to_numpy())})")
-    present = values[~missing] if nulls else values
     if column.kind in ("integer", "float"):
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             return problems + [f"dtype {values.dtype} is not numeric (expected {column.dtype})"]

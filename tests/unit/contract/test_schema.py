@@ -249,7 +249,7 @@ def test_restore_errors_give_plain_values():
 
 
 @pytest.mark.parametrize("spec, expected", [
-    ({}, "missing key 'name'"),
+    ({}, "missing keys 'name', 'columns'"),
     ([], "expected a JSON object with keys name, columns, target, positive, entity_id"),
     ("loans", "got a string"),
     ({"name": "x", "columns": [], "target": "y", "positive": 1, "entity_id": "id",
@@ -267,11 +267,17 @@ def test_from_dict_names_what_is_expected(spec, expected):
     assert any(expected in p for p in found), found
 
 
-def test_from_dict_reports_every_missing_key_at_once():
-    found = from_dict_problems({})
-    assert len(found) == 5
-    assert [p.split("'")[1] for p in found] == ["name", "columns", "target", "positive",
-                                                "entity_id"]
+def test_from_dict_names_every_missing_key_in_one_line():
+    assert from_dict_problems({}) == [
+        "missing keys 'name', 'columns', 'target', 'positive', 'entity_id' (expected a JSON "
+        "object with keys name, columns, target, positive, entity_id (optional: timestamp, "
+        "passthrough))"]
+    spec = {**TELCO_SCHEMA.to_dict(), "columns": "none"}
+    del spec["target"]
+    assert from_dict_problems(spec) == [
+        "missing key 'target' (expected a JSON object with keys name, columns, target, "
+        "positive, entity_id (optional: timestamp, passthrough))",
+        "'columns' must be a list of column objects; got a string"]
 
 
 def test_from_dict_reads_positive_as_text_for_an_integer_target():
@@ -294,7 +300,7 @@ def test_load_schema_names_file_line_and_column_of_malformed_json(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("{}", "missing key 'name'"), ("[]", "expected a JSON object"),
+    ("{}", "missing keys 'name', 'columns'"), ("[]", "expected a JSON object"),
 ], ids=["empty-object", "list"])
 def test_load_schema_names_the_file_of_an_invalid_schema(tmp_path, text, expected):
     path = write(tmp_path, text)
