@@ -20,7 +20,15 @@ import importlib
 from typing import Any
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import Column, DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.schema import (
+    Column,
+    DataContractError,
+    Schema,
+    SchemaError,
+    load_schema,
+    restore_dtypes,
+    validate,
+)
 from closedloop.contract.telco import TELCO_SCHEMA, DataUnavailableError, load_telco
 
 __version__ = "0.2.0"
@@ -54,8 +62,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "Column", "DataContractError", "DataUnavailableError", "Schema", "TELCO_SCHEMA", "Workspace",
-    "load_telco", "restore_dtypes", "validate", *_LAZY,
+    "Column", "DataContractError", "DataUnavailableError", "Schema", "SchemaError", "TELCO_SCHEMA",
+    "Workspace", "load_schema", "load_telco", "restore_dtypes", "validate", *_LAZY,
 ]
 
 

@@ -123,8 +123,8 @@ def test_missing_target_allowed_for_scoring_only(sample):
     ("tenure", lambda s: s["tenure"].astype(float)),
     ("SeniorCitizen", lambda s: s["SeniorCitizen"].astype(bool)),
     ("gender", lambda s: s["gender"].map({"Female": 0, "Male": 1})),
-    ("customerID", lambda s: np.arange(len(s))),
-], ids=["text-as-float", "int-as-float", "bool-as-int", "number-as-category", "number-as-id"])
+    ("customerID", lambda s: np.arange(len(s)) + 0.5),
+], ids=["text-as-float", "int-as-float", "bool-as-int", "number-as-category", "float-as-id"])
 def test_wrong_dtype(sample, column, values):
     err = problems_of(sample.assign(**{column: values(sample)}))
     assert err.columns == [column]

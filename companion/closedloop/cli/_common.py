@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from closedloop.contract.schema import Schema
+from closedloop.contract.schema import Schema, load_schema
 from closedloop.contract.telco import TELCO_SCHEMA, fetch, load_telco
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,8 +48,12 @@ def _read_table(path: str) -> pd.DataFrame:
 
 
 def _read_schema(path: str) -> Schema:
-    """A data contract from a JSON file as written by ``Schema.to_dict()``."""
-    return Schema.from_dict(json.loads(Path(path).read_text()))
+    """A data contract from a JSON file (:func:`~closedloop.contract.schema.load_schema`).
+
+    A missing, malformed or invalid file raises :class:`~closedloop.contract.schema.SchemaError`
+    naming the file, which :func:`closedloop.cli.main` reports with exit code 2.
+    """
+    return load_schema(path)
 
 
 def _schema_or_telco(args: argparse.Namespace) -> Schema:
@@ -64,7 +68,8 @@ def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
             raise UsageError("--schema needs --data")
         return load_telco(args.data_home), TELCO_SCHEMA, str(fetch("telco", args.data_home))
     if args.schema is None:
-        raise UsageError("--data needs --schema (a JSON file as written by Schema.to_dict())")
+        raise UsageError("--data needs --schema (a JSON schema file, as in "
+                         "examples/loans.schema.json)")
     schema = _read_schema(args.schema)
     from closedloop.contract.schema import restore_dtypes
 
@@ -85,4 +90,5 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
     """Add ``--data`` (its help says which table) and ``--schema``, as :func:`_dataset` reads."""
     parser.add_argument("--data", help=data_help)
-    parser.add_argument("--schema", help="its data contract, a JSON file (Schema.to_dict())")
+    parser.add_argument("--schema", help="its data contract, a JSON schema file "
+                                              "(format: book page 'The schema file')")

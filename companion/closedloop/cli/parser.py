@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from closedloop.cli import business, gates, model, monitoring, retrain, scoring, simulate
 from closedloop.cli._common import EXIT_USAGE, Command, UsageError, add_common_options
 from closedloop.config import Workspace, quiet_mlflow
-from closedloop.contract.schema import DataContractError
+from closedloop.contract.schema import DataContractError, SchemaError
 from closedloop.contract.telco import DataUnavailableError
 
 LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "simulate", "score",
@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_mlflow()
     try:
         return args.handler(args)
-    except (UsageError, DataContractError, DataUnavailableError, FileNotFoundError) as err:
+    except (UsageError, SchemaError, DataContractError, DataUnavailableError,
+            FileNotFoundError) as err:
         print(f"closedloop {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as err:

@@ -14,6 +14,8 @@ _LAZY = {
     "Column": "schema",
     "Schema": "schema",
     "DataContractError": "schema",
+    "SchemaError": "schema",
+    "load_schema": "schema",
     "validate": "schema",
     "restore_dtypes": "schema",
     "TELCO_SCHEMA": "telco",
