@@ -207,7 +207,8 @@ def test_passthrough_columns_are_carried_not_features():
 def test_model_input_needs_no_passthrough_column():
     toy = schema(Column("y", "integer", low=0, high=1), Column("surname", "id"),
                  passthrough=["surname"])
-    validate(pd.DataFrame({"x": [1.0]}), toy, require_target=False, require_id=False)
+    model_input = pd.DataFrame({"x": [1.0]})
+    assert validate(model_input, toy, require_target=False, require_id=False) is model_input
 
 
 # --------------------------------------------------------------------------------------------
