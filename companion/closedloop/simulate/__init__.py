@@ -19,6 +19,9 @@ _LAZY = {
     "SCENARIOS": "scenarios",
     "get_scenario": "scenarios",
     "list_scenarios": "scenarios",
+    "load_scenario": "scenarios",
+    "Condition": "scenarios",
+    "LabelModel": "labels",
     "TrueChurnModel": "labels",
     "LabelDelay": "labels",
 }
