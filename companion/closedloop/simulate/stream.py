@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -191,8 +192,15 @@ class StreamSimulator:
             return x >= float(value)
         return np.isin(x, np.asarray(values, float))
 
-    def _check(self, scenario: Scenario) -> Scenario:
-        """Fail before generating anything, naming the scenario, when it does not fit the schema."""
+    def check(self, scenario: str | Scenario | Mapping[str, Any]) -> Scenario:
+        """The scenario (a name, a :class:`Scenario` or its data form), checked against the schema.
+
+        Raises
+        ------
+        ValueError
+            Naming the scenario, the column and what was expected, when it does not fit.
+        """
+        scenario = _resolve(scenario)
         column, schema = scenario.column, self.schema
         needs = {"scale": schema.numeric, "shift": schema.numeric, "as_text": schema.numeric,
                  "recode": schema.categorical}.get(scenario.effect, schema.feature_names)
@@ -285,7 +293,7 @@ class StreamSimulator:
         """
         if day < 0 or rows < 0:
             raise ValueError(f"day and rows must be >= 0 (got day={day}, rows={rows})")
-        scenario, delay = self._check(_resolve(scenario)), label_delay or LabelDelay()
+        scenario, delay = self.check(scenario), label_delay or LabelDelay()
         weight = scenario.weight(day)
         index = self._customers(day, rows, scenario, weight)
         data = _Rows(index, {n: c[index] for n, c in self._codes.items()},
