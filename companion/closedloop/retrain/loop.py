@@ -248,12 +248,12 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
     from closedloop.business.templates import template
     from closedloop.model.train import DEFAULT_PARAMS, TrainConfig, split_data
     from closedloop.simulate.labels import LabelDelay
-    from closedloop.simulate.scenarios import _resolve
+    from closedloop.simulate.scenarios import as_scenario
     from closedloop.simulate.stream import StreamSimulator
 
     validate(reference, schema)
     policies = [get_policy(p) for p in policies]
-    scenario = _resolve(config.scenario)
+    scenario = as_scenario(config.scenario)
     simulator = StreamSimulator(reference, seed=config.seed, population=config.population,
                                 start=config.start, schema=schema)
     simulator.check(scenario)  # a scenario that does not fit the schema fails here, clearly

@@ -20,6 +20,8 @@ _LAZY = {
     "get_scenario": "scenarios",
     "list_scenarios": "scenarios",
     "load_scenario": "scenarios",
+    "as_scenario": "scenarios",
+    "target_values": "stream",
     "Condition": "scenarios",
     "LabelModel": "labels",
     "TrueChurnModel": "labels",

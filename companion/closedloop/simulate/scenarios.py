@@ -340,10 +340,19 @@ def list_scenarios(schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
     ])
 
 
-def _resolve(scenario: str | Scenario | Mapping[str, Any]) -> Scenario:
-    """A scenario from itself, its registered name or its data form."""
+def as_scenario(scenario: str | Scenario | Mapping[str, Any]) -> Scenario:
+    """A scenario from itself, its registered name or its data form (:meth:`Scenario.from_dict`).
+
+    Examples
+    --------
+    >>> as_scenario({"name": "x", "effect": "nulls", "column": "tenure", "strength": 0.1}).kind
+    'data_quality'
+    """
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, Mapping):
         return Scenario.from_dict(scenario)
     return get_scenario(scenario)
+
+
+_resolve = as_scenario

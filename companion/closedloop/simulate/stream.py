@@ -121,7 +121,7 @@ class StreamSimulator:
         digits = np.char.zfill(np.arange(population).astype(str), max(7, len(str(population))))
         self._ids = np.char.add("SIM-", digits).astype(object)
         self._logit = self.true_model.logit_from_arrays(self._codes, self._numerics)
-        self._labels = _label_values(schema)
+        self._labels = target_values(schema)
 
     def _jitter(self, reference: pd.DataFrame, rows: np.ndarray, rng: np.random.Generator,
                 noise: float) -> dict[str, np.ndarray]:
@@ -344,8 +344,14 @@ class StreamSimulator:
         return frames[0] if days == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _label_values(schema: Schema) -> np.ndarray:
-    """The target's (negative, positive) values, typed as the contract stores the target."""
+def target_values(schema: Schema) -> np.ndarray:
+    """The target's (negative, positive) values, typed as the contract stores the target.
+
+    Examples
+    --------
+    >>> target_values(TELCO_SCHEMA).tolist()
+    ['No', 'Yes']
+    """
     target = schema[schema.target]
     if target.kind == "category":
         negatives = [c for c in target.categories if c != schema.positive]
