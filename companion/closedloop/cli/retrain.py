@@ -39,16 +39,20 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
+    from closedloop.cli.simulate import resolve_scenario
     from closedloop.retrain.loop import DEFAULT_POLICIES, LoopConfig, simulate_loop
 
     reference, schema, _ = _dataset(args)
+    # Telco's default drift; another table starts from a stationary stream.
+    default = "loyalty_erosion" if args.data is None else "none"
+    scenario = resolve_scenario(args.scenario, args.scenario_file, default=default)
     policies = args.policy or list(DEFAULT_POLICIES)
     config = LoopConfig(months=args.months, rows_per_day=args.rows_per_day,
-                        scenario=args.scenario, label_delay_days=args.label_delay_days,
+                        scenario=scenario, label_delay_days=args.label_delay_days,
                         business=args.template, seed=args.seed)
     result = simulate_loop(reference, policies, config, schema=schema, progress=not args.quiet)
     folder = args.workspace.create().data_dir
-    path = folder / f"loop-{args.scenario}-{args.months}m-seed{args.seed}.json"
+    path = folder / f"loop-{scenario.name}-{args.months}m-seed{args.seed}.json"
     path.write_text(result.to_json())
     payload = {**result.to_dict(), "written": str(path)}
     if args.figure:
@@ -84,8 +88,11 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
 def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``closedloop loop``."""
     parser.add_argument("--months", type=int, default=12)
-    parser.add_argument("--scenario", default="loyalty_erosion",
-                        help="drift scenario (closedloop simulate --list-scenarios)")
+    parser.add_argument("--scenario",
+                        help="named drift scenario (default loyalty_erosion; closedloop "
+                             "simulate --list-scenarios)")
+    parser.add_argument("--scenario-file",
+                        help="a scenario declared in a JSON or YAML file (Scenario.from_dict)")
     parser.add_argument("--policy", action="append",
                         help="policy to compare (repeat; default never, monthly, performance, "
                              "drift_estimate)")

@@ -1,8 +1,9 @@
 """Command of the simulation stage: ``simulate``.
 
-``simulate`` writes a simulated production stream (Telco customers, a drift scenario, delayed
-labels) to Parquet, atomically, with the ground truth in its own file if asked; or lists the
-scenarios.
+``simulate`` writes a simulated production stream (Telco customers, or the rows of ``--data``
+under the contract ``--schema``; a named drift scenario or one declared in ``--scenario-file``;
+delayed labels) to Parquet, atomically, with the ground truth in its own file if asked; or lists
+the scenarios.
 
 See Also
 --------
@@ -17,26 +18,35 @@ from typing import Any
 
 import pandas as pd
 
-from closedloop.cli._common import EXIT_OK, Command, UsageError, _emit
-from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.cli._common import (
+    EXIT_OK,
+    Command,
+    UsageError,
+    _dataset,
+    _emit,
+    _schema_or_telco,
+    add_data_options,
+)
+from closedloop.contract.schema import Schema
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from closedloop import simulate
 
     if args.list_scenarios:
-        table = simulate.list_scenarios()
+        table = simulate.list_scenarios(_schema_or_telco(args))
         _emit(args, {"scenarios": table.to_dict("records")}, table.to_string(index=False))
         return EXIT_OK
     if args.output is None:
         raise UsageError("simulate needs --output FILE.parquet (or --list-scenarios)")
-    scenario = simulate.get_scenario(args.scenario, **_overrides(args))
-    simulator = simulate.StreamSimulator(load_telco(args.data_home), seed=args.seed,
+    scenario = resolve_scenario(args.scenario, args.scenario_file, _overrides(args))
+    reference, schema, _ = _dataset(args)
+    simulator = simulate.StreamSimulator(reference, schema=schema, seed=args.seed,
                                          start=args.start)
     delay = simulate.LabelDelay(kind=args.label_delay_kind, days=args.label_delay_days,
                                 max_days=args.label_delay_max_days)
     stream = simulator.stream(args.days, args.rows_per_day, scenario=scenario, label_delay=delay)
-    written = _write_stream(stream, Path(args.output), args.labels_output)
+    written = _write_stream(stream, Path(args.output), args.labels_output, schema)
     _emit(args, {"rows": len(stream), "days": args.days, "scenario": scenario.name,
                  "seed": args.seed, **written},
           f"wrote {len(stream):,} rows ({args.days} days, scenario {scenario.name}) to "
@@ -44,17 +54,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def resolve_scenario(name: str | None, path: str | None,
+                     overrides: dict[str, Any] | None = None, default: str = "none") -> Any:
+    """The scenario of ``--scenario NAME`` or ``--scenario-file FILE`` (not both), overridden.
+
+    Without either, the registered scenario ``default``.
+
+    Raises
+    ------
+    UsageError
+        Both given, or the file is missing or declares a bad scenario.
+    """
+    from dataclasses import replace
+
+    from closedloop import simulate
+
+    if path is None:
+        return simulate.get_scenario(name or default, **(overrides or {}))
+    if name is not None:
+        raise UsageError("give --scenario NAME or --scenario-file FILE, not both")
+    if not Path(path).is_file():
+        raise UsageError(f"--scenario-file {path}: no such file")
+    return replace(simulate.load_scenario(path), **(overrides or {}))
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {"start_day": args.start_day, "strength": args.strength}
     return {k: v for k, v in pairs.items() if v is not None}
 
 
-def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None) -> dict[str, str]:
+def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None,
+                  schema: Schema) -> dict[str, str]:
     """Write atomically (temp file, then rename); labels go to their own file if asked."""
     frames = {"output": stream}
     if labels_output:
-        keys = [TELCO_SCHEMA.entity_id, "event_time"]
-        labels = [TELCO_SCHEMA.target, "label_available_at", "true_churn_proba"]
+        keys = [schema.entity_id, "event_time"]
+        labels = [schema.target, "label_available_at", "true_churn_proba"]
         frames = {"output": stream.drop(columns=labels), "labels_output": stream[keys + labels]}
     paths = {"output": output, "labels_output": Path(labels_output or output)}
     for key, frame in frames.items():
@@ -73,7 +108,10 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write ground truth + arrival time to this file")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rows-per-day", type=int, default=1000)
-    parser.add_argument("--scenario", default="none")
+    parser.add_argument("--scenario", help="named drift scenario (default none; "
+                                           "--list-scenarios shows them)")
+    parser.add_argument("--scenario-file",
+                        help="a scenario declared in a JSON or YAML file (Scenario.from_dict)")
     parser.add_argument("--start-day", type=int, help="day the scenario begins")
     parser.add_argument("--strength", type=float, help="scenario strength (1.0 = its default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -85,6 +123,7 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the delay (fixed) or its mean (geometric), in days")
     parser.add_argument("--label-delay-max-days", type=int, default=90,
                         help="the longest delay (uniform draws from 0 to this)")
+    add_data_options(parser, "the reference table the stream is calibrated on (default Telco)")
 
 
 COMMANDS: dict[str, Command] = {

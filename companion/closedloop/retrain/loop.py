@@ -64,8 +64,11 @@ class LoopConfig:
         Length of the replay (30-day months).
     rows_per_day : int
         Customers scored per day.
-    scenario : str or Scenario
-        The drift (see :func:`closedloop.simulate.stream.list_scenarios`).
+    scenario : str, Scenario or mapping
+        The drift: a registered name (see :func:`closedloop.simulate.scenarios.list_scenarios`),
+        a :class:`~closedloop.simulate.scenarios.Scenario` (e.g. from
+        :func:`~closedloop.simulate.scenarios.load_scenario`) or its data form
+        (:meth:`~closedloop.simulate.scenarios.Scenario.from_dict`).
     label_delay_days : int
         Days until a customer's outcome is known.
     business : str
@@ -109,7 +112,9 @@ class LoopConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["scenario"] = getattr(self.scenario, "name", self.scenario)
+        scenario = self.scenario
+        out["scenario"] = scenario if isinstance(scenario, str) else (
+            scenario.get("name") if isinstance(scenario, dict) else scenario.name)
         out["gates"] = getattr(self.gate_config(), "name", str(self.gates))
         out["retrain"] = self.retrain.to_dict()
         return out
@@ -166,7 +171,7 @@ class LoopResult:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
     def _repr_html_(self) -> str:
-        scenario = getattr(self.config.scenario, "name", self.config.scenario)
+        scenario = self.config.to_dict()["scenario"]
         return (f"<b>Closed loop</b>: {self.config.months} months of {scenario}, "
                 f"{self.config.rows_per_day} customers a day"
                 + self.summary().round(3).to_html(index=False))
@@ -243,15 +248,18 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
     from closedloop.business.templates import template
     from closedloop.model.train import DEFAULT_PARAMS, TrainConfig, split_data
     from closedloop.simulate.labels import LabelDelay
+    from closedloop.simulate.scenarios import as_scenario
     from closedloop.simulate.stream import StreamSimulator
 
     validate(reference, schema)
     policies = [get_policy(p) for p in policies]
+    scenario = as_scenario(config.scenario)
     simulator = StreamSimulator(reference, seed=config.seed, population=config.population,
                                 start=config.start, schema=schema)
+    simulator.check(scenario)  # a scenario that does not fit the schema fails here, clearly
     delay = LabelDelay("fixed", days=config.label_delay_days,
                        max_days=max(90, config.label_delay_days))
-    days = list(simulator.iter_days(config.days, config.rows_per_day, config.scenario, delay))
+    days = list(simulator.iter_days(config.days, config.rows_per_day, scenario, delay))
     first = fit_challenger(reference, schema, DEFAULT_PARAMS, seed=config.seed)
     holdout = split_data(reference, schema, TrainConfig(seed=config.seed)).test
     first_reference = _reference(first, holdout, schema, 1, simulator.start, config)

@@ -133,9 +133,11 @@ def labelled_rows(log: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFr
     The 0/1 ``ground_truth`` becomes the contract's target values (``Yes``/``No`` for Telco);
     ``timestamp`` is kept for :func:`prepare_training_data`.
     """
+    from closedloop.simulate.stream import target_values
+
     done = log[log["ground_truth"].notna()]
-    negative = next(c for c in schema[schema.target].categories if c != schema.positive)
-    target = np.where(done["ground_truth"].to_numpy(int) == 1, schema.positive, negative)
+    # (negative, positive) typed as the contract stores the target: "No"/"Yes", or 0/1.
+    target = target_values(schema)[done["ground_truth"].to_numpy(int)]
     features = [c for c in schema.names if c != schema.target]
     return done[[*features, "timestamp"]].assign(**{schema.target: target}).reset_index(
         drop=True)

@@ -19,6 +19,11 @@ _LAZY = {
     "SCENARIOS": "scenarios",
     "get_scenario": "scenarios",
     "list_scenarios": "scenarios",
+    "load_scenario": "scenarios",
+    "as_scenario": "scenarios",
+    "target_values": "stream",
+    "Condition": "scenarios",
+    "LabelModel": "labels",
     "TrueChurnModel": "labels",
     "LabelDelay": "labels",
 }

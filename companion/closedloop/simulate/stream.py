@@ -2,7 +2,7 @@
 
 Telco has 7,043 undated rows; monitoring, retraining and scale need a production stream. A
 :class:`StreamSimulator` emits daily batches of any size from a population resampled from the
-reference, draws each label from a fixed :class:`TrueChurnModel`, dates its arrival with a
+reference, draws each label from a fixed :class:`LabelModel`, dates its arrival with a
 :class:`LabelDelay`, and applies a named :class:`Scenario` (:data:`SCENARIOS`). Day ``d`` depends
 on ``(seed, d)`` alone, with one generator each for customers, clock, labels, delays and scenario:
 a day is the same alone or inside a long stream, and the same customers arrive at the same times
@@ -17,45 +17,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from closedloop.contract.schema import Schema, validate
 from closedloop.contract.telco import TELCO_SCHEMA
-from closedloop.simulate.labels import LabelDelay, TrueChurnModel, _category_codes, _sigmoid
-from closedloop.simulate.scenarios import _CHARGES, Scenario, _resolve
+from closedloop.simulate.labels import LabelDelay, LabelModel, _category_codes, _sigmoid
+from closedloop.simulate.scenarios import _CHARGES, Condition, Scenario, _resolve
 
 #: Columns a simulated batch has beyond the contract (pass as ``validate(allow_extra=...)``).
 STREAM_COLUMNS: tuple[str, ...] = ("event_time", "label_available_at", "true_churn_proba")
 
 _NS_PER_DAY = 86_400 * 10**9
+_POINT_MASS = 0.01  # a value held by at least this share of the reference rows is kept exact
 _POOL, _DAY = 0, 1  # spawn-key tags keep pool and daily generators apart
 _CUSTOMERS, _CLOCK, _LABELS, _DELAY, _SCENARIO = range(5)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @dataclass
@@ -72,12 +54,19 @@ class _Rows:
 class StreamSimulator:
     """A seeded production stream calibrated on ``reference``.
 
-    The population is ``population`` customers resampled from the reference rows. A resampled
-    customer keeps its categories, so combinations such as "No internet service" with
-    InternetService "No" stay consistent; numerics get Gaussian noise of ``noise`` standard
-    deviations (0/1 flags excepted), keep the reference's precision and are clipped to the
-    observed and contract ranges; TotalCharges is rebuilt from the jittered tenure and
-    MonthlyCharges with the customer's own billing ratio. Ids (``SIM-0000042``) are stable.
+    Works for any :class:`~closedloop.contract.schema.Schema` whose target is a category with
+    two values or a 0/1 number. The population is ``population`` customers resampled from the
+    reference rows. A resampled customer keeps its categories, so combinations such as "No
+    internet service" with InternetService "No" stay consistent; numerics get Gaussian noise
+    of ``noise`` standard deviations, except point masses: a value held by at least 1 % of the
+    reference rows (an exact zero, a 0/1 flag) stays exactly that value, at the same rate. A
+    jittered value that would leave the observed or declared range, or land on a point mass,
+    keeps its reference value; integers stay integers and floats keep the reference's
+    precision. Where the schema has Telco's tenure, MonthlyCharges and TotalCharges,
+    TotalCharges is rebuilt from the jittered tenure and MonthlyCharges with the customer's
+    own billing ratio. Ids (``SIM-0000042``) are stable. Labels are drawn from
+    ``true_model``, a :class:`~closedloop.simulate.labels.LabelModel` (gradient boosting,
+    calibrated) fitted on the reference.
 
     Each day draws its customers from the population (without replacement when ``rows`` fits, so
     customers recur across days, not within one) at uniform random times, sorted. The population
@@ -87,7 +76,7 @@ class StreamSimulator:
     Parameters
     ----------
     reference : DataFrame
-        Rows honouring ``schema`` (e.g. :func:`closedloop.contract.schema.load_telco`).
+        Labelled rows honouring ``schema`` (e.g. :func:`closedloop.contract.telco.load_telco`).
     seed : int
         Everything random derives from ``seed`` and the day.
     population : int
@@ -98,8 +87,8 @@ class StreamSimulator:
         The contract of ``reference`` and of the emitted batches.
     noise : float
         Jitter of numeric columns, in reference standard deviations.
-    true_model : TrueChurnModel, optional
-        The ground truth; fitted on ``reference`` when omitted.
+    true_model : LabelModel, optional
+        The ground truth; ``LabelModel.fit(reference, schema)`` when omitted.
 
     Examples
     --------
@@ -114,13 +103,13 @@ class StreamSimulator:
 
     def __init__(self, reference: pd.DataFrame, *, seed: int = 0, population: int = 50_000,
                  start: str = "2026-01-01", schema: Schema = TELCO_SCHEMA, noise: float = 0.05,
-                 true_model: TrueChurnModel | None = None) -> None:
+                 true_model: LabelModel | None = None) -> None:
         if seed < 0 or population < 1:
             raise ValueError("seed must be >= 0 and population >= 1")
         validate(reference, schema)
         self.schema, self.seed, self.population = schema, seed, population
         self.start = pd.Timestamp(start)
-        self.true_model = true_model or TrueChurnModel.fit(reference, schema)
+        self.true_model = true_model or LabelModel.fit(reference, schema)
         self._decimals = {n: _decimals(reference[n].to_numpy(float)) for n in schema.numeric}
         rng = _rng(seed, _POOL)
         rows = rng.integers(0, len(reference), population)
@@ -132,17 +121,30 @@ class StreamSimulator:
         digits = np.char.zfill(np.arange(population).astype(str), max(7, len(str(population))))
         self._ids = np.char.add("SIM-", digits).astype(object)
         self._logit = self.true_model.logit_from_arrays(self._codes, self._numerics)
+        self._labels = target_values(schema)
 
     def _jitter(self, reference: pd.DataFrame, rows: np.ndarray, rng: np.random.Generator,
                 noise: float) -> dict[str, np.ndarray]:
+        """Resampled numerics with noise that keeps point masses, ranges and integers."""
         out = {}
         for name in self.schema.numeric:
             base = reference[name].to_numpy(float)
             x = base[rows]
-            if np.unique(base[~np.isnan(base)]).size > 2:  # a 0/1 flag must stay 0/1
-                x = x + rng.normal(0.0, noise * np.nanstd(base), x.size)
-            out[name] = self._clip(name, x, np.nanmin(base), np.nanmax(base))
+            present = base[~np.isnan(base)]
+            values, counts = np.unique(present, return_counts=True)
+            masses = values[counts >= _POINT_MASS * max(len(base), 1)]
+            spread = np.std(present) if present.size else 0.0
+            if noise > 0 and spread > 0 and values.size > masses.size:
+                moved = self._clip(name, x + rng.normal(0.0, noise * spread, x.size),
+                                   present.min(), present.max(), check=False)
+                # A point mass (an exact zero, a 0/1 flag) stays put; a jittered value that
+                # leaves the range or lands on a point mass keeps its reference value.
+                keep = (np.isnan(x) | np.isin(x, masses) | np.isin(moved, masses)
+                        | ~self._inside(name, moved, present.min(), present.max()))
+                x = np.where(keep, x, moved)
+            out[name] = self._clip(name, x)
         if set(_CHARGES) <= set(out):
+            # Telco's billing identity: TotalCharges ~ tenure x MonthlyCharges.
             tenure, monthly, total = (reference[n].to_numpy(float) for n in _CHARGES)
             billed = tenure * monthly
             ratio = np.divide(total, billed, out=np.ones_like(total), where=billed > 0)[rows]
@@ -150,36 +152,90 @@ class StreamSimulator:
                                           * out[_CHARGES[1]])
         return out
 
+    def _inside(self, name: str, x: np.ndarray, low: float, high: float) -> np.ndarray:
+        """Where ``x`` lies within the observed range and the contract's ``low``/``high``."""
+        column = self.schema[name]
+        low = low if column.low is None else max(low, column.low)
+        high = high if column.high is None else min(high, column.high)
+        return (x >= low) & (x <= high)
+
     def _clip(self, name: str, x: np.ndarray, low: float = -np.inf,
-              high: float = np.inf) -> np.ndarray:
+              high: float = np.inf, check: bool = True) -> np.ndarray:
+        """Clip to the range and the contract, round to the reference's precision."""
         column, decimals = self.schema[name], self._decimals[name]
         low = low if column.low is None else max(low, column.low)
         x = np.clip(x, low, high if column.high is None else min(high, column.high))
         if column.kind == "integer":
-            return np.rint(x).astype(np.int64)
+            x = np.rint(x)
+            return x.astype(np.int64) if check and not np.isnan(x).any() else x
         return x if decimals is None else np.round(x, decimals)
 
     def _mask(self, codes: Mapping[str, np.ndarray], numerics: Mapping[str, np.ndarray],
               scenario: Scenario) -> np.ndarray:
-        """The segment ``column == value`` (category) or ``column <= value`` (numeric)."""
-        column, value = str(scenario.column), scenario.value
-        if column in codes:
-            return codes[column] == self.schema[column].categories.index(str(value))
-        return numerics[column] <= float(value)  # type: ignore[arg-type]
+        """The scenario's segment: rows meeting all of its conditions."""
+        mask = np.ones(len(next(iter({**codes, **numerics}.values()))), bool)
+        for condition in scenario.conditions(self.schema):
+            mask &= self._meets(codes, numerics, condition)
+        return mask
 
-    def _check(self, scenario: Scenario) -> Scenario:
-        """Fail before generating anything, naming the scenario, when it does not fit the schema."""
+    def _meets(self, codes: Mapping[str, np.ndarray], numerics: Mapping[str, np.ndarray],
+               condition: Condition) -> np.ndarray:
+        column, op, value = condition.column, condition.op, condition.value
+        values = list(value) if op == "one_of" else [value]
+        if column in codes:
+            categories = self.schema[column].categories
+            return np.isin(codes[column], [categories.index(str(v)) for v in values])
+        x = numerics[column]
+        if op == "at_most":
+            return x <= float(value)
+        if op == "at_least":
+            return x >= float(value)
+        return np.isin(x, np.asarray(values, float))
+
+    def check(self, scenario: str | Scenario | Mapping[str, Any]) -> Scenario:
+        """The scenario (a name, a :class:`Scenario` or its data form), checked against the schema.
+
+        Raises
+        ------
+        ValueError
+            Naming the scenario, the column and what was expected, when it does not fit.
+        """
+        scenario = _resolve(scenario)
         column, schema = scenario.column, self.schema
-        needs = {"scale": schema.numeric, "as_text": schema.numeric,
+        needs = {"scale": schema.numeric, "shift": schema.numeric, "as_text": schema.numeric,
                  "recode": schema.categorical}.get(scenario.effect, schema.feature_names)
         if column is not None and column not in needs:
             raise ValueError(f"scenario {scenario.name!r}: effect {scenario.effect!r} cannot "
-                             f"apply to column {column!r} of schema {schema.name!r}")
-        if (scenario.effect in ("mix", "recode", "logit") and column in schema.categorical
-                and scenario.value not in schema[column].categories):
+                             f"apply to column {column!r} of schema {schema.name!r} (expected "
+                             f"one of {', '.join(needs)})")
+        if scenario.effect == "recode" and str(scenario.value) not in schema[column].categories:
             raise ValueError(f"scenario {scenario.name!r}: {scenario.value!r} is not a "
-                             f"category of {column!r}")
+                             f"category of {column!r} (expected one of "
+                             f"{', '.join(schema[column].categories)})")
+        if scenario.effect in ("mix", "logit"):
+            for condition in scenario.conditions(schema):
+                self._check_condition(scenario, condition)
         return scenario
+
+    def _check_condition(self, scenario: Scenario, condition: Condition) -> None:
+        schema, column = self.schema, condition.column
+        if column not in schema.feature_names:
+            raise ValueError(f"scenario {scenario.name!r}: segment column {column!r} is not a "
+                             f"feature of schema {schema.name!r} (expected one of "
+                             f"{', '.join(schema.feature_names)})")
+        values = condition.value if condition.op == "one_of" else (condition.value,)
+        if column in schema.categorical:
+            if condition.op in ("at_most", "at_least"):
+                raise ValueError(f"scenario {scenario.name!r}: {condition.op} needs a numeric "
+                                 f"column, {column!r} is a category (use equals or one_of)")
+            bad = [v for v in values if str(v) not in schema[column].categories]
+            if bad:
+                raise ValueError(f"scenario {scenario.name!r}: {bad[0]!r} is not a category "
+                                 f"of {column!r} (expected one of "
+                                 f"{', '.join(schema[column].categories)})")
+        elif not all(_is_number(v) for v in values):
+            raise ValueError(f"scenario {scenario.name!r}: segment on numeric column "
+                             f"{column!r} expects numbers, got {condition.value!r}")
 
     def _customers(self, day: int, rows: int, scenario: Scenario, weight: float) -> np.ndarray:
         rng = _rng(self.seed, _DAY, day, _CUSTOMERS)
@@ -197,7 +253,9 @@ class StreamSimulator:
     def _drift(self, rows: _Rows, scenario: Scenario, weight: float, day: int) -> None:
         """Covariate and concept effects, applied before the labels are drawn."""
         column = str(scenario.column)
-        if scenario.effect == "scale":
+        if scenario.effect == "shift":
+            rows.numerics[column] = self._clip(column, rows.numerics[column] + weight)
+        elif scenario.effect == "scale":
             old = rows.numerics[column]
             rows.numerics[column] = new = self._clip(column, old * (1.0 + weight))
             if column == _CHARGES[1] and set(_CHARGES) <= set(rows.numerics):
@@ -235,14 +293,14 @@ class StreamSimulator:
         """
         if day < 0 or rows < 0:
             raise ValueError(f"day and rows must be >= 0 (got day={day}, rows={rows})")
-        scenario, delay = self._check(_resolve(scenario)), label_delay or LabelDelay()
+        scenario, delay = self.check(scenario), label_delay or LabelDelay()
         weight = scenario.weight(day)
         index = self._customers(day, rows, scenario, weight)
         data = _Rows(index, {n: c[index] for n, c in self._codes.items()},
                      {n: x[index] for n, x in self._numerics.items()})
         if weight:
             self._drift(data, scenario, weight, day)
-        if weight and scenario.effect in ("scale", "recode"):
+        if weight and scenario.effect in ("scale", "shift", "recode"):
             logit = self.true_model.logit_from_arrays(data.codes, data.numerics)
         else:  # features untouched: the customers' precomputed log-odds are exact
             logit = self._logit[index]
@@ -258,9 +316,8 @@ class StreamSimulator:
     def _frame(self, data: _Rows, churn: np.ndarray, proba: np.ndarray, event: np.ndarray,
                available: np.ndarray) -> pd.DataFrame:
         schema = self.schema
-        negative = next(c for c in schema[schema.target].categories if c != schema.positive)
         columns = {schema.entity_id: self._ids[data.index],
-                   schema.target: np.array([negative, schema.positive], object)[churn.view("i1")],
+                   schema.target: self._labels[churn.view("i1")],
                    **{n: self._values[n][c] for n, c in data.codes.items()},
                    **data.numerics, **data.text}
         columns = {name: columns[name] for name in schema.names}
@@ -285,6 +342,38 @@ class StreamSimulator:
             raise ValueError(f"days must be >= 1 (got {days})")
         frames = list(self.iter_days(days, rows_per_day, scenario, label_delay, first_day))
         return frames[0] if days == 1 else pd.concat(frames, ignore_index=True)
+
+
+def target_values(schema: Schema) -> np.ndarray:
+    """The target's (negative, positive) values, typed as the contract stores the target.
+
+    Examples
+    --------
+    >>> target_values(TELCO_SCHEMA).tolist()
+    ['No', 'Yes']
+    """
+    target = schema[schema.target]
+    if target.kind == "category":
+        negatives = [c for c in target.categories if c != schema.positive]
+        if len(negatives) != 1 or schema.positive not in target.categories:
+            raise ValueError(f"target {target.name!r} of schema {schema.name!r} needs exactly "
+                             f"two categories, one of them the positive {schema.positive!r} "
+                             f"(got {list(target.categories)})")
+        return np.array([negatives[0], schema.positive], object)
+    if target.kind in ("integer", "float"):
+        positive = float(schema.positive)
+        low = 0.0 if target.low is None else target.low
+        high = 1.0 if target.high is None else target.high
+        negative = low if low != positive else high
+        if negative == positive:
+            negative = 1.0 - positive
+        return np.array([negative, positive], target.dtype)
+    raise ValueError(f"target {target.name!r} of schema {schema.name!r} is a {target.kind} "
+                     "column; the simulator needs a category or a number")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def _decimals(values: np.ndarray) -> int | None:

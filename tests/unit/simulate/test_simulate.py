@@ -108,7 +108,7 @@ def test_true_model_matches_the_stream_and_telco(reference, sim, calm):
     assert truth.proba(reference).mean() == pytest.approx(_churn_rate(reference), abs=0.01)
     assert roc_auc_score(reference["Churn"] == "Yes", truth.logit(reference)) > 0.8
     again = TrueChurnModel.fit(reference)
-    pd.testing.assert_series_equal(truth.coefficients(), again.coefficients())
+    np.testing.assert_array_equal(truth.logit(reference), again.logit(reference))
 
 
 def _auc(train: pd.DataFrame, test: pd.DataFrame) -> float:
