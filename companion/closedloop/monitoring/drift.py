@@ -14,6 +14,15 @@ Statistics, all on the **non-null** values (nulls are a separate signal, below):
 - categorical columns: chi-square test of homogeneity (Pearson, no continuity correction),
   total-variation and L-infinity distances, PSI and Jensen-Shannon distance on the category
   frequencies over the union of the two samples' categories;
+- discrete numeric columns, whose reference values are integers with at most
+  ``DriftConfig.max_discrete_values`` distinct ones (a 0/1 flag such as ``SeniorCitizen``, a count
+  of 0 to 5): the categorical statistics on the value frequencies, plus ``avg_delta``. KS is
+  the wrong test there: its p-value assumes continuous data and is very conservative on a few
+  tied values (a share of senior citizens moving from 0.162 to 0.21 on a few thousand rows
+  passes KS, chi-square rejects at p = 2e-7), and Wasserstein on a flag is just the share's
+  change. The reference is the baseline, or all the windows pooled when there is no baseline,
+  so a column gets one test in every row. Column ``value_test`` says which test was used
+  (``"ks"`` or ``"chi_squared"``);
 - PSI replaces an empty bin's proportion by ``epsilon`` (default 1e-4) so the logarithm is
   finite; its bands are < 0.1 stable, 0.1 to 0.25 moderate, >= 0.25 significant
   (:func:`psi_band`). Jensen-Shannon uses base 2, so it lies in [0, 1].
@@ -24,10 +33,11 @@ arrives as text (``"12"``) is a broken contract, reported as ``type_mismatch``; 
 computed on the values parsed as numbers (what could not be parsed counts as null).
 
 The decision (:class:`DriftConfig`): a column drifts in a window when its value test (KS or
-chi-square) or its null test rejects at level ``alpha`` Bonferroni-corrected over all the tests of
-that window and comparison, and its PSI is at least ``min_psi`` (an effect-size floor, 0 by
-default: pass 0.1 to ignore differences too small to matter on very large windows), or when its
-type is wrong. The ground truth's null rate is not a drift signal (labels arrive late by design).
+chi-square, as ``value_test`` says) or its null test rejects at level ``alpha``
+Bonferroni-corrected over all the tests of that window and comparison, and its PSI is at least
+``min_psi`` (an effect-size floor, 0 by default: pass 0.1 to ignore differences too small to
+matter on very large windows), or when its type is wrong. The ground truth's null rate is not a
+drift signal (labels arrive late by design).
 
 See Also
 --------
@@ -58,10 +68,14 @@ MODEL_COLUMNS: Mapping[str, Kind] = {
 #: Columns whose null rate is not a drift signal (labels are null until they arrive).
 LABEL_COLUMNS: tuple[str, ...] = ("ground_truth",)
 
+#: Values of the drift table's ``value_test``: which test compared the column's values.
+VALUE_TESTS: tuple[str, ...] = ("ks", "chi_squared")
+
 #: The drift table's columns, in order.
 DRIFT_COLUMNS: tuple[str, ...] = (
     "window_start", "window_end", "window_cmp_start", "window_cmp_end", "drift_type",
-    "granularity", "column_name", "column_kind", "model_id", "slice_key", "slice_value",
+    "granularity", "column_name", "column_kind", "value_test", "model_id", "slice_key",
+    "slice_value",
     "count", "count_cmp", "count_delta", "avg_delta",
     "null_rate", "null_rate_cmp", "percent_null_delta", "null_chi_squared_statistic",
     "null_chi_squared_pvalue",
@@ -92,6 +106,10 @@ class DriftConfig:
         KS p-value: ``"auto"`` (exact for small samples, asymptotic beyond a million value
         pairs), ``"scipy"`` (``ks_2samp``'s own rule), ``"exact"`` or ``"asymp"``; see
         :func:`closedloop.monitoring.drift_stats.ks_pvalue`.
+    max_discrete_values : int
+        A numeric column whose reference values are all integers, at most this many distinct,
+        is compared with the categorical statistics (chi-square, ...) instead of KS and
+        Wasserstein; 0 compares every numeric column with KS.
     """
 
     bins: int = 10
@@ -101,6 +119,7 @@ class DriftConfig:
     psi_moderate: float = 0.1
     psi_significant: float = 0.25
     ks_method: str = "auto"
+    max_discrete_values: int = 10
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +157,28 @@ def drift_columns(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> dict[st
     return {name: kind for name, kind in kinds.items() if name in frame.columns}
 
 
+def value_test(kind: Kind, reference: Sequence[ColumnSample],
+               config: DriftConfig = DriftConfig()) -> str:
+    """The test that compares a column's values: ``"chi_squared"`` for a categorical column and
+    for a discrete numeric one (the values of the ``reference`` samples pooled are integers, at
+    most ``config.max_discrete_values`` distinct), ``"ks"`` for the other numeric columns.
+
+    Examples
+    --------
+    >>> flag, = reduce_column(pd.Series([0, 1, 1, 0, 0]), "numeric")
+    >>> tenure, = reduce_column(pd.Series(range(73)), "numeric")
+    >>> value_test("numeric", [flag]), value_test("numeric", [tenure])
+    ('chi_squared', 'ks')
+    """
+    if kind != "numeric":
+        return "chi_squared"
+    values = np.unique(np.concatenate(
+        [np.asarray(c.reduced.values, np.float64) for c in reference] or [np.array([])]))
+    discrete = (0 < values.size <= config.max_discrete_values
+                and bool(np.all(np.isfinite(values) & (values == np.round(values)))))
+    return "chi_squared" if discrete else "ks"
+
+
 # --------------------------------------------------------------------------------------------
 # Comparing two reduced samples
 # --------------------------------------------------------------------------------------------
@@ -150,10 +191,15 @@ _STATISTICS = ("avg_delta", "ks_statistic", "ks_pvalue", "wasserstein_distance",
 
 
 def compare_many(cmps: Sequence[ColumnSample], curs: Sequence[ColumnSample], kind: Kind,
-                 config: DriftConfig = DriftConfig()) -> pd.DataFrame:
+                 config: DriftConfig = DriftConfig(), test: str | None = None) -> pd.DataFrame:
     """Every statistic of the drift table for pairs of samples of one column: ``curs[i]``
     against ``cmps[i]``. One row per pair; the null and categorical statistics are computed for
-    all pairs at once, as arrays."""
+    all pairs at once, as arrays.
+
+    ``test`` is the value test (:data:`VALUE_TESTS`); by default :func:`value_test` on the
+    comparison samples ``cmps``.
+    """
+    test = test or value_test(kind, cmps, config)
     a = [c.reduced for c in cmps]
     b = [c.reduced for c in curs]
     n_a, n_b = (np.array([r.n for r in rs], dtype=float) for rs in (a, b))
@@ -171,12 +217,21 @@ def compare_many(cmps: Sequence[ColumnSample], curs: Sequence[ColumnSample], kin
         "null_rate": rate_b, "null_rate_cmp": rate_a,
         "percent_null_delta": 100.0 * (rate_b - rate_a),
         "null_chi_squared_statistic": statistic, "null_chi_squared_pvalue": pvalue,
+        "value_test": np.full(len(curs), test, dtype=object),
         **{name: np.full(len(curs), np.nan) for name in _STATISTICS}}
     both = np.flatnonzero((n_a > 0) & (n_b > 0))
     if both.size:
         pairs = ([a[i] for i in both], [b[i] for i in both])
-        stats = (_numeric_stats(*pairs, config) if kind == "numeric"
-                 else _categorical_stats(*pairs, config))
+        if test == "ks":
+            stats = _numeric_stats(*pairs, config)
+        else:
+            # a discrete numeric column: its values as categories (all floats, so 1 and 1.0
+            # are one category whatever the dtype of each sample), and the shift of its mean
+            stats = _categorical_stats(*(_as_float(s) if kind == "numeric" else s
+                                         for s in pairs), config)
+            if kind == "numeric":
+                stats["avg_delta"] = np.array([st.mean_std(y)[0] - st.mean_std(x)[0]
+                                               for x, y in zip(*pairs)])
         for name, values in stats.items():
             out[name][both] = values
     return pd.DataFrame(out)
@@ -200,6 +255,10 @@ def _numeric_stats(a: Sequence[st.Reduced], b: Sequence[st.Reduced], config: Dri
              "wasserstein_distance_normalized", "population_stability_index",
              "jensen_shannon_distance")
     return dict(zip(names, np.array(rows, dtype=float).T))
+
+
+def _as_float(samples: Sequence[st.Reduced]) -> list[st.Reduced]:
+    return [st.Reduced(np.asarray(r.values, np.float64), r.counts, r.nulls) for r in samples]
 
 
 def _categorical_stats(a: Sequence[st.Reduced], b: Sequence[st.Reduced], config: DriftConfig
@@ -322,12 +381,16 @@ def drift_table(windows: pd.DataFrame, reduced: Mapping[str, Sequence[ColumnSamp
         comparisons.append((CONSECUTIVE, adjacent, adjacent - 1))
     blocks = []
     for order, (name, kind) in enumerate(kinds.items()):
+        # One test per column: decided on the baseline, or on all the windows without one.
+        test = value_test(kind, [baseline[name]] if baseline is not None else reduced[name],
+                          config)
         for drift_type, current, previous in comparisons:
             if current.size == 0:
                 continue
             cmps = ([baseline[name]] * current.size if previous is None  # type: ignore[index]
                     else [reduced[name][i] for i in previous])
-            block = compare_many(cmps, [reduced[name][i] for i in current], kind, config)
+            block = compare_many(cmps, [reduced[name][i] for i in current], kind, config,
+                                 test)
             block.insert(0, "window_start", starts[current])
             block.insert(1, "window_end", ends[current])
             cmp_at = (np.full(current.size, -1) if previous is None else previous)
@@ -354,7 +417,7 @@ def _decide(table: pd.DataFrame, config: DriftConfig) -> None:
     """Bonferroni over the value test and the null test of every column of one comparison."""
     tests = table.groupby(["window_start", "drift_type"])["column_name"].transform("size")
     level = config.alpha / (2 * tests)
-    value_p = table["ks_pvalue"].where(table["column_kind"] == "numeric",
+    value_p = table["ks_pvalue"].where(table["value_test"] == "ks",
                                        table["chi_squared_pvalue"])
     values = (value_p < level) & ~(table["population_stability_index"] < config.min_psi)
     nulls = (table["null_chi_squared_pvalue"] < level) & ~table["column_name"].isin(

@@ -13,10 +13,22 @@ negative with ``1 - p``. :class:`CBPE` (after NannyML's method of that name)
    accuracy, precision, recall and F1 (binary, for the positive class) as ratios of expected
    counts; ROC AUC is the expected Mann-Whitney statistic, each row counting as a positive with
    weight ``p`` and as a negative with weight ``1 - p`` (pairs of a row with itself excluded);
-3. gives each estimate a sampling band: labels are drawn ``n_draws`` times from Bernoulli(``p``)
-   (a parametric bootstrap) and the band is the estimate plus or minus ``width`` standard
-   deviations of the metric over the draws, clipped to [0, 1]. It is the range the *realised*
-   metric of a window of that size should fall in if the calibrated model is right.
+3. gives each estimate a sampling band: the range the *realised* metric should fall in if the
+   calibrated model is right, each label being an independent Bernoulli(``p``) draw. The band is
+   centred on the expected metric of the rows the realised metric is computed on, and its
+   half-width is ``width`` standard deviations of that realised metric, clipped to [0, 1]. The
+   standard deviations are analytic: exact for accuracy and precision (means of independent
+   Bernoulli indicators over a fixed number of rows), the delta method for recall, F1 and ROC AUC
+   (smooth functions of sums of independent Bernoulli terms). No resampling, so a window of a
+   million rows costs a few passes over its probabilities.
+
+The band is for the population the realised metric is computed on (column ``band_population``):
+while only some labels are in, the realised metric is that of the labelled rows, so the band is
+that of the labelled rows (``"labelled"``: their expected metric, with the wider sampling spread of
+a smaller sample); once every label is in, or before any is, it is the window's (``"window"``).
+A band for the whole window compared with the metric of a 5 % labelled subset would be far too
+narrow: with a perfectly calibrated model it would hold the realised metric about half the time.
+The point estimate ``estimated`` is always the whole window's.
 
 Where labels have arrived, the realised metric of the labelled rows is shown beside the estimate.
 
@@ -47,7 +59,10 @@ ESTIMATED_METRICS: tuple[str, ...] = (
 #: Columns of :meth:`CBPE.estimate`, in order.
 ESTIMATE_COLUMNS: tuple[str, ...] = (
     "window_start", "window_end", "metric", "row_count", "labelled_count", "estimated",
-    "sampling_std", "lower", "upper", "realised", "realised_in_band")
+    "sampling_std", "lower", "upper", "realised", "realised_in_band", "band_population",
+    "band_rows", "band_estimated")
+#: Values of ``band_population``: the band is for the labelled rows, or for the whole window.
+BAND_POPULATIONS: tuple[str, ...] = ("labelled", "window")
 
 
 @dataclass
@@ -61,13 +76,11 @@ class CBPE:
         reference), ``"isotonic"`` or ``"none"``.
     metrics : sequence of str
         Metrics to estimate, from :data:`ESTIMATED_METRICS`.
-    n_draws : int
-        Draws of the parametric bootstrap behind the sampling band.
     width : float
         Half-width of the band in standard deviations (3: about 99.7 % coverage when the
-        realised metric is close to normal).
+        realised metric is close to normal; 1.96: about 95 %).
     random_state : int
-        Seeds the cross-validation folds and the bootstrap.
+        Seeds the cross-validation folds of the calibration check.
 
     Examples
     --------
@@ -86,7 +99,6 @@ class CBPE:
 
     calibration: str = "auto"
     metrics: Sequence[str] = ESTIMATED_METRICS
-    n_draws: int = 400
     width: float = 3.0
     random_state: int = 0
     calibrated_: bool = field(default=False, init=False)
@@ -128,32 +140,56 @@ class CBPE:
 
         ``frame`` has ``timestamp`` (or a ``window_start`` column), the model's ``proba`` and
         ``prediction``, and optionally the ``label`` (null until it arrives).
+
+        ``estimated`` is the expected metric of the whole window. The band (``lower``,
+        ``upper``, from ``sampling_std``) is for the population the realised metric is computed
+        on: ``band_population`` is ``"labelled"`` when some but not all of the window's labels
+        are in (the band is centred on ``band_estimated``, the expected metric of those
+        ``band_rows`` labelled rows), ``"window"`` otherwise (``band_estimated`` equals
+        ``estimated``, ``band_rows`` the ``row_count``).
         """
         grain = Granularity.parse(granularity)
         starts = (pd.to_datetime(frame[WINDOW_START]) if WINDOW_START in frame.columns
                   else assign_windows(frame[timestamp], grain))
         codes, windows = pd.factorize(starts, sort=True)
-        rng = np.random.default_rng(self.random_state)
+        # One stable sort by window, then each window is a slice (rows keep their order, so the
+        # sums, hence the point estimates, are those of a boolean selection of the window).
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(windows) + 1))
+        all_scores = frame[proba].to_numpy(np.float64)[order]
+        all_predicted = frame[prediction].to_numpy()[order].astype(bool)
+        all_p = self.calibrate(all_scores)
+        all_y = _labels(frame, label)[order]
         rows = []
         for i, start in enumerate(pd.DatetimeIndex(windows)):
-            part = frame[codes == i]
-            scores = part[proba].to_numpy(np.float64)
-            predicted = part[prediction].to_numpy().astype(bool)
-            p = self.calibrate(scores)
+            part = slice(bounds[i], bounds[i + 1])
+            scores, predicted, p, y = (all_scores[part], all_predicted[part], all_p[part],
+                                       all_y[part])
             estimated = expected_metrics(p, predicted, scores)
-            std = _bootstrap_std(p, predicted, scores, self.n_draws, rng)
-            realised, labelled = _realised(part, label, predicted, scores)
+            known = ~np.isnan(y)
+            labelled = int(known.sum())
+            realised = _realised_arrays(y[known], predicted[known], scores[known])
+            if 0 < labelled < p.size:   # the realised metric is the labelled rows': so the band
+                population = "labelled"
+                centre = expected_metrics(p[known], predicted[known], scores[known])
+                std = sampling_std(p[known], predicted[known], scores[known])
+            else:
+                population, centre = "window", estimated
+                std = sampling_std(p, predicted, scores)
             for metric in self.metrics:
-                low = max(0.0, estimated[metric] - self.width * std[metric])
-                high = min(1.0, estimated[metric] + self.width * std[metric])
+                low = max(0.0, centre[metric] - self.width * std[metric])
+                high = min(1.0, centre[metric] + self.width * std[metric])
                 truth = realised.get(metric, np.nan)
                 rows.append({
                     "window_start": start, "window_end": grain.end(start), "metric": metric,
-                    "row_count": len(part), "labelled_count": labelled,
+                    "row_count": p.size, "labelled_count": labelled,
                     "estimated": estimated[metric], "sampling_std": std[metric],
                     "lower": low, "upper": high, "realised": truth,
                     "realised_in_band": (bool(low <= truth <= high) if np.isfinite(truth)
-                                         else pd.NA)})
+                                         else pd.NA),
+                    "band_population": population,
+                    "band_rows": labelled if population == "labelled" else p.size,
+                    "band_estimated": centre[metric]})
         table = pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
         table["realised_in_band"] = table["realised_in_band"].astype("boolean")
         return table
@@ -223,46 +259,82 @@ def _expected_auc(p: np.ndarray, scores: np.ndarray) -> float:
     return float(wins / pairs) if pairs > 0 else float("nan")
 
 
-def _bootstrap_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray, draws: int,
-                   rng: np.random.Generator, chunk: int = 50) -> dict[str, float]:
-    """Standard deviation of each realised metric when labels are drawn from Bernoulli(p)."""
+def sampling_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
+                 ) -> dict[str, float]:
+    """Standard deviation of each realised metric of these rows when their labels are drawn
+    independently from Bernoulli(``p``).
+
+    Accuracy and precision are means of independent Bernoulli indicators over a number of rows
+    fixed by the predictions, so their variance is exact: ``sum p (1 - p)`` over the rows
+    concerned, divided by their count squared. Recall ``TP / (TP + FN)``, F1
+    ``2 TP / (n_pred + TP + FN)`` (``n_pred`` the rows predicted positive) and the Mann-Whitney
+    ROC AUC ``(S - P (P + 1) / 2) / (P (n - P))`` (``S`` the sum of the positives' ranks, ``P``
+    the number of positives) are smooth functions of sums of independent Bernoulli terms; their
+    variance is the delta method's, the gradient taken at the expected sums.
+
+    Examples
+    --------
+    >>> p = np.full(400, 0.5)
+    >>> round(sampling_std(p, p >= 0.5, p)["accuracy"], 4)   # sqrt(0.25 / 400)
+    0.025
+    """
+    p, predicted = np.asarray(p, np.float64), np.asarray(predicted, bool)
+    n = p.size
+    v = p * (1.0 - p)
+    n_pred = float(predicted.sum())
+    a, b = p[predicted].sum(), p[~predicted].sum()            # expected TP and FN
+    var_a, var_b = v[predicted].sum(), v[~predicted].sum()
+
+    def root(num: float, den: float) -> float:
+        return float(np.sqrt(max(num, 0.0) / den)) if den > 0 else 0.0
+
+    out = {"accuracy": root(v.sum(), n ** 2), "precision_binary": root(var_a, n_pred ** 2),
+           "recall_binary": root(b ** 2 * var_a + a ** 2 * var_b, (a + b) ** 4),
+           "f1_binary": root(4 * ((n_pred + b) ** 2 * var_a + a ** 2 * var_b),
+                             (n_pred + a + b) ** 4)}
     ranks = rankdata(scores)  # midranks: the Mann-Whitney AUC with ties, as scikit-learn's
-    pred = predicted.astype(float)
-    values: dict[str, list[np.ndarray]] = {}
-    for start in range(0, draws, chunk):
-        y = (rng.random((min(chunk, draws - start), p.size)) < p).astype(float)
-        tp = y @ pred
-        positives = y.sum(axis=1)
-        fp, fn = pred.sum() - tp, positives - tp
-        tn = p.size - tp - fp - fn
-        batch = _confusion(tp, fp, fn, tn)
-        negatives = p.size - positives
-        with np.errstate(divide="ignore", invalid="ignore"):
-            batch["roc_auc"] = (y @ ranks - positives * (positives + 1) / 2) / (
-                positives * negatives)
-        for name, value in batch.items():
-            values.setdefault(name, []).append(value)
-    return {name: float(np.nanstd(np.concatenate(v))) for name, v in values.items()}
+    s, m = float(p @ ranks), a + b                            # expected S and P
+    pairs = m * (n - m)
+    if pairs > 0:
+        d_s = 1.0 / pairs
+        d_m = (-(m + 0.5) * pairs - (s - m * (m + 1) / 2) * (n - 2 * m)) / pairs ** 2
+        var = d_s ** 2 * (v @ ranks ** 2) + 2 * d_s * d_m * (v @ ranks) + d_m ** 2 * v.sum()
+        out["roc_auc"] = float(np.sqrt(max(var, 0.0)))
+    else:
+        out["roc_auc"] = float("nan")
+    return out
+
+
+def _labels(frame: pd.DataFrame, label: str | None) -> np.ndarray:
+    """The labels as floats, NaN where not (yet) known (all NaN without a label column)."""
+    out = np.full(len(frame), np.nan)
+    if label is not None and label in frame.columns:
+        known = frame[label].notna().to_numpy()
+        out[known] = frame[label].to_numpy()[known].astype(float)
+    return out
 
 
 def _realised(part: pd.DataFrame, label: str | None, predicted: np.ndarray,
               scores: np.ndarray) -> tuple[dict[str, float], int]:
-    """The metrics of the window's labelled rows (empty when none is labelled)."""
-    if label is None or label not in part.columns:
-        return {}, 0
-    known = part[label].notna().to_numpy()
-    if not known.any():
-        return {}, 0
-    y = part[label].to_numpy()[known].astype(float)
-    pred = predicted[known]
+    """The metrics of the window's labelled rows (empty when none is labelled), and their
+    count."""
+    y = _labels(part, label)
+    known = ~np.isnan(y)
+    return _realised_arrays(y[known], predicted[known], scores[known]), int(known.sum())
+
+
+def _realised_arrays(y: np.ndarray, pred: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """The metrics of labelled rows: labels ``y``, decisions ``pred``, ranking ``scores``."""
+    if y.size == 0:
+        return {}
     counts = [np.array([float(np.sum(m))]) for m in (
         (y == 1) & pred, (y == 0) & pred, (y == 1) & ~pred, (y == 0) & ~pred)]
     out = {k: float(v[0]) for k, v in _confusion(*counts).items()}
     n_pos, n_neg = y.sum(), (1 - y).sum()
-    ranks = rankdata(scores[known])
+    ranks = rankdata(scores)
     out["roc_auc"] = float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
                            ) if n_pos and n_neg else float("nan")
-    return out, int(known.sum())
+    return out
 
 
 def estimate_performance(current: pd.DataFrame, reference: pd.DataFrame,

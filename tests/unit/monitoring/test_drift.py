@@ -21,6 +21,7 @@ from closedloop.monitoring.drift import (
     drift_metrics,
     drift_summary,
     psi_band,
+    value_test,
 )
 from closedloop.monitoring.drift_stats import reduce_column
 from closedloop.simulate.scenarios import SCENARIOS
@@ -101,7 +102,8 @@ def test_identical_samples_show_no_drift():
         assert row["population_stability_index"] == 0.0
         assert row["jensen_shannon_distance"] == 0.0
         assert row["null_chi_squared_pvalue"] == 1.0
-        if kind == "numeric":
+        # the 0/1 column is discrete: compared with chi-square like a categorical one
+        if row["value_test"] == "ks":
             assert row["ks_statistic"] == 0.0 and row["ks_pvalue"] == pytest.approx(1.0)
             assert row["wasserstein_distance"] == 0.0
         else:
@@ -272,3 +274,66 @@ def test_heat_map_marks_exactly_the_decisions():
     assert nulls == table["drift_reason"].str.contains("nulls").sum() == 2
     assert types == 0
     plt.close(fig)
+
+
+# --- discrete numeric columns (0/1 flags, small counts) are compared as categories
+
+
+def _senior(n: int, share: float, seed: int) -> pd.Series:
+    return pd.Series((np.random.default_rng(seed).random(n) < share).astype(int))
+
+
+def test_a_flag_share_shift_is_found_by_chi_square_where_ks_misses_it():
+    baseline, current = _senior(4_000, 0.162, 0), _senior(4_000, 0.21, 1)
+    row = column_drift(baseline, current, "numeric")
+    assert row["value_test"] == "chi_squared"
+    assert row["chi_squared_pvalue"] < 1e-5
+    assert np.isnan(row["ks_pvalue"]) and np.isnan(row["wasserstein_distance"])
+    assert row["avg_delta"] == pytest.approx(current.mean() - baseline.mean())
+    assert row["tv_distance"] == pytest.approx(abs(current.mean() - baseline.mean()))
+    table = pd.crosstab(np.r_[np.zeros(4_000), np.ones(4_000)], np.r_[baseline, current])
+    expected = stats.chi2_contingency(table.to_numpy(), correction=False)
+    assert row["chi_squared_pvalue"] == pytest.approx(expected.pvalue, rel=1e-9)
+    # KS (the test used before) is orders of magnitude weaker on the same shift
+    assert stats.ks_2samp(baseline, current).pvalue > 1e-5
+    old = column_drift(baseline, current, "numeric", DriftConfig(max_discrete_values=0))
+    assert old["value_test"] == "ks" and np.isnan(old["chi_squared_pvalue"])
+
+
+def test_flag_drift_in_the_drift_table_and_no_alarm_on_the_same_distribution():
+    n = 3_000
+    start = pd.Timestamp("2026-03-02")
+    current = pd.DataFrame({
+        "timestamp": np.repeat([start, start + pd.Timedelta(days=1)], n),
+        "SeniorCitizen": pd.concat([_senior(n, 0.162, 1), _senior(n, 0.21, 2)],
+                                   ignore_index=True),
+        "tenure": np.random.default_rng(3).integers(0, 73, 2 * n)})
+    baseline = pd.DataFrame({"SeniorCitizen": _senior(n, 0.162, 0),
+                             "tenure": np.random.default_rng(4).integers(0, 73, n)})
+    table = drift_metrics(current, baseline, columns=["SeniorCitizen", "tenure"])
+    base = table[table["drift_type"] == BASELINE].set_index(["column_name", "window_start"])
+    senior = base.loc["SeniorCitizen"]
+    assert (senior["column_kind"] == "numeric").all()
+    assert (senior["value_test"] == "chi_squared").all()
+    assert senior["drift_detected"].tolist() == [False, True]   # same share, then 0.21
+    assert senior["drift_reason"].tolist() == ["", "values"]
+    tenure = table[table["column_name"] == "tenure"]   # 73 integer values: continuous enough
+    assert (tenure["value_test"] == "ks").all() and tenure["ks_pvalue"].notna().all()
+    assert not tenure["drift_detected"].any()
+    # without a baseline the windows pooled decide, and the test is the same in every row
+    alone = drift_metrics(current, columns=["SeniorCitizen", "tenure"])
+    assert alone.groupby("column_name")["value_test"].agg(set).to_dict() == {
+        "SeniorCitizen": {"chi_squared"}, "tenure": {"ks"}}
+
+
+def test_value_test_needs_integers_and_few_values():
+    def sample(values):
+        return reduce_column(pd.Series(values, dtype=float), "numeric")
+
+    assert value_test("numeric", sample([0, 1, 2, 5, None])) == "chi_squared"
+    assert value_test("numeric", sample([0.5, 1.0])) == "ks"           # not integers
+    assert value_test("numeric", sample(range(11))) == "ks"            # 11 > 10 values
+    assert value_test("numeric", sample(range(11)), DriftConfig(max_discrete_values=11)) == (
+        "chi_squared")
+    assert value_test("numeric", sample([None, None])) == "ks"         # nothing to judge
+    assert value_test("categorical", sample([0.5])) == "chi_squared"

@@ -13,10 +13,10 @@ from closedloop.model.train import TrainConfig, train
 from closedloop.monitoring.estimate import (
     CBPE,
     ESTIMATE_COLUMNS,
-    _bootstrap_std,
     _realised,
     estimate_performance,
     expected_metrics,
+    sampling_std,
 )
 from closedloop.simulate.stream import StreamSimulator
 
@@ -67,12 +67,64 @@ def test_realised_metrics_equal_scikit_learn():
     assert out["accuracy"] == pytest.approx(skm.accuracy_score(y, yhat), abs=1e-12)
 
 
-def test_bootstrap_spread_matches_the_binomial_variance_of_accuracy():
-    p = np.random.default_rng(2).uniform(size=2_000)
-    predicted = p >= 0.5
-    std = _bootstrap_std(p, predicted, p, 2_000, np.random.default_rng(0))
-    # accuracy is a mean of independent Bernoulli(p or 1 - p) indicators
-    assert std["accuracy"] == pytest.approx(np.sqrt(np.sum(p * (1 - p))) / p.size, rel=0.05)
+def test_analytic_spread_matches_a_simulation_of_the_labels():
+    rng = np.random.default_rng(2)
+    p = rng.uniform(size=2_000)
+    scores = np.round(p, 2)   # ties in the ranking, as a real model's scores have
+    predicted = p >= 0.4
+    std = sampling_std(p, predicted, scores)
+    # accuracy is a mean of independent Bernoulli(p or 1 - p) indicators: exact
+    assert std["accuracy"] == pytest.approx(np.sqrt(np.sum(p * (1 - p))) / p.size, rel=1e-12)
+    # the others (delta method for recall, F1, AUC) against 4,000 simulated label draws
+    y = rng.random((4_000, p.size)) < p
+    tp, fn = (y & predicted).sum(1), (y & ~predicted).sum(1)
+    positives = y.sum(1)
+    ranks = pd.Series(scores).rank().to_numpy()
+    simulated = {
+        "precision_binary": tp / predicted.sum(), "recall_binary": tp / (tp + fn),
+        "f1_binary": 2 * tp / (predicted.sum() + tp + fn),
+        "roc_auc": (y @ ranks - positives * (positives + 1) / 2) / (
+            positives * (p.size - positives))}
+    for metric, values in simulated.items():
+        assert std[metric] == pytest.approx(values.std(), rel=0.06), metric
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.2, 1.0])
+def test_band_covers_the_realised_metric_of_a_calibrated_model(fraction):
+    """The band is for the metric it is compared with: with a perfectly calibrated model and a
+    1.96-sigma band, about 95 % of windows hold their realised metric, whatever the share of
+    labels in (a band for the whole window held it in about 30 % of windows at 5 % labelled)."""
+    rng = np.random.default_rng(7)
+    windows, size = 300, 2_000
+    p = rng.beta(1.2, 2.5, windows * size)
+    y = (rng.random(p.size) < p).astype(float)
+    frame = pd.DataFrame({
+        "window_start": np.repeat(pd.date_range("2026-01-01", periods=windows), size),
+        "prediction_proba": p, "prediction": (p >= 0.4).astype(int),
+        "ground_truth": np.where(rng.random(p.size) < fraction, y, np.nan)})
+    table = CBPE(calibration="none", width=1.96).fit(frame).estimate(frame, "1d")
+    population = "window" if fraction == 1.0 else "labelled"
+    assert (table["band_population"] == population).all()
+    for metric in ("accuracy", "f1_binary"):
+        assert 0.90 <= _coverage(table, metric) <= 0.99, metric
+
+
+def test_partly_labelled_window_has_the_band_of_its_labelled_rows():
+    frame = _synthetic(3_000, 6)
+    frame["ground_truth"] = frame["ground_truth"].astype(float).where(
+        np.arange(len(frame)) % 4 == 0)
+    cbpe = CBPE(calibration="none").fit(frame)
+    row = cbpe.estimate(frame, "1w").set_index("metric").loc["f1_binary"]
+    known = frame[frame["ground_truth"].notna()]
+    p = known["prediction_proba"].to_numpy()
+    predicted = known["prediction"].to_numpy().astype(bool)
+    assert row["band_population"] == "labelled" and row["band_rows"] == 750
+    assert row["band_estimated"] == pytest.approx(expected_metrics(p, predicted, p)["f1_binary"])
+    assert row["sampling_std"] == pytest.approx(sampling_std(p, predicted, p)["f1_binary"])
+    # the point estimate is still the whole window's
+    everything = frame["prediction_proba"].to_numpy()
+    assert row["estimated"] == pytest.approx(expected_metrics(
+        everything, frame["prediction"].to_numpy().astype(bool), everything)["f1_binary"])
 
 
 def test_calibration_is_used_only_where_it_helps():
@@ -94,6 +146,9 @@ def test_estimate_table_layout_and_unlabelled_windows():
     second = table[table["window_start"] == "2026-01-12"]
     assert second["realised"].isna().all() and second["realised_in_band"].isna().all()
     assert (second["labelled_count"] == 0).all() and (second["row_count"] == 1_000).all()
+    assert (table["band_population"] == "window").all()   # all labelled, or none
+    assert (table["band_rows"] == table["row_count"]).all()
+    assert (table["band_estimated"] == table["estimated"]).all()
     assert ((table["lower"] <= table["estimated"]) & (table["estimated"] <= table["upper"])).all()
 
 
