@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
                 if name != "closedloop":
                     continue
                 theirs = by_key[("mlflow", size, concurrency)]
-                print(f"  rows {size:>3} conc {concurrency:>2}: p50 x{theirs['p50'] / ours['p50']:.1f}"
+                print(f"  rows {size:>3} conc {concurrency:>2}: "
+                      f"p50 x{theirs['p50'] / ours['p50']:.1f}"
                       f"  p99 x{theirs['p99'] / ours['p99']:.1f}"
                       f"  req/s x{ours['rps'] / theirs['rps']:.1f}")
     finally:

@@ -1,4 +1,5 @@
-"""The REST service: FastAPI on uvicorn, in front of :class:`~closedloop.serving.service.ModelService`.
+"""The REST service: FastAPI on uvicorn, in front of a
+:class:`~closedloop.serving.service.ModelService`.
 
 Endpoints
 ---------
