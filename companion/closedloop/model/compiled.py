@@ -1,8 +1,8 @@
 """A compiled scoring path: contract columns straight into the LightGBM booster.
 
 The registered model is a scikit-learn pipeline
-(:class:`~closedloop.contract.features.FeatureBuilder` then :class:`lightgbm.LGBMClassifier`). Every call through it copies the frame, casts each
-categorical column to a pandas ``CategoricalDtype``, re-maps the codes inside LightGBM and
+(:class:`~closedloop.contract.features.FeatureBuilder` then :class:`lightgbm.LGBMClassifier`).
+Every call through it copies the frame, casts each categorical column to a pandas ``CategoricalDtype``, re-maps the codes inside LightGBM and
 converts the result to a matrix: for one customer that is about a millisecond of pandas for a few
 microseconds of trees. :class:`CompiledPredictor` does the same arithmetic once: each
 categorical column's ``category -> code`` map is taken from the booster itself (the categories it
