@@ -2,16 +2,17 @@
 
 The registered model is a scikit-learn pipeline
 (:class:`~closedloop.contract.features.FeatureBuilder` then :class:`lightgbm.LGBMClassifier`).
-Every call through it copies the frame, casts each categorical column to a pandas ``CategoricalDtype``, re-maps the codes inside LightGBM and
-converts the result to a matrix: for one customer that is about a millisecond of pandas for a few
-microseconds of trees. :class:`CompiledPredictor` does the same arithmetic once: each
-categorical column's ``category -> code`` map is taken from the booster itself (the categories it
-was trained with, which the feature builder fixed from the contract), numeric columns become
-float64, the built-in derived features are computed in plain numpy (any other derived feature
-through its own ``compute``), and the float64 matrix goes to ``Booster.predict`` with an explicit
-thread count. The probabilities are those of ``pipeline.predict_proba(...)[:, 1]``, bit for bit:
-``LGBMClassifier.predict_proba`` is ``Booster.predict`` with ``raw_score=False`` (the sigmoid of
-the binary objective) on the same matrix.
+Every call through it copies the frame, casts each categorical column to a pandas
+``CategoricalDtype``, re-maps the codes inside LightGBM and converts the result to a matrix: for
+one customer that is about a millisecond of pandas for a few microseconds of trees.
+:class:`CompiledPredictor` does the same arithmetic once: each categorical column's ``category ->
+code`` map is taken from the booster itself (the categories it was trained with, which the feature
+builder fixed from the contract), numeric columns become float64, the built-in derived features are
+computed in plain numpy (any other derived feature through its own ``compute``), and the float64
+matrix goes to ``Booster.predict`` with an explicit thread count. The probabilities are those of
+``pipeline.predict_proba(...)[:, 1]``, bit for bit: ``LGBMClassifier.predict_proba`` is
+``Booster.predict`` with ``raw_score=False`` (the sigmoid of the binary objective) on the same
+matrix.
 
 The contract check stays in front: a frame goes through
 :func:`closedloop.contract.schema.validate` as the pyfunc does; records (one JSON object per row,
