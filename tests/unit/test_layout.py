@@ -24,9 +24,10 @@ ALLOWED = {
     "scoring": {"config", "contract", "model", "monitoring"},
     "business": {"contract", "model", "scoring"},
     "monitoring": {"config", "contract", "model"},
+    "serving": {"config", "contract", "model", "scoring", "monitoring"},
     "retrain": {"config", "contract", "simulate", "model", "gates", "business", "monitoring"},
-    "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "business",
-            "monitoring", "retrain"},
+    "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "serving",
+            "business", "monitoring", "retrain"},
 }
 
 

@@ -2,7 +2,7 @@
 
 :func:`build_parser` assembles the sub-commands from the stage modules
 (:mod:`~closedloop.cli.model`, :mod:`~closedloop.cli.gates`, :mod:`~closedloop.cli.simulate`,
-:mod:`~closedloop.cli.scoring`, :mod:`~closedloop.cli.monitoring`,
+:mod:`~closedloop.cli.scoring`, :mod:`~closedloop.cli.serving`, :mod:`~closedloop.cli.monitoring`,
 :mod:`~closedloop.cli.business`, :mod:`~closedloop.cli.retrain`) in the order the loop runs them,
 each with the common options of :func:`closedloop.cli._common.add_common_options`; :func:`main`
 runs one and turns the library's errors into exit codes.
@@ -14,21 +14,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from closedloop.cli import business, gates, model, monitoring, retrain, scoring, simulate
+from closedloop.cli import (
+    business,
+    gates,
+    model,
+    monitoring,
+    retrain,
+    scoring,
+    serving,
+    simulate,
+)
 from closedloop.cli._common import EXIT_USAGE, Command, UsageError, add_common_options
 from closedloop.config import Workspace, quiet_mlflow
 from closedloop.contract.schema import DataContractError, SchemaError
 from closedloop.contract.telco import DataUnavailableError
 
 LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "simulate", "score",
-              "backfill", "monitor", "roi", "retrain", "loop")
+              "serve", "backfill", "monitor", "roi", "retrain", "loop")
 """The sub-commands in the order the loop runs them (and ``closedloop --help`` lists them)."""
 
 
 def _commands() -> dict[str, Command]:
     """Every stage module's ``COMMANDS``, in :data:`LOOP_ORDER`."""
     found: dict[str, Command] = {}
-    for stage in (model, gates, simulate, scoring, monitoring, business, retrain):
+    for stage in (model, gates, simulate, scoring, serving, monitoring, business, retrain):
         found.update(stage.COMMANDS)
     return {name: found[name] for name in LOOP_ORDER}
 

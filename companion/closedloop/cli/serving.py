@@ -1,0 +1,55 @@
+"""Command of the serving stage: ``serve``.
+
+``serve`` runs the real-time scoring service (:func:`closedloop.serving.serve`): the alias
+(``@champion`` by default) loaded once with its version pinned, ``POST /predict``,
+``GET /health``, ``GET /metadata`` and ``POST /reload`` on ``127.0.0.1`` unless told otherwise,
+every answered row logged to the workspace's inference log, a promotion picked up without a
+restart. It runs until SIGINT or SIGTERM, then flushes the log and exits.
+
+See Also
+--------
+Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from closedloop.cli._common import EXIT_OK, Command
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from closedloop.serving.app import serve
+
+    serve(str(args.workspace.root), host=args.host, port=args.port, alias=args.alias,
+          model_name=args.model_name, workers=args.workers, max_body_bytes=args.max_body_bytes,
+          max_concurrency=args.max_concurrency, poll_interval=args.poll_interval,
+          flush_rows=args.flush_rows, flush_interval=args.flush_interval,
+          log_level="warning" if args.quiet else "info")
+    return EXIT_OK
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop serve``."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--alias", default="champion",
+                        help="alias (or version number) to serve")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--poll-interval", type=float, default=10.0,
+                        help="seconds between two look-ups of the alias (0: only POST /reload)")
+    parser.add_argument("--max-body-bytes", type=int, default=1_048_576,
+                        help="largest request body accepted (413 beyond)")
+    parser.add_argument("--max-concurrency", type=int, default=64,
+                        help="requests in flight at most (503 beyond)")
+    parser.add_argument("--flush-rows", type=int, default=1000,
+                        help="write the request log once this many rows are buffered")
+    parser.add_argument("--flush-interval", type=float, default=1.0,
+                        help="write the request log at least this often (seconds)")
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": (cmd_serve, "run the real-time scoring service (REST) with the @champion",
+              add_serve_arguments),
+}
