@@ -25,6 +25,7 @@ ALLOWED = {
     "business": {"contract", "model", "scoring"},
     "monitoring": {"config", "contract", "model"},
     "retrain": {"config", "contract", "simulate", "model", "gates", "business", "monitoring"},
+    "abtest": {"config", "contract", "model", "gates", "scoring", "business", "monitoring"},
     "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "business",
             "monitoring", "retrain"},
 }
