@@ -60,6 +60,10 @@ _LAZY = {
     "backfill": "monitoring.ground_truth", "BackfillResult": "monitoring.ground_truth",
     "RetrainPolicy": "retrain.triggers", "run_retraining": "retrain.workflow",
     "simulate_loop": "retrain.loop",
+    "Experiment": "abtest.assignment", "srm_check": "abtest.assignment",
+    "group_sequential_design": "abtest.design",
+    "sample_size_two_proportions": "abtest.design", "decide": "abtest.analysis",
+    "promote_winner": "abtest.analysis", "simulate_ab": "abtest.simulation",
 }
 
 __all__ = [

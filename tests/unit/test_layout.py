@@ -26,8 +26,9 @@ ALLOWED = {
     "monitoring": {"config", "contract", "model"},
     "serving": {"config", "contract", "model", "scoring", "monitoring"},
     "retrain": {"config", "contract", "simulate", "model", "gates", "business", "monitoring"},
+    "abtest": {"config", "contract", "model", "gates", "scoring", "business", "monitoring"},
     "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "serving",
-            "business", "monitoring", "retrain"},
+            "business", "monitoring", "retrain", "abtest"},
 }
 
 
