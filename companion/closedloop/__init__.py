@@ -60,6 +60,8 @@ _LAZY = {
     "backfill": "monitoring.ground_truth", "BackfillResult": "monitoring.ground_truth",
     "RetrainPolicy": "retrain.triggers", "run_retraining": "retrain.workflow",
     "simulate_loop": "retrain.loop",
+    "Target": "platform.target", "DatabricksMonitor": "platform.databricks",
+    "MonitorSpec": "platform.databricks",
 }
 
 __all__ = [

@@ -25,8 +25,9 @@ ALLOWED = {
     "business": {"contract", "model", "scoring"},
     "monitoring": {"config", "contract", "model"},
     "retrain": {"config", "contract", "simulate", "model", "gates", "business", "monitoring"},
+    "platform": {"config", "contract", "model", "monitoring"},
     "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "business",
-            "monitoring", "retrain"},
+            "monitoring", "retrain", "platform"},
 }
 
 
