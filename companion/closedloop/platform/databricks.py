@@ -656,6 +656,12 @@ def _column(raw: pd.DataFrame, source: str) -> pd.Series:
     return raw[head].map(lambda v: _get(v, rest))
 
 
+def _naive(values: pd.Series) -> pd.Series:
+    """Timestamps as the local tables hold them: naive, in UTC."""
+    stamps = pd.to_datetime(values, utc=True)
+    return stamps.dt.tz_localize(None).astype("datetime64[ns]")
+
+
 def _granularity(values: pd.Series) -> pd.Series:
     return values.map(lambda g: OUTPUT_GRANULARITIES.get(g, g) if isinstance(g, str) else g)
 
@@ -690,7 +696,7 @@ def drift_from_databricks(raw: pd.DataFrame, config: DriftConfig = DriftConfig()
     for source, target in DRIFT_COLUMN_MAP.items():
         out[target] = _column(raw, source).to_numpy()
     for name in ("window_start", "window_end", "window_cmp_start", "window_cmp_end"):
-        out[name] = pd.to_datetime(out[name])
+        out[name] = _naive(out[name])
     numeric = [c for c in DRIFT_COLUMNS if c not in {
         "window_start", "window_end", "window_cmp_start", "window_cmp_end", "drift_type",
         "granularity", "column_name", "column_kind", "value_test", "model_id", "slice_key",
@@ -734,7 +740,7 @@ def profile_from_databricks(raw: pd.DataFrame, custom: Iterable[str] = ()) -> pd
     for source, target in PROFILE_COLUMN_MAP.items():
         out[target] = _column(raw, source).to_numpy()
     for name in ("window_start", "window_end"):
-        out[name] = pd.to_datetime(out[name])
+        out[name] = _naive(out[name])
     out["granularity"] = _granularity(out["granularity"])
     for name in (*COUNT_NAMES, "label_coverage", "positive_prediction_rate", "mean_proba",
                  "positive_label_rate", *METRIC_NAMES):

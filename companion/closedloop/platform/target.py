@@ -2,18 +2,18 @@
 
 A :class:`Target` is a small frozen value naming where each piece of state lives:
 
-==================  =====================================  =========================================
-                    ``local`` (the default)                ``databricks``
-==================  =====================================  =========================================
-MLflow tracking     ``sqlite:///<workdir>/mlflow.db``      ``databricks``
-model registry      the same sqlite store                  ``databricks-uc`` (Unity Catalog)
-model name          ``closedloop-churn``                   ``<catalog>.<schema>.closedloop_churn``
-inference log       Parquet batches under ``tables/``      Delta table ``<catalog>.<schema>.<table>``
+==================  ==================================  ========================================
+                    ``local`` (the default)             ``databricks``
+==================  ==================================  ========================================
+MLflow tracking     ``sqlite:///<workdir>/mlflow.db``   ``databricks``
+model registry      the same sqlite store               ``databricks-uc`` (Unity Catalog)
+model name          ``closedloop-churn``                ``<catalog>.<schema>.closedloop_churn``
+inference log       Parquet batches under ``tables/``,  Delta table ``<catalog>.<schema>.<table>``
                     queried with DuckDB
-engine              pandas/DuckDB, Spark ``local[*]``      the cluster's Spark session
-monitoring          :func:`closedloop.monitoring.report.   the workspace's data-quality monitor
-                    monitor`                               (:mod:`closedloop.platform.databricks`)
-==================  =====================================  =========================================
+engine              pandas/DuckDB, Spark ``local[*]``   the cluster's Spark session
+monitoring          ``closedloop.monitoring``           the workspace's data-quality monitor
+                                                        (:mod:`closedloop.platform.databricks`)
+==================  ==================================  ========================================
 
 It is built from parameters or environment variables (:meth:`Target.resolve`):
 ``CLOSEDLOOP_TARGET`` (``local`` or ``databricks``), ``CLOSEDLOOP_WORKDIR``, ``DATABRICKS_HOST``,
