@@ -26,6 +26,8 @@ _LAZY = {
     "profile_from_databricks": "databricks",
     "DRIFT_COLUMN_MAP": "databricks",
     "PROFILE_COLUMN_MAP": "databricks",
+    "monitor_step": "jobs",
+    "decide": "jobs",
 }
 
 __all__ = list(_LAZY)

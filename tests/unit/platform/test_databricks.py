@@ -206,3 +206,19 @@ def test_the_business_metric_is_a_valid_custom_metric():
 def test_unsupported_granularities_are_refused():
     with pytest.raises(ValueError, match="no workspace equivalent"):
         MonitorSpec(TABLE, SCHEMA, granularities=("6h",))
+
+
+def test_the_job_step_refreshes_decides_and_sets_the_task_value(fake, client):
+    from closedloop.platform.jobs import monitor_step
+    from closedloop.platform.target import Target
+
+    fake.add_table(TABLE)
+    fake.add_table("ml.churn.baseline")
+    target = Target.resolve("databricks", env={}, catalog="ml", schema="churn",
+                            warehouse_id="wh-1")
+    values = {}
+    report, retrain = monitor_step(client, target, baseline_table="ml.churn.baseline",
+                                   set_task_value=values.__setitem__, timeout=30,
+                                   poll_interval=0.01)
+    assert retrain and values == {"retrain": "true"}
+    assert report.baseline == "ml.churn.baseline"
