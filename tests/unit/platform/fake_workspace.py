@@ -10,6 +10,9 @@ Endpoints (paths, methods and JSON field names as in ``databricks/sdk/service/da
 - ``POST /api/data-quality/v1/monitors``, ``GET`` / ``PATCH`` ``.../monitors/table/{table_id}``;
 - ``POST`` / ``GET .../monitors/table/{table_id}/refreshes``,
   ``GET .../refreshes/{refresh_id}``, ``POST .../refreshes/{refresh_id}/cancel``;
+- the deprecated quality-monitors API on the same state: ``POST`` / ``GET
+  /api/2.1/unity-catalog/tables/{full_name}/monitor``, ``POST .../monitor/refreshes``,
+  ``GET .../monitor/refreshes/{refresh_id}``;
 - ``POST /api/2.0/sql/statements``, ``GET /api/2.0/sql/statements/{id}`` (``SELECT * FROM``
   one of the metric tables, answered inline as JSON arrays of strings in two chunks) and
   ``GET .../statements/{id}/result/chunks/1``.
@@ -186,6 +189,10 @@ class FakeWorkspace:
             return self._route(method, path, query, body)
 
     def _route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+        m = re.fullmatch(r"/api/2\.1/unity-catalog/tables/([^/]+)/monitor(/refreshes(?:/(\d+))?)?",
+                         path)
+        if m:
+            return 200, self._legacy(method, m.group(1), m.group(2), m.group(3), body)
         m = re.fullmatch(r"/api/2\.1/unity-catalog/(tables|schemas)/([^/]+)", path)
         if m and method == "GET":
             store = self.tables if m.group(1) == "tables" else self.schemas
@@ -306,6 +313,49 @@ class FakeWorkspace:
         self._validate(config)
         config["monitor_version"] += 1
         return monitor
+
+    # -- the deprecated quality-monitors API, mapped onto the same state ------------------------
+    def _legacy(self, method: str, full_name: str, refreshes: str | None,
+                refresh_id: str | None, body: Any) -> dict:
+        if full_name not in self.tables:
+            raise ApiError(404, f"Table '{full_name}' does not exist.")
+        table_id = self.tables[full_name]["table_id"]
+        if not refreshes and method == "POST":
+            log = body["inference_log"]
+            reverse = {v: k for k, v in _GRANULARITIES.items()}
+            config = {"output_schema_id": self.schemas[body["output_schema_name"]]["schema_id"],
+                      "inference_log": {
+                          "problem_type": "INFERENCE_" + log["problem_type"],
+                          "timestamp_column": log["timestamp_col"],
+                          "granularities": [reverse[g] for g in log["granularities"]],
+                          "prediction_column": log["prediction_col"],
+                          "model_id_column": log["model_id_col"],
+                          "label_column": log.get("label_col")},
+                      "custom_metrics": [
+                          {**m, "type": m["type"].replace("CUSTOM_METRIC",
+                                                          "DATA_PROFILING_CUSTOM_METRIC")}
+                          for m in body.get("custom_metrics") or []]}
+            self._create_monitor({"object_type": "table", "object_id": table_id,
+                                  "data_profiling_config": config})
+        monitor = self._monitor(table_id)
+        if not refreshes:
+            if method == "GET":
+                self._read_monitor(table_id, monitor)
+            config = monitor["data_profiling_config"]
+            return {"table_name": full_name, "monitor_version": config["monitor_version"],
+                    "status": config["status"].replace("DATA_PROFILING_STATUS", "MONITOR_STATUS"),
+                    "profile_metrics_table_name": config["profile_metrics_table_name"],
+                    "drift_metrics_table_name": config["drift_metrics_table_name"],
+                    "output_schema_name": full_name.rsplit(".", 1)[0]}
+        if refresh_id is None and method == "POST":
+            refresh = dict(self._create_refresh(table_id, monitor))
+        elif refresh_id is not None and method == "GET":
+            refresh = dict(self._read_refresh(table_id, int(refresh_id), monitor))
+        else:
+            raise ApiError(404, f"no such endpoint: {method} {full_name}/monitor{refreshes}")
+        refresh["state"] = refresh["state"].replace("MONITOR_REFRESH_STATE_", "")
+        refresh["trigger"] = "MANUAL"
+        return refresh
 
     # -- refreshes --------------------------------------------------------------------------
     def _create_refresh(self, table_id: str, monitor: dict) -> dict:

@@ -222,3 +222,22 @@ def test_the_job_step_refreshes_decides_and_sets_the_task_value(fake, client):
                                    poll_interval=0.01)
     assert retrain and values == {"retrain": "true"}
     assert report.baseline == "ml.churn.baseline"
+
+
+def test_without_the_data_quality_api_the_deprecated_one_is_used(fake, client, spec):
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.dataquality import DataProfilingStatus, RefreshState
+
+    class OlderClient(WorkspaceClient):  # the real SDK, as an SDK without data_quality sees it
+        data_quality = None
+
+    monitor = _monitor(OlderClient(config=client.config))
+    assert monitor.legacy
+    created = monitor.ensure(spec)
+    assert created.status == DataProfilingStatus.DATA_PROFILING_STATUS_PENDING
+    assert monitor.wait_active(TABLE, timeout=30).status == (
+        DataProfilingStatus.DATA_PROFILING_STATUS_ACTIVE)
+    assert monitor.refresh(TABLE, timeout=30).state == RefreshState.MONITOR_REFRESH_STATE_SUCCESS
+    assert fake.calls("POST", f"/api/2.1/unity-catalog/tables/{TABLE}/monitor") == 2
+    assert fake.calls("POST", MONITORS) == 0
+    assert len(monitor.report(spec, warehouse_id="wh-1").drift) == 4
