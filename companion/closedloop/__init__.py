@@ -64,6 +64,8 @@ _LAZY = {
     "group_sequential_design": "abtest.design",
     "sample_size_two_proportions": "abtest.design", "decide": "abtest.analysis",
     "promote_winner": "abtest.analysis", "simulate_ab": "abtest.simulation",
+    "Target": "platform.target", "DatabricksMonitor": "platform.databricks",
+    "MonitorSpec": "platform.databricks",
 }
 
 __all__ = [

@@ -27,8 +27,9 @@ ALLOWED = {
     "serving": {"config", "contract", "model", "scoring", "monitoring"},
     "retrain": {"config", "contract", "simulate", "model", "gates", "business", "monitoring"},
     "abtest": {"config", "contract", "model", "gates", "scoring", "business", "monitoring"},
+    "platform": {"config", "contract", "model", "monitoring"},
     "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "serving",
-            "business", "monitoring", "retrain", "abtest"},
+            "business", "monitoring", "retrain", "abtest", "platform"},
 }
 
 

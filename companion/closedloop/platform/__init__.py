@@ -1,0 +1,43 @@
+"""The platform switch: the same loop on a laptop or on a Databricks workspace, chosen by a
+target. Taught in chapter "From laptop to workspace" (``book/10_laptop_to_workspace.ipynb``).
+
+Importing this package loads none of its modules (nor ``databricks-sdk``); each name is resolved
+when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
+_LAZY = {
+    "Target": "target",
+    "TARGETS": "target",
+    "TARGET_ENV": "target",
+    "PlatformError": "databricks",
+    "MonitorTimeout": "databricks",
+    "MonitorFailed": "databricks",
+    "MonitorSpec": "databricks",
+    "business_value_metric": "databricks",
+    "DatabricksMonitor": "databricks",
+    "statement_runner": "databricks",
+    "drift_from_databricks": "databricks",
+    "profile_from_databricks": "databricks",
+    "DRIFT_COLUMN_MAP": "databricks",
+    "PROFILE_COLUMN_MAP": "databricks",
+    "monitor_step": "jobs",
+    "decide": "jobs",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"closedloop.platform.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'closedloop.platform' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
