@@ -1,7 +1,8 @@
 """Command of the quality-gate stage: ``validate``.
 
 ``validate`` runs the quality gates on a registered version (default ``@challenger``) with a
-preset or a settings file, records the verdict, and exits 1 when a gate fails.
+preset or a settings file, on the holdout and contract stored with the version, records the
+verdict, and exits 1 when a gate fails.
 
 See Also
 --------
@@ -17,8 +18,8 @@ from closedloop.cli._common import (
     EXIT_OK,
     Command,
     UsageError,
-    _dataset,
     _emit,
+    _model_dataset,
     add_data_options,
 )
 
@@ -33,7 +34,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
               else get_preset(args.preset or "telecom_churn"))
     changes = {"n_bootstrap": args.bootstrap, "random_state": args.seed}
     config = config.override(**{k: v for k, v in changes.items() if v is not None})
-    df, schema, _ = _dataset(args)
+    df, schema, _ = _model_dataset(args, args.version or "challenger")
     report = gate_version(args.workspace, df, schema, args.version, config,
                           model_name=args.model_name)
     _emit(args, report.to_dict(), str(report))
@@ -49,7 +50,10 @@ def add_validate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap replicates (default: the config's)")
     parser.add_argument("--seed", type=int,
                         help="seeds the bootstrap and the robustness sample")
-    add_data_options(parser, "the table the version was trained on (default Telco)")
+    add_data_options(parser, "the table the version was trained on (default: the holdout "
+                             "stored with the version; needed only for an older version)",
+                     "its data contract, a JSON file (default: the version's; if given it "
+                     "must be the same)")
 
 
 COMMANDS: dict[str, Command] = {

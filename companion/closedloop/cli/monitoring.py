@@ -21,8 +21,10 @@ from closedloop.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     Command,
-    _dataset,
+    _champion,
     _emit,
+    _model_dataset,
+    _model_schema,
     _read_table,
     _schema_or_telco,
     add_data_options,
@@ -32,7 +34,10 @@ from closedloop.cli._common import (
 def cmd_backfill(args: argparse.Namespace) -> int:
     from closedloop.monitoring.ground_truth import backfill
 
-    schema = _schema_or_telco(args)
+    # The champion's contract when there is one (the log holds its predictions), else --schema
+    # or Telco (a log without a model)
+    champion = _champion(args)
+    schema = _model_schema(args, champion) if champion else _schema_or_telco(args)
     result = backfill(args.workspace, args.labels, schema=schema, as_of=args.as_of,
                       dry_run=args.dry_run)
     counts = ", ".join(f"{k} {getattr(result, k)}" for k in (
@@ -50,12 +55,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from closedloop.monitoring.report import holdout_reference, monitor
     from closedloop.monitoring.store import InferenceLog
 
-    df, schema, source = _dataset(args)
+    df, schema, source = _model_dataset(args, "champion")
     if args.baseline:
         baseline, name = _read_table(args.baseline), str(Path(args.baseline).resolve())
     else:
         baseline = holdout_reference(args.workspace, df, schema, model_name=args.model_name)
-        name = f"{args.model_name}@champion held-out rows of {source}"
+        name = (f"{args.model_name}@champion held-out rows"
+                + (f" of {source}" if df is not None else ""))
     report = monitor(InferenceLog(args.workspace, schema), baseline, granularity=args.granularity,
                      baseline_name=name, labels_as_of=args.labels_as_of,
                      drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi))
@@ -74,7 +80,8 @@ def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on-conflict", action="store_true",
                         help="exit 1 when a label conflicts with a stored one")
     parser.add_argument("--schema",
-                        help="the log's data contract, a JSON file (default Telco)")
+                        help="the log's data contract, a JSON file (default: the champion's, "
+                             "which it must then be; Telco without a champion)")
 
 
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +96,10 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="false-alarm rate per window (Bonferroni over columns)")
     parser.add_argument("--min-psi", type=float, default=0.0,
                         help="smallest PSI that counts as drift when a test rejects")
-    add_data_options(parser, "the champion's training table (default Telco)")
+    add_data_options(parser, "the champion's training table (default: the held-out rows "
+                             "stored with it; needed only for an older version)",
+                     "the log's data contract, a JSON file (default: the champion's; if given "
+                     "it must be the same)")
 
 
 COMMANDS: dict[str, Command] = {

@@ -140,34 +140,42 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
                          profile(frame, grain), drift, estimate, notes)
 
 
-def holdout_reference(workspace: Workspace, data: pd.DataFrame, schema: Schema, *,
-                      alias: str = "champion", model_name: str | None = None) -> pd.DataFrame:
-    """The rows of ``data`` that the model behind ``alias`` was not fitted on, scored by it.
+def holdout_reference(workspace: Workspace, data: pd.DataFrame | None = None,
+                      schema: Schema | None = None, *, alias: str = "champion",
+                      model_name: str | None = None) -> pd.DataFrame:
+    """The rows the model behind ``alias`` was not fitted on, scored by it, with their labels.
 
-    The validation and test splits are rebuilt with the split settings logged on the model's
-    training run; ``data`` must be the table it was trained on (its content hash is checked).
+    Those rows are the ones stored with the version (its validation rows, if it stored any, then
+    its holdout: see :mod:`closedloop.model.holdout`). For a version registered before models
+    stored them, the validation and test splits are rebuilt from ``data``, which must then be the
+    table it was trained on (its hash is checked). ``data``, if given, must be that table in any
+    case, and ``schema`` (default: the version's contract) must be the version's contract.
+
     Returns the rows with ``prediction``, ``prediction_proba`` and ``ground_truth`` (0/1).
     """
-    from closedloop.model.registry import DEFAULT_MODEL_NAME, TAG, load_model
-    from closedloop.model.train import TrainConfig, split_data
+    from closedloop.model.holdout import (
+        holdout_for,
+        load_contract,
+        load_validation_rows,
+        resolve_version,
+        split_config,
+        stored_artifacts,
+        training_run,
+    )
+    from closedloop.model.registry import DEFAULT_MODEL_NAME, HOLDOUT_ARTIFACT, load_model
+    from closedloop.model.train import split_data
 
     name = model_name or DEFAULT_MODEL_NAME
-    client = workspace.client()
-    run = client.get_run(client.get_model_version_by_alias(name, alias).run_id)
-    digest = pd.util.hash_pandas_object(data, index=False).sum() & (2**64 - 1)
-    logged = run.data.tags.get(f"{TAG}data.hash")
-    if logged is not None and logged != f"{digest:016x}":
-        raise ValueError(f"{name}@{alias} was trained on other data (hash {logged}, this table "
-                         f"{digest:016x}): pass the table it was trained on")
-    params = run.data.params
-    split_seed = params.get("config.split_seed", "None")
-    config = TrainConfig(seed=int(params["config.seed"]),
-                         split_seed=None if split_seed == "None" else int(split_seed),
-                         valid_size=float(params["config.valid_size"]),
-                         test_size=float(params["config.test_size"]))
-    splits = split_data(data, schema, config)
-    rows = pd.concat([splits.valid, splits.test], ignore_index=True)
-    scored = load_model(workspace, alias, model_name=name).predict(rows[schema.feature_names])
+    version = resolve_version(workspace, alias, model_name=name)
+    test = holdout_for(workspace, version, data, schema, model_name=name)
+    schema = load_contract(workspace, version, model_name=name)
+    if HOLDOUT_ARTIFACT in stored_artifacts(workspace, version, model_name=name):
+        valid = load_validation_rows(workspace, version, model_name=name)
+    else:
+        valid = split_data(data, schema,
+                           split_config(training_run(workspace, version, model_name=name))).valid
+    rows = pd.concat([x for x in (valid, test) if x is not None], ignore_index=True)
+    scored = load_model(workspace, version, model_name=name).predict(rows[schema.feature_names])
     return rows.assign(**{PREDICTION: scored[PREDICTION].to_numpy(),
                           PREDICTION_PROBA: scored[PREDICTION_PROBA].to_numpy(),
                           GROUND_TRUTH: schema.target_as_int(rows).to_numpy()})
