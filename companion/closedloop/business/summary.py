@@ -160,13 +160,17 @@ def champion_summary(workspace: Any, business: BusinessModel, frame: pd.DataFram
     the target column gets its realised value too. ``schema`` defaults to the model's contract;
     if given it must be the same.
     """
-    from closedloop.model.holdout import check_contract, holdout_for, load_contract
+    from closedloop.model.holdout import (
+        check_contract,
+        holdout_for,
+        load_contract,
+        resolve_version,
+    )
     from closedloop.model.registry import DEFAULT_MODEL_NAME, load_model
-    from closedloop.scoring import resolve_model
     from closedloop.scoring.batch import score
 
     name = model_name or DEFAULT_MODEL_NAME
-    _, version = resolve_model(workspace, alias, model_name=name)
+    version = resolve_version(workspace, alias, model_name=name)
     contract = load_contract(workspace, version, model_name=name)
     if schema is not None:
         check_contract(schema, contract, what=f"{name} v{version}")

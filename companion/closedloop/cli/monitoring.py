@@ -1,9 +1,10 @@
 """Commands of the monitoring stage: ``backfill`` and ``monitor``.
 
 ``backfill`` joins late-arriving labels into the inference log (idempotently; a label that
-conflicts with a stored one is reported, never written). ``monitor`` profiles the log per window,
-tests it for drift against a baseline (default: the champion's held-out training rows) and
-estimates the performance the labels have not confirmed yet.
+conflicts with a stored one is reported, never written). ``monitor`` profiles the log per window
+and model version, tests it for drift against a baseline (default: per model version, the
+held-out rows stored with that version) and estimates the performance the labels have not
+confirmed yet.
 
 See Also
 --------
@@ -52,19 +53,28 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from closedloop.monitoring.drift import DriftConfig
-    from closedloop.monitoring.report import holdout_reference, monitor
+    from closedloop.monitoring.report import holdout_reference, monitor, version_baselines
     from closedloop.monitoring.store import InferenceLog
 
     df, schema, source = _model_dataset(args, "champion")
+    log = InferenceLog(args.workspace, schema)
+    baselines = None
     if args.baseline:
         baseline, name = _read_table(args.baseline), str(Path(args.baseline).resolve())
     else:
         baseline = holdout_reference(args.workspace, df, schema, model_name=args.model_name)
         name = (f"{args.model_name}@champion held-out rows"
                 + (f" of {source}" if df is not None else ""))
-    report = monitor(InferenceLog(args.workspace, schema), baseline, granularity=args.granularity,
+        if not args.one_baseline:  # each version's rows against that version's held-out rows
+            logged = log.read(model_name=args.model_name, columns=["model_version"])
+            versions = sorted(logged["model_version"].astype(str).unique())
+            baselines = version_baselines(args.workspace, versions, model_name=args.model_name)
+            name = (f"per model version, its held-out rows ({args.model_name}@champion's for "
+                    f"versions that store none: {name})")
+    report = monitor(log, baseline, granularity=args.granularity,
                      baseline_name=name, labels_as_of=args.labels_as_of,
-                     drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi))
+                     drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi),
+                     baselines=baselines)
     _emit(args, report.to_dict(), report.summary())
     return EXIT_OK
 
@@ -91,6 +101,9 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", help="baseline table (.parquet/.csv) with the log's "
                                            "columns (default: the champion's held-out training "
                                            "rows)")
+    parser.add_argument("--one-baseline", action="store_true",
+                        help="compare every version's predictions with the champion's baseline "
+                             "(default: each version with its own held-out rows)")
     parser.add_argument("--labels-as-of", help="use only labels arrived by this date")
     parser.add_argument("--alpha", type=float, default=0.01,
                         help="false-alarm rate per window (Bonferroni over columns)")
