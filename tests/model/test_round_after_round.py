@@ -125,7 +125,8 @@ def test_validate_roi_monitor_and_retrain_need_no_data_round_after_round(capsys,
     assert champion == "2"
 
     # The retrained champion: no --data, no --schema, no Telco fallback.
-    code, out, err = run(capsys, "validate", *w, "--version", champion, *loose, "--json")
+    # (no challenger after a promotion: validate gates the champion)
+    code, out, err = run(capsys, "validate", *w, *loose, "--json")
     assert code == 0 and json.loads(out)["model_version"] == champion, out + err
     code, out, err = run(capsys, "roi", *w, "--json")
     assert code == 0 and f"v{champion}" in json.loads(out)["model"], err
@@ -143,7 +144,6 @@ def test_validate_roi_monitor_and_retrain_need_no_data_round_after_round(capsys,
     assert [s["name"] for s in second["steps"]][:6] == [
         "assess", "prepare", "validate", "champion_params", "retrain", "compare"]
     assert all(s["status"] == "ok" for s in second["steps"][:5]), second["reason"]
-    after = second["champion_after"]
-    for argv in (["validate", "--version", after, *loose], ["roi"], ["monitor"]):
+    for argv in (["validate", *loose], ["roi"], ["monitor"]):
         code, out, err = run(capsys, argv[0], *w, *argv[1:])
         assert code == 0, f"{argv}: {out}{err}"

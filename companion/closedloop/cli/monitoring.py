@@ -56,7 +56,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from closedloop.monitoring.report import holdout_reference, monitor, version_baselines
     from closedloop.monitoring.store import InferenceLog
 
-    df, schema, source = _model_dataset(args, "champion")
+    if _champion(args) or not args.baseline:  # the champion's contract (and baseline)
+        df, schema, source = _model_dataset(args, "champion")
+    else:  # a log and a baseline file, no model: --schema or Telco, as for backfill
+        df, schema, source = None, _schema_or_telco(args), ""
     log = InferenceLog(args.workspace, schema)
     baselines = None
     if args.baseline:

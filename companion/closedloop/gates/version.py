@@ -2,10 +2,11 @@
 
 :func:`gate_version` is what ``closedloop validate`` runs. It takes the version's own holdout
 as stored with it (for an older version: rebuilt from the table it was trained on, with the
-parameters of its training run, refusing another table), scores the version and the current ``@champion`` on those same rows
-through :func:`closedloop.gates.run.run_gates`, and hands the report to :func:`log_gate_report`: a
-run in the ``closedloop-gates`` experiment with the report as a JSON artifact, one tag per check
-and the verdict on the model version, where :func:`closedloop.model.registry.promote` reads it.
+parameters of its training run, refusing another table), scores the version and the current
+``@champion`` on those same rows through :func:`closedloop.gates.run.run_gates`, and hands the
+report to :func:`log_gate_report`: a run in the ``closedloop-gates`` experiment with the report
+as a JSON artifact, one tag per check and the verdict on the model version, where
+:func:`closedloop.model.registry.promote` reads it.
 
 See Also
 --------
@@ -57,12 +58,15 @@ REPORT_ARTIFACT = "gate_report.json"
 
 
 def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
-                 schema: Schema | None = None, version: str | None = None, config: GateConfig | str = "telecom_churn", *,
+                 schema: Schema | None = None, version: str | None = None,
+                 config: GateConfig | str = "telecom_churn", *,
                  model_name: str = DEFAULT_MODEL_NAME, log: bool = True) -> GateReport:
-    """Run the quality gates on a registered version (default ``@challenger``) and log them.
+    """Run the quality gates on a registered version (default ``@challenger``, or the
+    ``@champion`` when there is no challenger, e.g. after a promotion) and log them.
 
-    The holdout is the version's own test split (:func:`holdout_for`); the ``@champion``, if
-    there is one and it is another version, is scored on the same rows. If the champion was
+    The holdout is the version's own, as stored with it (:func:`holdout_for`), and the schema
+    its own contract; the ``@champion``, if there is one and it is another version, is scored
+    on the same rows. If the champion was
     trained on another split, some holdout rows may be its training rows, which favours the
     champion; the report says so in its notes.
 
@@ -76,7 +80,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
     schema : Schema, optional
         Its data contract (default: the version's own; if given, it must be the same).
     version : str or None
-        The version to gate; None means the current ``@challenger``.
+        The version to gate; None means the current ``@challenger``, else the ``@champion``.
     config : GateConfig or str
         Gate configuration, preset name or YAML/JSON path.
     model_name : str
@@ -89,9 +93,10 @@ def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
     GateReport
     """
     current = aliases(workspace, model_name)
-    version = str(version or current.get(CHALLENGER) or "")
+    version = str(version or current.get(CHALLENGER) or current.get(CHAMPION) or "")
     if not version:
-        raise RegistryError(f"{model_name} has no @{CHALLENGER} to validate; pass a version")
+        raise RegistryError(f"{model_name} has no @{CHALLENGER} (nor @{CHAMPION}) to validate; "
+                            "pass a version")
     holdout = holdout_for(workspace, version, data, schema, model_name=model_name)
     schema = load_contract(workspace, version, model_name=model_name)
     champion_version = current.get(CHAMPION)

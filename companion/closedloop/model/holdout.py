@@ -96,9 +96,12 @@ def stored_artifacts(workspace: Workspace, version: str, *,
     return names & {CONTRACT_ARTIFACT, HOLDOUT_ARTIFACT, TRAIN_ARTIFACT, VALIDATION_ARTIFACT}
 
 
-def _download(workspace: Workspace, run_id: str, path: str) -> Path:
-    tmp = tempfile.mkdtemp(prefix="closedloop-")
-    return Path(workspace.client().download_artifacts(run_id, path, tmp))
+def _read_artifact(workspace: Workspace, run_id: str, path: str) -> Any:
+    """A run artifact, read: a JSON file as a dict, a Parquet file as a DataFrame."""
+    with tempfile.TemporaryDirectory(prefix="closedloop-") as tmp:
+        local = Path(workspace.client().download_artifacts(run_id, path, tmp))
+        return (json.loads(local.read_text()) if local.suffix == ".json"
+                else pd.read_parquet(local))
 
 
 def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
@@ -116,8 +119,7 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
     version = resolve_version(workspace, version_or_alias, model_name=model_name)
     run = training_run(workspace, version, model_name=model_name)
     if CONTRACT_ARTIFACT in stored_artifacts(workspace, version, model_name=model_name):
-        path = _download(workspace, run.info.run_id, CONTRACT_ARTIFACT)
-        return Schema.from_dict(json.loads(path.read_text()))
+        return Schema.from_dict(_read_artifact(workspace, run.info.run_id, CONTRACT_ARTIFACT))
     from closedloop.model.registry import load_model
 
     return load_model(workspace, version, model_name=model_name).unwrap_python_model().schema
@@ -133,7 +135,7 @@ def _load_rows(workspace: Workspace, version_or_alias: str, artifact: str,
                          "registered before models carried their data): pass the table it "
                          "was trained on")
     run_id = training_run(workspace, version, model_name=model_name).info.run_id
-    rows = pd.read_parquet(_download(workspace, run_id, artifact))
+    rows = _read_artifact(workspace, run_id, artifact)
     schema = load_contract(workspace, version, model_name=model_name)
     return restore_dtypes(rows, schema)
 
