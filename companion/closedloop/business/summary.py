@@ -153,23 +153,31 @@ def champion_summary(workspace: Any, business: BusinessModel, frame: pd.DataFram
                      tiers: RiskTiers = RiskTiers()) -> ExecutiveSummary:
     """Score ``frame`` with ``model_name@alias`` and summarise it (what ``closedloop roi`` runs).
 
-    Without ``frame`` the batch is the model's own holdout, rebuilt from ``data`` (default
-    Telco) by :func:`closedloop.gates.version.holdout_for`: rows no model saw, with real outcomes,
-    so the realised value can be set beside the expected one. A ``frame`` that carries the
-    target column gets its realised value too.
+    Without ``frame`` the batch is the model's own holdout, as stored with it
+    (:func:`closedloop.model.holdout.holdout_for`; for a version registered before models stored
+    it, rebuilt from ``data``, the table it was trained on): rows no model saw, with real
+    outcomes, so the realised value can be set beside the expected one. A ``frame`` that carries
+    the target column gets its realised value too. ``schema`` defaults to the model's contract;
+    if given it must be the same.
     """
-    from closedloop.contract.telco import TELCO_SCHEMA, load_telco
-    from closedloop.model.holdout import holdout_for
+    from closedloop.model.holdout import (
+        check_contract,
+        holdout_for,
+        load_contract,
+        resolve_version,
+    )
     from closedloop.model.registry import DEFAULT_MODEL_NAME, load_model
-    from closedloop.scoring import resolve_model
     from closedloop.scoring.batch import score
 
-    schema, name = schema or TELCO_SCHEMA, model_name or DEFAULT_MODEL_NAME
-    _, version = resolve_model(workspace, alias, model_name=name)
+    name = model_name or DEFAULT_MODEL_NAME
+    version = resolve_version(workspace, alias, model_name=name)
+    contract = load_contract(workspace, version, model_name=name)
+    if schema is not None:
+        check_contract(schema, contract, what=f"{name} v{version}")
+    schema = contract
     notes = []
     if frame is None:
-        frame = holdout_for(workspace, version, load_telco() if data is None else data, schema,
-                            model_name=name)
+        frame = holdout_for(workspace, version, data, schema, model_name=name)
         notes.append(f"Batch: the {len(frame):,} held-out customers of {name} v{version}, "
                      "with their real outcomes.")
     extra = [c for c in frame.columns if c not in schema.names]

@@ -76,6 +76,51 @@ def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
     return restore_dtypes(_read_table(args.data), schema), schema, str(Path(args.data).resolve())
 
 
+def _champion(args: argparse.Namespace) -> str | None:
+    """The ``@champion`` version of ``--model-name`` (None when there is none)."""
+    from closedloop.model.registry import CHAMPION, aliases
+
+    return aliases(args.workspace, args.model_name).get(CHAMPION)
+
+
+def _model_schema(args: argparse.Namespace, ref: str) -> Schema:
+    """The contract of the registered version or alias ``ref``; ``--schema``, if given, must be
+    the same (a :class:`UsageError` names both and the first differing key)."""
+    from closedloop.model.holdout import check_contract, load_contract
+
+    contract = load_contract(args.workspace, ref, model_name=args.model_name)
+    if getattr(args, "schema", None):
+        try:
+            check_contract(_read_schema(args.schema), contract,
+                           what=f"{args.model_name} {'v' if ref.isdigit() else '@'}{ref}")
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+    return contract
+
+
+def _model_dataset(args: argparse.Namespace, ref: str, *,
+                   default: str = "none") -> tuple[pd.DataFrame | None, Schema, str]:
+    """The table a command works on for the registered model ``ref``, with its contract.
+
+    The contract is the model's (``--schema`` may only repeat it). ``--data``, if given, is read
+    with it; otherwise ``default`` says what the table is: ``"none"`` (None: the command uses
+    what the model stores) or ``"training"`` (the rows the model was trained on, as stored).
+    """
+    schema = _model_schema(args, ref)
+    if args.data is not None:
+        from closedloop.contract.schema import restore_dtypes
+
+        return (restore_dtypes(_read_table(args.data), schema), schema,
+                str(Path(args.data).resolve()))
+    if default == "training":
+        from closedloop.model.holdout import load_training_rows, resolve_version
+
+        version = resolve_version(args.workspace, ref, model_name=args.model_name)
+        return (load_training_rows(args.workspace, version, model_name=args.model_name), schema,
+                f"the training rows of {args.model_name} v{version}")
+    return None, schema, f"the data stored with {args.model_name}@{ref}"
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Add the options every command takes (``--workdir``, ``--json``, ...)."""
     parser.add_argument("--workdir", help="workspace folder (default $CLOSEDLOOP_WORKDIR or "
@@ -87,8 +132,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                                             "(default $CLOSEDLOOP_DATA_HOME, then the cache)")
 
 
-def add_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
-    """Add ``--data`` (its help says which table) and ``--schema``, as :func:`_dataset` reads."""
+def add_data_options(parser: argparse.ArgumentParser, data_help: str,
+                     schema_help: str = "its data contract, a JSON schema file (book page 'The schema file')"
+                     ) -> None:
+    """Add ``--data`` (its help says which table) and ``--schema``, as :func:`_dataset` and
+    :func:`_model_dataset` read them."""
     parser.add_argument("--data", help=data_help)
-    parser.add_argument("--schema", help="its data contract, a JSON schema file "
-                                              "(format: book page 'The schema file')")
+    parser.add_argument("--schema", help=schema_help)

@@ -17,10 +17,9 @@ import argparse
 from closedloop.cli._common import (
     EXIT_OK,
     Command,
-    _dataset,
     _emit,
+    _model_dataset,
     _read_table,
-    _schema_or_telco,
     add_data_options,
 )
 
@@ -32,14 +31,13 @@ def cmd_roi(args: argparse.Namespace) -> int:
     fields = {"customer_value": args.customer_value,
               "intervention_cost": args.intervention_cost, "success_rate": args.success_rate}
     business = template(args.template, **{k: v for k, v in fields.items() if v is not None})
-    frame = data = None
+    frame = None
+    # The model's contract; the champion's stored holdout unless --data (older versions) is given
+    data, schema, _ = _model_dataset(args, args.alias)
     if args.input:  # any batch; realised value too if it carries the target column
         from closedloop.contract.schema import restore_dtypes
 
-        schema = _schema_or_telco(args)
         frame = restore_dtypes(_read_table(args.input), schema)
-    else:  # the champion's holdout, rebuilt from the table it was trained on
-        data, schema, _ = _dataset(args)
     summary = champion_summary(args.workspace, business, frame, data=data, schema=schema,
                                alias=args.alias, model_name=args.model_name,
                                threshold=args.threshold)
@@ -63,7 +61,10 @@ def add_roi_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the template's success rate")
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")
-    add_data_options(parser, "the champion's training table (default Telco)")
+    add_data_options(parser, "the champion's training table (default: the holdout stored with "
+                             "it; needed only for an older version)",
+                     "the data contract, a JSON file (default: the model's; if given it must "
+                     "be the same)")
 
 
 COMMANDS: dict[str, Command] = {

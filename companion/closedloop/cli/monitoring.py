@@ -1,9 +1,10 @@
 """Commands of the monitoring stage: ``backfill`` and ``monitor``.
 
 ``backfill`` joins late-arriving labels into the inference log (idempotently; a label that
-conflicts with a stored one is reported, never written). ``monitor`` profiles the log per window,
-tests it for drift against a baseline (default: the champion's held-out training rows) and
-estimates the performance the labels have not confirmed yet.
+conflicts with a stored one is reported, never written). ``monitor`` profiles the log per window
+and model version, tests it for drift against a baseline (default: per model version, the
+held-out rows stored with that version) and estimates the performance the labels have not
+confirmed yet.
 
 See Also
 --------
@@ -21,8 +22,10 @@ from closedloop.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     Command,
-    _dataset,
+    _champion,
     _emit,
+    _model_dataset,
+    _model_schema,
     _read_table,
     _schema_or_telco,
     add_data_options,
@@ -32,7 +35,10 @@ from closedloop.cli._common import (
 def cmd_backfill(args: argparse.Namespace) -> int:
     from closedloop.monitoring.ground_truth import backfill
 
-    schema = _schema_or_telco(args)
+    # The champion's contract when there is one (the log holds its predictions), else --schema
+    # or Telco (a log without a model)
+    champion = _champion(args)
+    schema = _model_schema(args, champion) if champion else _schema_or_telco(args)
     result = backfill(args.workspace, args.labels, schema=schema, as_of=args.as_of,
                       dry_run=args.dry_run)
     counts = ", ".join(f"{k} {getattr(result, k)}" for k in (
@@ -47,18 +53,31 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     from closedloop.monitoring.drift import DriftConfig
-    from closedloop.monitoring.report import holdout_reference, monitor
+    from closedloop.monitoring.report import holdout_reference, monitor, version_baselines
     from closedloop.monitoring.store import InferenceLog
 
-    df, schema, source = _dataset(args)
+    if _champion(args) or not args.baseline:  # the champion's contract (and baseline)
+        df, schema, source = _model_dataset(args, "champion")
+    else:  # a log and a baseline file, no model: --schema or Telco, as for backfill
+        df, schema, source = None, _schema_or_telco(args), ""
+    log = InferenceLog(args.workspace, schema)
+    baselines = None
     if args.baseline:
         baseline, name = _read_table(args.baseline), str(Path(args.baseline).resolve())
     else:
         baseline = holdout_reference(args.workspace, df, schema, model_name=args.model_name)
-        name = f"{args.model_name}@champion held-out rows of {source}"
-    report = monitor(InferenceLog(args.workspace, schema), baseline, granularity=args.granularity,
+        name = (f"{args.model_name}@champion held-out rows"
+                + (f" of {source}" if df is not None else ""))
+        if not args.one_baseline:  # each version's rows against that version's held-out rows
+            logged = log.read(model_name=args.model_name, columns=["model_version"])
+            versions = sorted(logged["model_version"].astype(str).unique())
+            baselines = version_baselines(args.workspace, versions, model_name=args.model_name)
+            name = (f"per model version, its held-out rows ({args.model_name}@champion's for "
+                    f"versions that store none: {name})")
+    report = monitor(log, baseline, granularity=args.granularity,
                      baseline_name=name, labels_as_of=args.labels_as_of,
-                     drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi))
+                     drift_config=DriftConfig(alpha=args.alpha, min_psi=args.min_psi),
+                     baselines=baselines)
     _emit(args, report.to_dict(), report.summary())
     return EXIT_OK
 
@@ -74,7 +93,8 @@ def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on-conflict", action="store_true",
                         help="exit 1 when a label conflicts with a stored one")
     parser.add_argument("--schema",
-                        help="the log's data contract, a JSON file (default Telco)")
+                        help="the log's data contract, a JSON file (default: the champion's, "
+                             "which it must then be; Telco without a champion)")
 
 
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,12 +104,18 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", help="baseline table (.parquet/.csv) with the log's "
                                            "columns (default: the champion's held-out training "
                                            "rows)")
+    parser.add_argument("--one-baseline", action="store_true",
+                        help="compare every version's predictions with the champion's baseline "
+                             "(default: each version with its own held-out rows)")
     parser.add_argument("--labels-as-of", help="use only labels arrived by this date")
     parser.add_argument("--alpha", type=float, default=0.01,
                         help="false-alarm rate per window (Bonferroni over columns)")
     parser.add_argument("--min-psi", type=float, default=0.0,
                         help="smallest PSI that counts as drift when a test rejects")
-    add_data_options(parser, "the champion's training table (default Telco)")
+    add_data_options(parser, "the champion's training table (default: the held-out rows "
+                             "stored with it; needed only for an older version)",
+                     "the log's data contract, a JSON file (default: the champion's; if given "
+                     "it must be the same)")
 
 
 COMMANDS: dict[str, Command] = {

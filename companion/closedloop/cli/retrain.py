@@ -18,8 +18,10 @@ from closedloop.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     Command,
+    _champion,
     _dataset,
     _emit,
+    _model_dataset,
     add_data_options,
 )
 
@@ -27,7 +29,10 @@ from closedloop.cli._common import (
 def cmd_retrain(args: argparse.Namespace) -> int:
     from closedloop.retrain.workflow import RetrainConfig, run_retraining
 
-    historical, schema, _ = _dataset(args)
+    # History and contract: the champion's stored ones unless --data is given (no champion: the
+    # workflow stops at step 1 and says so)
+    historical, schema, _ = (_model_dataset(args, "champion", default="training")
+                             if _champion(args) else _dataset(args))
     config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
                            gates=args.gates, derive_floors=not args.fixed_floors)
@@ -42,9 +47,11 @@ def cmd_loop(args: argparse.Namespace) -> int:
     from closedloop.cli.simulate import resolve_scenario
     from closedloop.retrain.loop import DEFAULT_POLICIES, LoopConfig, simulate_loop
 
-    reference, schema, _ = _dataset(args)
+    # The champion's contract and training rows when there is one, else Telco (or --data)
+    reference, schema, _ = (_model_dataset(args, "champion", default="training")
+                            if _champion(args) and args.data is None else _dataset(args))
     # Telco's default drift; another table starts from a stationary stream.
-    default = "loyalty_erosion" if args.data is None else "none"
+    default = "loyalty_erosion" if schema.name == "telco" else "none"
     scenario = resolve_scenario(args.scenario, args.scenario_file, default=default)
     policies = args.policy or list(DEFAULT_POLICIES)
     config = LoopConfig(months=args.months, rows_per_day=args.rows_per_day,
@@ -82,7 +89,10 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tune instead of the champion's params")
     parser.add_argument("--trials", type=int, default=20, help="Optuna trials with --tune")
     parser.add_argument("--seed", type=int, default=0)
-    add_data_options(parser, "the historical table (default Telco)")
+    add_data_options(parser, "the historical table (default: the rows the champion was "
+                             "trained on, as stored with it)",
+                     "its data contract, a JSON file (default: the champion's; if given it "
+                     "must be the same)")
 
 
 def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +112,8 @@ def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
                         help="business template pricing the decisions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", help="also save the comparison figure (.png/.svg)")
-    add_data_options(parser, "the reference table (default Telco)")
+    add_data_options(parser, "the reference table (default: the champion's training rows, "
+                             "or Telco without a champion)")
 
 
 COMMANDS: dict[str, Command] = {

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 
-from closedloop.cli._common import EXIT_OK, Command, _emit, _schema_or_telco
+from closedloop.cli._common import EXIT_OK, Command, _emit, _model_schema
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from closedloop.scoring import RiskTiers
     from closedloop.scoring.batch import score_file
 
-    schema = _schema_or_telco(args)
+    schema = _model_schema(args, args.alias)
     result = score_file(args.workspace, args.input, args.output, engine=args.engine,
                         alias=args.alias, schema=schema, model_name=args.model_name,
                         tiers=RiskTiers(high=args.high, medium=args.medium),
@@ -47,7 +47,8 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-log", action="store_true",
                         help="do not append to the inference log")
     parser.add_argument("--schema",
-                        help="the batch's data contract, a JSON file (default Telco)")
+                        help="the batch's data contract, a JSON file (default: the model's; "
+                             "if given it must be the same)")
 
 
 COMMANDS: dict[str, Command] = {

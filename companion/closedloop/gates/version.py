@@ -1,11 +1,12 @@
-"""Gate a registered version: rebuild its holdout, compare it with the champion, log the verdict.
+"""Gate a registered version: its holdout, compared with the champion, the verdict logged.
 
-:func:`gate_version` is what ``closedloop validate`` runs. It rebuilds the version's own test
-split from the parameters of its training run (refusing if the table it is given is not the one
-the version was trained on), scores the version and the current ``@champion`` on those same rows
-through :func:`closedloop.gates.run.run_gates`, and hands the report to :func:`log_gate_report`: a
-run in the ``closedloop-gates`` experiment with the report as a JSON artifact, one tag per check
-and the verdict on the model version, where :func:`closedloop.model.registry.promote` reads it.
+:func:`gate_version` is what ``closedloop validate`` runs. It takes the version's own holdout
+as stored with it (for an older version: rebuilt from the table it was trained on, with the
+parameters of its training run, refusing another table), scores the version and the current
+``@champion`` on those same rows through :func:`closedloop.gates.run.run_gates`, and hands the
+report to :func:`log_gate_report`: a run in the ``closedloop-gates`` experiment with the report
+as a JSON artifact, one tag per check and the verdict on the model version, where
+:func:`closedloop.model.registry.promote` reads it.
 
 See Also
 --------
@@ -25,7 +26,12 @@ from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
 from closedloop.gates.config import GateConfig
 from closedloop.gates.run import GateReport, run_gates
-from closedloop.model.holdout import holdout_for, split_signature, training_run
+from closedloop.model.holdout import (
+    holdout_for,
+    load_contract,
+    split_signature,
+    training_run,
+)
 from closedloop.model.registry import (
     CHALLENGER,
     CHAMPION,
@@ -51,13 +57,16 @@ REPORT_ARTIFACT = "gate_report.json"
 
 
 
-def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
-                 version: str | None = None, config: GateConfig | str = "telecom_churn", *,
+def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
+                 schema: Schema | None = None, version: str | None = None,
+                 config: GateConfig | str = "telecom_churn", *,
                  model_name: str = DEFAULT_MODEL_NAME, log: bool = True) -> GateReport:
-    """Run the quality gates on a registered version (default ``@challenger``) and log them.
+    """Run the quality gates on a registered version (default ``@challenger``, or the
+    ``@champion`` when there is no challenger, e.g. after a promotion) and log them.
 
-    The holdout is the version's own test split (:func:`holdout_for`); the ``@champion``, if
-    there is one and it is another version, is scored on the same rows. If the champion was
+    The holdout is the version's own, as stored with it (:func:`holdout_for`), and the schema
+    its own contract; the ``@champion``, if there is one and it is another version, is scored
+    on the same rows. If the champion was
     trained on another split, some holdout rows may be its training rows, which favours the
     champion; the report says so in its notes.
 
@@ -65,12 +74,13 @@ def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
     ----------
     workspace : Workspace
         Where the registry lives.
-    data : pandas.DataFrame
-        The table the version was trained on (e.g. :func:`closedloop.contract.schema.load_telco`).
-    schema : Schema
-        Its data contract.
+    data : pandas.DataFrame, optional
+        The table the version was trained on: needed only for a version registered before
+        models stored their holdout; if given, it must be that table (its hash is checked).
+    schema : Schema, optional
+        Its data contract (default: the version's own; if given, it must be the same).
     version : str or None
-        The version to gate; None means the current ``@challenger``.
+        The version to gate; None means the current ``@challenger``, else the ``@champion``.
     config : GateConfig or str
         Gate configuration, preset name or YAML/JSON path.
     model_name : str
@@ -83,10 +93,12 @@ def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
     GateReport
     """
     current = aliases(workspace, model_name)
-    version = str(version or current.get(CHALLENGER) or "")
+    version = str(version or current.get(CHALLENGER) or current.get(CHAMPION) or "")
     if not version:
-        raise RegistryError(f"{model_name} has no @{CHALLENGER} to validate; pass a version")
+        raise RegistryError(f"{model_name} has no @{CHALLENGER} (nor @{CHAMPION}) to validate; "
+                            "pass a version")
     holdout = holdout_for(workspace, version, data, schema, model_name=model_name)
+    schema = load_contract(workspace, version, model_name=model_name)
     champion_version = current.get(CHAMPION)
     notes = []
     if champion_version == version:

@@ -50,6 +50,11 @@ GATE_VERDICT_TAG = f"{TAG}gate_verdict"
 GATE_CHECK_PREFIX = f"{TAG}gate."
 #: Model-version tag naming the champion the gates compared the version with (``none``: none).
 GATE_CHAMPION_TAG = f"{TAG}gate_champion"
+#: Run artifacts every registered version carries (see :mod:`closedloop.model.holdout`).
+CONTRACT_ARTIFACT = "contract/schema.json"
+HOLDOUT_ARTIFACT = "holdout.parquet"
+TRAIN_ARTIFACT = "train.parquet"
+VALIDATION_ARTIFACT = "validation.parquet"
 
 try:  # mlflow is a core dependency; the guard only keeps the class definable in light contexts
     from mlflow.pyfunc import PythonModel
@@ -146,8 +151,14 @@ def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
     With ``params=None`` hyperparameters are tuned (``config.n_trials`` trials, each a nested
     run); with ``params`` given (e.g. :func:`model_params` of the champion) they are reused as
     they are, through :func:`closedloop.model.train.retrain_with_params`.
+
+    The run also stores the contract, the holdout (the test split), the training rows (train and
+    validation splits) and the validation rows (:func:`log_contract`), so the version can be
+    judged, monitored and retrained later without the table it was trained on.
     """
     import mlflow
+
+    from closedloop.model.train import split_data
 
     with workspace.mlflow(), mlflow.start_run(run_name=f"train-{schema.name}") as run:
         log_lineage(df, schema, data_source)
@@ -163,15 +174,64 @@ def train_and_register(df: pd.DataFrame, schema: Schema, workspace: Workspace,
         if len(result.trials):
             mlflow.log_table(result.trials, "hpo_trials.json")
         info = log_model(result, schema, df)
+        splits = split_data(df, schema, config)  # the split train() made: same rows, same order
+        log_contract(schema, splits.test, pd.concat([splits.train, splits.valid],
+                                                    ignore_index=True), splits.valid)
         result.run_id = run.info.run_id
     result.model_version = register(workspace, info.model_uri, result, model_name=model_name)
     return result
 
 
 def data_hash(df: pd.DataFrame) -> str:
-    """Content hash of a table (row order matters, the index does not), as logged for lineage."""
+    """Fingerprint of a table, as logged for lineage: SHA-256 of its row hashes in order.
+
+    Row order matters (a shuffled copy has another hash, and would split into another holdout);
+    the index does not.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"a": [1, 2, 3]})
+    >>> data_hash(df) == data_hash(df.set_axis([7, 8, 9]))
+    True
+    >>> data_hash(df) == data_hash(df.iloc[::-1])
+    False
+    """
+    import hashlib
+
+    rows = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    return hashlib.sha256(rows.tobytes()).hexdigest()
+
+
+def legacy_data_hash(df: pd.DataFrame) -> str:
+    """The 16-digit hash logged before :func:`data_hash` (sum of row hashes, order-insensitive);
+    only to recognise the training table of a version registered then."""
     digest = int(pd.util.hash_pandas_object(df, index=False).sum())
     return f"{digest & (2**64 - 1):016x}"
+
+
+def log_contract(schema: Schema, holdout: pd.DataFrame, train_rows: pd.DataFrame,
+                 validation: pd.DataFrame | None = None) -> None:
+    """Log a version's contract and data as artifacts of the active MLflow run.
+
+    ``contract/schema.json`` (``schema.to_dict()``), ``holdout.parquet`` (its test rows),
+    ``train.parquet`` (the rows it was trained on) and, if given, ``validation.parquet``; each
+    table keeps the contract's columns (target and entity id included), in its order.
+    """
+    import mlflow
+
+    def contract_columns(df: pd.DataFrame) -> pd.DataFrame:
+        return df[[c for c in schema.names if c in df.columns]].reset_index(drop=True)
+
+    tables = {HOLDOUT_ARTIFACT: holdout, TRAIN_ARTIFACT: train_rows,
+              VALIDATION_ARTIFACT: validation}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "schema.json").write_text(json.dumps(schema.to_dict(), indent=1))
+        mlflow.log_artifact(str(folder / "schema.json"), str(Path(CONTRACT_ARTIFACT).parent))
+        for name, table in tables.items():
+            if table is not None:
+                contract_columns(table).to_parquet(folder / name, index=False)
+                mlflow.log_artifact(str(folder / name))
 
 
 def log_lineage(df: pd.DataFrame, schema: Schema, source: str) -> None:

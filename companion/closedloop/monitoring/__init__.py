@@ -56,6 +56,7 @@ _LAZY = {
     "psi_band": "drift", "drift_summary": "drift", "CBPE": "estimate",
     "estimate_performance": "estimate", "drift_metrics_spark": "spark_drift",
     "monitor": "report", "MonitorReport": "report", "holdout_reference": "report",
+    "version_baselines": "report",
     "plot_label_timeline": "plots", "plot_metrics_over_time": "plots",
     "plot_drift_heatmap": "plots", "plot_psi_bands": "plots", "plot_estimate": "plots",
 }

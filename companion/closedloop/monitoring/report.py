@@ -7,8 +7,11 @@ table (:func:`closedloop.monitoring.drift.drift_metrics`) and the label-free est
 JSON for ``closedloop monitor --json``.
 
 The baseline is what "normal" looks like. :func:`holdout_reference` builds the usual one: the rows
-of the champion's training table that it was *not* fitted on (its validation and test splits,
-rebuilt from the split settings logged with its run), scored by the champion, with their labels.
+the model was *not* fitted on (its validation and test rows, as stored with the version; for an
+older version rebuilt from its training table and the split settings logged with its run),
+scored by the model, with their labels. With one baseline per model version
+(:func:`version_baselines`), :func:`monitor` judges the rows each version predicted against that
+version's own baseline.
 Held-out rows matter twice: a model's probabilities on its own training rows are more extreme than
 on new data, which would show up as drift of ``prediction_proba`` and would miscalibrate the
 estimate.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +34,12 @@ import pandas as pd
 
 from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
-from closedloop.monitoring._storage import GROUND_TRUTH, PREDICTION, PREDICTION_PROBA
+from closedloop.monitoring._storage import (
+    GROUND_TRUTH,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_PROBA,
+)
 from closedloop.monitoring.drift import BASELINE, DriftConfig, drift_metrics
 from closedloop.monitoring.estimate import CBPE
 from closedloop.monitoring.store import InferenceLog
@@ -48,11 +57,14 @@ class MonitorReport:
     drift: pd.DataFrame
     estimate: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    #: Drift and estimate were computed per model version, each against its own baseline.
+    by_version: bool = False
 
     def alerts(self) -> pd.DataFrame:
         """The (window, column) pairs that drifted from the baseline, with the reason."""
         chosen = self.drift[(self.drift["drift_type"] == BASELINE) & self.drift["drift_detected"]]
-        return chosen[["window_start", "column_name", "drift_reason",
+        by_version = [MODEL_VERSION] if self.by_version else []
+        return chosen[["window_start", *by_version, "column_name", "drift_reason",
                        "population_stability_index", "psi_band"]].reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,8 +86,8 @@ class MonitorReport:
         if len(alerts):
             lines.append(alerts.to_string(index=False, max_rows=20))
         if len(self.estimate):
-            wide = self.estimate.pivot(index="window_start", columns="metric",
-                                       values="estimated")
+            index = ["window_start", MODEL_VERSION] if self.by_version else "window_start"
+            wide = self.estimate.pivot(index=index, columns="metric", values="estimated")
             lines += ["estimated performance (CBPE):", wide.round(3).to_string()]
         return "\n".join(lines + self.notes)
 
@@ -101,7 +113,8 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
             granularity: str | Granularity = "1d", baseline_name: str = "given",
             labels_as_of: str | pd.Timestamp | None = None,
-            drift_config: DriftConfig = DriftConfig(), random_state: int = 0) -> MonitorReport:
+            drift_config: DriftConfig = DriftConfig(), random_state: int = 0,
+            baselines: Mapping[str, pd.DataFrame] | None = None) -> MonitorReport:
     """Profile, drift and estimated performance of ``log`` per window.
 
     Parameters
@@ -116,6 +129,16 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
         Window width.
     labels_as_of : str or Timestamp, optional
         Use only labels arrived by then (the log as it looked at that date).
+    baselines : mapping of str to DataFrame, optional
+        One baseline per model version (e.g. :func:`version_baselines`). With it, drift and
+        estimate are computed per model version: the rows a version predicted are compared with,
+        and calibrated on, that version's baseline (``baseline`` for a version missing from the
+        mapping), and both tables get a ``model_version`` column. The profile is always per
+        model version.
+
+    Returns
+    -------
+    MonitorReport
     """
     from closedloop.monitoring.metrics import profile
 
@@ -125,49 +148,102 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
         raise ValueError(f"the inference log in {log.workspace.root} is empty: score and log "
                          "predictions first")
     notes: list[str] = []
-    drift = drift_metrics(frame, baseline, granularity=grain, schema=log.schema,
-                          config=drift_config)
-    estimate = pd.DataFrame()
-    labelled = baseline is not None and {PREDICTION, PREDICTION_PROBA, GROUND_TRUTH} <= set(
-        baseline.columns) and baseline[GROUND_TRUTH].notna().any()
-    if labelled:
-        estimate = CBPE(random_state=random_state).fit(baseline).estimate(frame, grain)
+    by_version = baselines is not None and MODEL_VERSION in frame.columns
+    if by_version:
+        versions = frame[MODEL_VERSION].astype("object").astype(str)
+        parts = [(v, frame[versions == v], baselines.get(v, baseline))
+                 for v in sorted(versions.unique(), key=lambda v: (len(v), v))]
     else:
-        notes.append("no estimate: the baseline needs prediction, prediction_proba and "
-                     "ground_truth to calibrate it")
+        parts = [(None, frame, baseline)]
+    drifts, estimates = [], []
+    for version, rows, base in parts:
+        drift = drift_metrics(rows, base, granularity=grain, schema=log.schema,
+                              config=drift_config)
+        labelled = base is not None and {PREDICTION, PREDICTION_PROBA, GROUND_TRUTH} <= set(
+            base.columns) and base[GROUND_TRUTH].notna().any()
+        estimate = (CBPE(random_state=random_state).fit(base).estimate(rows, grain)
+                    if labelled else pd.DataFrame())
+        if not labelled:
+            notes.append("no estimate" + (f" for version {version}" if by_version else "")
+                         + ": the baseline needs prediction, prediction_proba and ground_truth "
+                         "to calibrate it")
+        if by_version:
+            drift = drift.assign(**{MODEL_VERSION: version})
+            estimate = estimate.assign(**{MODEL_VERSION: version}) if len(estimate) else estimate
+        drifts.append(drift)
+        estimates.append(estimate)
+    drift = pd.concat(drifts, ignore_index=True) if len(drifts) > 1 else drifts[0]
+    estimate = (pd.concat([e for e in estimates if len(e)], ignore_index=True)
+                if any(len(e) for e in estimates) else pd.DataFrame())
+    if by_version:
+        drift = drift.sort_values(["window_start", MODEL_VERSION], kind="stable",
+                                  ignore_index=True)
     return MonitorReport(grain.label, len(frame),
-                         baseline_name if baseline is not None else "none (consecutive only)",
-                         profile(frame, grain), drift, estimate, notes)
+                         baseline_name if baseline is not None or by_version
+                         else "none (consecutive only)",
+                         profile(frame, grain), drift, estimate, notes, by_version)
 
 
-def holdout_reference(workspace: Workspace, data: pd.DataFrame, schema: Schema, *,
-                      alias: str = "champion", model_name: str | None = None) -> pd.DataFrame:
-    """The rows of ``data`` that the model behind ``alias`` was not fitted on, scored by it.
+def version_baselines(workspace: Workspace, versions: list[str] | tuple[str, ...], *,
+                      model_name: str | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`holdout_reference` of every version in ``versions`` that stores its held-out rows.
 
-    The validation and test splits are rebuilt with the split settings logged on the model's
-    training run; ``data`` must be the table it was trained on (its content hash is checked).
-    Returns the rows with ``prediction``, ``prediction_proba`` and ``ground_truth`` (0/1).
+    Versions registered before models stored them (their rows would have to be rebuilt from
+    the table they were trained on) and versions no longer in the registry are left out.
     """
-    from closedloop.model.registry import DEFAULT_MODEL_NAME, TAG, load_model
-    from closedloop.model.train import TrainConfig, split_data
+    from closedloop.model.holdout import stored_artifacts
+    from closedloop.model.registry import DEFAULT_MODEL_NAME, HOLDOUT_ARTIFACT, RegistryError
 
     name = model_name or DEFAULT_MODEL_NAME
-    client = workspace.client()
-    run = client.get_run(client.get_model_version_by_alias(name, alias).run_id)
-    digest = pd.util.hash_pandas_object(data, index=False).sum() & (2**64 - 1)
-    logged = run.data.tags.get(f"{TAG}data.hash")
-    if logged is not None and logged != f"{digest:016x}":
-        raise ValueError(f"{name}@{alias} was trained on other data (hash {logged}, this table "
-                         f"{digest:016x}): pass the table it was trained on")
-    params = run.data.params
-    split_seed = params.get("config.split_seed", "None")
-    config = TrainConfig(seed=int(params["config.seed"]),
-                         split_seed=None if split_seed == "None" else int(split_seed),
-                         valid_size=float(params["config.valid_size"]),
-                         test_size=float(params["config.test_size"]))
-    splits = split_data(data, schema, config)
-    rows = pd.concat([splits.valid, splits.test], ignore_index=True)
-    scored = load_model(workspace, alias, model_name=name).predict(rows[schema.feature_names])
+    found = {}
+    for version in versions:
+        try:
+            stored = HOLDOUT_ARTIFACT in stored_artifacts(workspace, str(version),
+                                                          model_name=name)
+        except RegistryError:
+            continue
+        if stored:
+            found[str(version)] = holdout_reference(workspace, alias=str(version),
+                                                    model_name=name)
+    return found
+
+
+def holdout_reference(workspace: Workspace, data: pd.DataFrame | None = None,
+                      schema: Schema | None = None, *, alias: str = "champion",
+                      model_name: str | None = None) -> pd.DataFrame:
+    """The rows the model behind ``alias`` was not fitted on, scored by it, with their labels.
+
+    Those rows are the ones stored with the version (its validation rows, if it stored any, then
+    its holdout: see :mod:`closedloop.model.holdout`). For a version registered before models
+    stored them, the validation and test splits are rebuilt from ``data``, which must then be the
+    table it was trained on (its hash is checked). ``data``, if given, must be that table in any
+    case, and ``schema`` (default: the version's contract) must be the version's contract.
+
+    Returns the rows with ``prediction``, ``prediction_proba`` and ``ground_truth`` (0/1).
+    """
+    from closedloop.model.holdout import (
+        holdout_for,
+        load_contract,
+        load_validation_rows,
+        resolve_version,
+        split_config,
+        stored_artifacts,
+        training_run,
+    )
+    from closedloop.model.registry import DEFAULT_MODEL_NAME, HOLDOUT_ARTIFACT, load_model
+    from closedloop.model.train import split_data
+
+    name = model_name or DEFAULT_MODEL_NAME
+    version = resolve_version(workspace, alias, model_name=name)
+    test = holdout_for(workspace, version, data, schema, model_name=name)
+    schema = load_contract(workspace, version, model_name=name)
+    if HOLDOUT_ARTIFACT in stored_artifacts(workspace, version, model_name=name):
+        valid = load_validation_rows(workspace, version, model_name=name)
+    else:
+        valid = split_data(data, schema,
+                           split_config(training_run(workspace, version, model_name=name))).valid
+    rows = pd.concat([x for x in (valid, test) if x is not None], ignore_index=True)
+    scored = load_model(workspace, version, model_name=name).predict(rows[schema.feature_names])
     return rows.assign(**{PREDICTION: scored[PREDICTION].to_numpy(),
                           PREDICTION_PROBA: scored[PREDICTION_PROBA].to_numpy(),
                           GROUND_TRUTH: schema.target_as_int(rows).to_numpy()})

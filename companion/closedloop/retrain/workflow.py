@@ -191,31 +191,41 @@ class RetrainRun:
 
 
 def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
-                   schema: Schema = TELCO_SCHEMA, *, alias: str = "champion",
+                   schema: Schema | None = None, *, alias: str = "champion",
                    model_name: str = DEFAULT_MODEL_NAME, top_k: int = 5) -> Reference:
     """The :class:`~closedloop.retrain.triggers.Reference` of the model behind ``alias``.
 
     A version registered by :func:`run_retraining` carries its scored fresh holdout as the
-    ``reference.parquet`` artifact of its run; a version trained by ``closedloop train`` gets
-    its validation and test rows rebuilt from ``historical`` (the table it was trained on) by
-    :func:`closedloop.monitoring.report.holdout_reference`.
+    ``reference.parquet`` artifact of its run; any other version's held-out rows come from
+    :func:`closedloop.monitoring.report.holdout_reference`: the ones it stores, or for a version
+    registered before models stored them, rebuilt from ``historical`` (the table it was trained
+    on). ``schema`` defaults to the version's own contract.
     """
-    from closedloop.model.registry import TAG, load_model
+    from closedloop.model.holdout import (
+        load_contract,
+        resolve_version,
+        stored_artifacts,
+    )
+    from closedloop.model.registry import HOLDOUT_ARTIFACT, TAG, load_model
 
     client = workspace.client()
-    version = client.get_model_version_by_alias(model_name, alias)
+    version = client.get_model_version(model_name, resolve_version(workspace, alias,
+                                                                   model_name=model_name))
+    schema = schema or load_contract(workspace, version.version, model_name=model_name)
     trained_at = pd.Timestamp(int(version.creation_timestamp), unit="ms")
     f1 = float(json.loads(version.tags.get(f"{TAG}test_metrics", "{}")).get("f1", np.nan))
     pipeline = load_model(workspace, alias, model_name=model_name).unwrap_python_model().pipeline
     names = {a.path for a in client.list_artifacts(version.run_id)}
+    stored = HOLDOUT_ARTIFACT in stored_artifacts(workspace, version.version,
+                                                  model_name=model_name)
     if REFERENCE_ARTIFACT in names:
         with tempfile.TemporaryDirectory() as tmp:
             rows = pd.read_parquet(client.download_artifacts(version.run_id, REFERENCE_ARTIFACT,
                                                              tmp))
-    elif historical is not None:
+    elif stored or historical is not None:
         from closedloop.monitoring.report import holdout_reference
 
-        rows = holdout_reference(workspace, historical, schema, alias=alias,
+        rows = holdout_reference(workspace, None if stored else historical, schema, alias=alias,
                                  model_name=model_name)
     else:
         raise ValueError(f"{model_name}@{alias} has no {REFERENCE_ARTIFACT}: pass the table it "
@@ -224,8 +234,8 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
                      top_features(pipeline, schema, top_k))
 
 
-def run_retraining(workspace: Workspace | str, historical: pd.DataFrame,
-                   schema: Schema = TELCO_SCHEMA, *, policy: str | RetrainPolicy | None = None,
+def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None = None,
+                   schema: Schema | None = None, *, policy: str | RetrainPolicy | None = None,
                    if_triggered: bool = False, config: RetrainConfig = RetrainConfig(),
                    as_of: str | pd.Timestamp | None = None,
                    model_name: str = DEFAULT_MODEL_NAME) -> RetrainRun:
@@ -235,10 +245,12 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame,
     ----------
     workspace : Workspace or str
         Holds the registry (a ``@champion`` is required) and the inference log.
-    historical : DataFrame
-        The historical labelled table mixed into training (e.g. the champion's training table).
-    schema : Schema
-        The data contract.
+    historical : DataFrame, optional
+        The historical labelled table mixed into training. Default: the rows the champion was
+        trained on, as stored with it (:func:`closedloop.model.holdout.load_training_rows`), so
+        round after round each retraining has the history of the one before.
+    schema : Schema, optional
+        The data contract. Default: the champion's; if given it must be the same.
     policy : str or RetrainPolicy, optional
         Evaluated at step 1 (default :func:`~closedloop.retrain.triggers.default_policy`).
     if_triggered : bool
@@ -262,6 +274,8 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame,
     as_of = _as_of(as_of)
     policy = default_policy() if policy is None else get_policy(policy)
     before = aliases(workspace, model_name).get(CHAMPION)
+    historical, schema = champion_inputs(workspace, historical, schema, before,
+                                         model_name=model_name)
     steps = _Steps(workspace, as_of, {"closedloop.policy": policy.name,
                                       "closedloop.model_name": model_name,
                                       "closedloop.config": json.dumps(config.to_dict())})
@@ -286,6 +300,28 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame,
     return RetrainRun(outcome, reason, steps.records, state.decision, before,
                       aliases(workspace, model_name).get(CHAMPION), state.version,
                       steps.parent_id, str(as_of))
+
+
+def champion_inputs(workspace: Workspace, historical: pd.DataFrame | None,
+                    schema: Schema | None, champion: str | None, *,
+                    model_name: str = DEFAULT_MODEL_NAME) -> tuple[pd.DataFrame | None, Schema]:
+    """The history and contract of a retraining: those given, else the champion's stored ones.
+
+    A given ``schema`` must be the champion's contract (:class:`ValueError` otherwise). Without
+    a champion the contract defaults to Telco and the history stays None (step 1 then stops the
+    run: there is nothing to retrain). A champion registered before models stored their
+    training rows needs ``historical``.
+    """
+    if champion is None:
+        return historical, schema or TELCO_SCHEMA
+    from closedloop.model.holdout import check_contract, load_contract, load_training_rows
+
+    contract = load_contract(workspace, champion, model_name=model_name)
+    if schema is not None:
+        check_contract(schema, contract, what=f"{model_name} v{champion} (the champion)")
+    if historical is None:
+        historical = load_training_rows(workspace, champion, model_name=model_name)
+    return historical, contract
 
 
 def _as_of(as_of: str | pd.Timestamp | None) -> pd.Timestamp:
@@ -403,7 +439,7 @@ class _State:
     def register(self, run_id: str) -> dict[str, Any]:
         import mlflow
 
-        from closedloop.model.registry import log_lineage, log_model, register
+        from closedloop.model.registry import log_contract, log_lineage, log_model, register
 
         if not self.not_worse:
             raise StepFailed("the challenger is worse than the champion on the fresh holdout: "
@@ -420,6 +456,9 @@ class _State:
                 path = Path(tmp) / REFERENCE_ARTIFACT
                 reference.rows.to_parquet(path, index=False)
                 mlflow.log_artifact(str(path))
+            # The version carries its contract, its fresh holdout and its training table, so it
+            # can be judged, monitored and retrained later without this run's in-memory mix.
+            log_contract(self.schema, self.prepared.holdout, self.prepared.train)
             info = log_model(self.result, self.schema, self.prepared.train)
         self.result.run_id = run_id
         self.version = register(self.workspace, info.model_uri, self.result,

@@ -166,11 +166,27 @@ def test_validate_exit_codes_and_gated_promotion(ws, capsys, tmp_path):
     (["--preset", "telecom_churn", "--config", "x.yaml"], "not both"),
     (["--preset", "bank"], "known presets"),
     (["--version", "9"], "no version 9"),
-    ([], "hash"),  # the default table (Telco) is not the one this model was trained on
+    # A shuffled copy of the training table is another table: its split would leak rows.
+    (["--data", "SHUFFLED"], "hash"),
+    # The model carries its contract: another one given with --schema is refused, by name.
+    (["--schema", "TELCO"], "'telco' differs from 'loans'"),
 ])
-def test_validate_usage_and_data_errors_exit_2(ws, capsys, extra, message):
-    code, _, err = cli(capsys, "validate", "--workdir", str(ws.root), *extra)
+def test_validate_usage_and_data_errors_exit_2(ws, capsys, tmp_path, extra, message):
+    from closedloop.contract.telco import TELCO_SCHEMA
+
+    LOANS.sample(frac=1, random_state=0).to_parquet(tmp_path / "shuffled.parquet")
+    (tmp_path / "telco.json").write_text(json.dumps(TELCO_SCHEMA.to_dict()))
+    files = {"SHUFFLED": str(tmp_path / "shuffled.parquet"), "TELCO": str(tmp_path / "telco.json")}
+    code, _, err = cli(capsys, "validate", "--workdir", str(ws.root),
+                       *[files.get(a, a) for a in extra])
     assert code == 2 and message in err
+
+
+def test_validate_needs_no_data_the_version_carries_its_holdout(ws, capsys, tmp_path):
+    (tmp_path / "loose.yaml").write_text(LOOSE)
+    code, out, _ = cli(capsys, "validate", "--workdir", str(ws.root), "--config",
+                       str(tmp_path / "loose.yaml"), "--json")
+    assert code == 0 and json.loads(out)["model_version"] == "2"
 
 
 def test_validate_without_a_challenger_exits_2(ws, capsys):

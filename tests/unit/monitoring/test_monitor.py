@@ -83,3 +83,16 @@ def test_monitor_command(logged, capsys, tmp_path, telco):
     assert main(["monitor", "--workdir", str(tmp_path / "empty"), "--baseline",
                  str(tmp_path / "base.parquet")]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_monitor_per_model_version_uses_each_versions_baseline(logged, telco):
+    workspace, log = logged
+    reference = holdout_reference(workspace)  # v1 carries its held-out rows: no table needed
+    pd.testing.assert_frame_equal(reference, holdout_reference(workspace, telco, TELCO_SCHEMA))
+    # Version 1's rows against its own baseline; a version missing from the mapping gets none.
+    report = monitor(log, None, granularity="1w", baselines={"1": reference})
+    assert report.by_version and set(report.drift["model_version"]) == {"1"}
+    assert set(report.estimate["model_version"]) == {"1"}
+    assert "model_version" in report.alerts().columns and "estimated" in report.summary()
+    unbaselined = monitor(log, None, granularity="1w", baselines={"2": reference})
+    assert unbaselined.estimate.empty and "for version 1" in unbaselined.notes[0]
