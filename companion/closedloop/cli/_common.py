@@ -132,8 +132,11 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                                             "(default $CLOSEDLOOP_DATA_HOME, then the cache)")
 
 
+SCHEMA_HELP = "its data contract, a JSON schema file (book page 'The schema file')"
+
+
 def add_data_options(parser: argparse.ArgumentParser, data_help: str,
-                     schema_help: str = "its data contract, a JSON schema file (book page 'The schema file')"
+                     schema_help: str = SCHEMA_HELP
                      ) -> None:
     """Add ``--data`` (its help says which table) and ``--schema``, as :func:`_dataset` and
     :func:`_model_dataset` read them."""
