@@ -121,7 +121,7 @@ _LOG_KINDS = {PREDICTION_ID: "id", TIMESTAMP: "timestamp", MODEL_NAME: "id",
 
 def repeated_keys(entity: pd.Series, when: pd.Series, time_name: str, *,
                   shown: int = 3) -> tuple[str, str] | None:
-    """The problem ``(time_name, message)`` when an (entity, time) pair repeats, else None.
+    """The problem ``("prediction_id", message)`` when an (entity, time) pair repeats, else None.
 
     One model scoring one entity at one instant makes one prediction id, so a batch where the
     pair repeats cannot be logged. The message names the columns, counts the repeated rows and
@@ -132,7 +132,7 @@ def repeated_keys(entity: pd.Series, when: pd.Series, time_name: str, *,
     >>> when = pd.Series(pd.to_datetime(["2026-01-01"] * 3))
     >>> column, message = repeated_keys(pd.Series(["a", "b", "a"], name="id"), when, "event_time")
     >>> column, message.split("prediction_id): ")[1]
-    ('event_time', 'row 2 (id=a, event_time=2026-01-01 00:00:00) repeats row 0')
+    ('prediction_id', 'row 2 (id=a, event_time=2026-01-01 00:00:00) repeats row 0')
     """
     keys = pd.DataFrame({"entity": entity.astype(str).to_numpy(),
                          "when": pd.to_datetime(pd.Series(when.to_numpy())).to_numpy()})
@@ -146,9 +146,9 @@ def repeated_keys(entity: pd.Series, when: pd.Series, time_name: str, *,
         e, t = keys.at[row, "entity"], pd.Timestamp(keys.at[row, "when"])
         examples.append(f"row {row} ({entity.name}={e}, {time_name}={t}) repeats row "
                         f"{first_row[(e, t.to_datetime64())]}")
-    return (time_name, f"{int(repeats.sum())} row(s) repeat an ({entity.name}, {time_name}) "
-            "pair of the batch (one model scoring one entity at one time makes one "
-            f"prediction_id): {'; '.join(examples)}")
+    return (PREDICTION_ID, f"repeated within the batch: {int(repeats.sum())} row(s) repeat an "
+            f"({entity.name}, {time_name}) pair (one model scoring one entity at one time makes "
+            f"one prediction_id): {'; '.join(examples)}")
 
 
 def now() -> pd.Timestamp:
