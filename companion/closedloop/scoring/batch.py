@@ -69,9 +69,10 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
                 allow_extra: Iterable[str] = ()) -> pd.DataFrame:
     """Restore the contract's dtypes on ``df``, then validate it (no target needed).
 
-    Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending column. A
-    column that cannot take its dtype (12.5 in an integer column, text in a float column) is
-    reported together with every other problem found by :func:`closedloop.contract.schema.validate`.
+    Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending
+    column. A column that cannot take its dtype (12.5 in an integer column, text in a float
+    column) is reported together with every other problem found by
+    :func:`closedloop.contract.schema.validate`.
 
     Examples
     --------

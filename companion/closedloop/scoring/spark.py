@@ -77,7 +77,8 @@ __all__ = ["SparkFileResult", "score_file_spark", "score_spark", "spark_for_scor
 
 def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
                    allow_extra: Iterable[str] = ()) -> SparkDataFrame:
-    """:func:`closedloop.contract.schema.validate` for a Spark DataFrame (no target needed), in one pass.
+    """:func:`closedloop.contract.schema.validate` for a Spark DataFrame (no target needed), in
+    one pass.
 
     Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
     one :class:`~closedloop.contract.schema.DataContractError` naming every offending column.
@@ -215,7 +216,8 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     Notes
     -----
     The input is validated first with :func:`validate_spark` (one Spark job); whole-number
-    floats in integer columns are cast back, as :func:`closedloop.contract.schema.restore_dtypes` does.
+    floats in integer columns are cast back, as
+    :func:`closedloop.contract.schema.restore_dtypes` does.
     Columns: those of :func:`closedloop.scoring.batch.output_columns`, then ``keep`` (e.g. the
     features, to log them).
     """
@@ -402,8 +404,8 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                      carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
                      master: str = "local[*]", timestamp: str | None = None
                      ) -> SparkFileResult:
-    """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output file,
-    same logged rows, no row collected on the driver.
+    """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output
+    file, same logged rows, no row collected on the driver.
 
     The executors write the scored rows to a hidden temporary folder beside ``output_path``;
     the driver streams it into the output file and the log batch (see the module notes). On a

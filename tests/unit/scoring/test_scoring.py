@@ -26,7 +26,8 @@ SCORED_AT = pd.Timestamp("2026-02-01 08:00")
 
 @pytest.fixture(scope="module")
 def model(telco):
-    # Without MLflow: the registry pyfunc wraps exactly this (closedloop.model.baselines.PipelineModel).
+    # Without MLflow: the registry pyfunc wraps exactly this
+    # (closedloop.model.baselines.PipelineModel).
     from closedloop.model.baselines import PipelineModel
     from closedloop.model.train import train
 
