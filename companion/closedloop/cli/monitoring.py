@@ -85,8 +85,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``closedloop backfill``."""
     parser.add_argument("--labels", required=True, help="label file (.csv/.parquet): "
-                        "prediction_id or entity id + window_start + window_end; ground_truth "
-                        "or the target; label_arrived_at")
+                        "prediction_id, or entity id + event_time (the logged time), or entity "
+                        "id + window_start + window_end; ground_truth (0/1) or the target in "
+                        "its own values (e.g. Churn Yes/No); label_arrived_at. The file "
+                        "`closedloop simulate --labels-output` writes is taken as it is")
     parser.add_argument("--as-of", help="use only labels arrived by this time")
     parser.add_argument("--dry-run", action="store_true",
                         help="count and report, write nothing")

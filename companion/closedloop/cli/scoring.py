@@ -24,10 +24,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     result = score_file(args.workspace, args.input, args.output, engine=args.engine,
                         alias=args.alias, schema=schema, model_name=args.model_name,
                         tiers=RiskTiers(high=args.high, medium=args.medium),
-                        scored_at=args.scored_at, log=not args.no_log, master=args.master)
+                        scored_at=args.scored_at, log=not args.no_log, master=args.master,
+                        event_time=args.event_time, carry=args.carry or ())
+    when = (f"logged at their {result.event_time}" if result.event_time
+            else f"logged at {result.scored_at}")
     _emit(args, result.to_dict(),
           f"scored {result.rows:,} rows with {result.model_name} v{result.model_version} "
-          f"({result.engine}) -> {result.output}; tiers {result.tiers}")
+          f"({result.engine}) -> {result.output}; tiers {result.tiers}"
+          + (f"; {when}" if result.logged else ""))
     return EXIT_OK
 
 
@@ -44,6 +48,14 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lowest probability of 'medium'")
     parser.add_argument("--scored-at", help="scoring time (default now, UTC); a retry that "
                                             "passes the same time logs nothing twice")
+    parser.add_argument("--event-time", metavar="COLUMN",
+                        help="column of each row's event time, kept in the output and logged as "
+                             "the prediction time (default: the contract's timestamp column, "
+                             "else a column named event_time if present, else the scoring "
+                             "time)")
+    parser.add_argument("--carry", metavar="COLUMN", action="append",
+                        help="keep this extra column in the output file (repeatable; not "
+                             "stored in the inference log)")
     parser.add_argument("--no-log", action="store_true",
                         help="do not append to the inference log")
     parser.add_argument("--schema",

@@ -85,7 +85,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None,
                   schema: Schema) -> dict[str, str]:
-    """Write atomically (temp file, then rename); labels go to their own file if asked."""
+    """Write atomically (temp file, then rename); labels go to their own file if asked.
+
+    Without its labels the stream is a batch ``closedloop score`` takes as it is: the contract's
+    columns and ``event_time`` (found by default and logged as each row's prediction time).
+    Times are stored in microseconds (the simulator's resolution), which Spark reads; pandas'
+    default nanoseconds it does not.
+    """
     frames = {"output": stream}
     if labels_output:
         keys = [schema.entity_id, "event_time"]
@@ -95,7 +101,7 @@ def _write_stream(stream: pd.DataFrame, output: Path, labels_output: str | None,
     for key, frame in frames.items():
         paths[key].parent.mkdir(parents=True, exist_ok=True)
         partial = paths[key].with_name(paths[key].name + ".partial")
-        frame.to_parquet(partial, index=False)
+        frame.to_parquet(partial, index=False, coerce_timestamps="us")
         partial.replace(paths[key])
     return {key: str(paths[key]) for key in frames}
 

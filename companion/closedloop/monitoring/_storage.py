@@ -119,6 +119,38 @@ _LOG_KINDS = {PREDICTION_ID: "id", TIMESTAMP: "timestamp", MODEL_NAME: "id",
               LOGGED_AT: "timestamp", BATCH_ID: "id", BACKFILLED_AT: "timestamp"}
 
 
+def repeated_keys(entity: pd.Series, when: pd.Series, time_name: str, *,
+                  shown: int = 3) -> tuple[str, str] | None:
+    """The problem ``("prediction_id", message)`` when an (entity, time) pair repeats, else None.
+
+    One model scoring one entity at one instant makes one prediction id, so a batch where the
+    pair repeats cannot be logged. The message names the columns, counts the repeated rows and
+    shows the first ``shown`` of them (0-based row positions in the batch).
+
+    Examples
+    --------
+    >>> when = pd.Series(pd.to_datetime(["2026-01-01"] * 3))
+    >>> column, message = repeated_keys(pd.Series(["a", "b", "a"], name="id"), when, "event_time")
+    >>> column, message.split("prediction_id): ")[1]
+    ('prediction_id', 'row 2 (id=a, event_time=2026-01-01 00:00:00) repeats row 0')
+    """
+    keys = pd.DataFrame({"entity": entity.astype(str).to_numpy(),
+                         "when": pd.to_datetime(pd.Series(when.to_numpy())).to_numpy()})
+    repeats = keys.duplicated()
+    if not repeats.any():
+        return None
+    first = keys.groupby(["entity", "when"], sort=False).cumcount() == 0
+    first_row = keys[first].reset_index().set_index(["entity", "when"])["index"]
+    examples = []
+    for row in keys.index[repeats][:shown]:
+        e, t = keys.at[row, "entity"], pd.Timestamp(keys.at[row, "when"])
+        examples.append(f"row {row} ({entity.name}={e}, {time_name}={t}) repeats row "
+                        f"{first_row[(e, t.to_datetime64())]}")
+    return (PREDICTION_ID, f"repeated within the batch: {int(repeats.sum())} row(s) repeat an "
+            f"({entity.name}, {time_name}) pair (one model scoring one entity at one time makes "
+            f"one prediction_id): {'; '.join(examples)}")
+
+
 def now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").tz_localize(None)
 

@@ -1,17 +1,24 @@
 """Delayed ground truth: match labels that arrive later to logged predictions, idempotently.
 
 A label file says, for each label, which prediction(s) it belongs to, the outcome and when it
-arrived. Two ways to name the predictions are accepted:
+arrived. Three ways to name the predictions are accepted:
 
-- by ``prediction_id`` (a service that returned the id to its caller), or
+- by ``prediction_id`` (a service that returned the id to its caller);
 - by entity id and a prediction-time window ``[window_start, window_end)``: the label applies to
   every prediction of that entity made in the window (by every model version, so a shadow
-  model is judged on the same outcomes as the champion).
+  model is judged on the same outcomes as the champion);
+- by entity id and event time (a column named as the contract's ``Schema.timestamp``,
+  ``event_time`` or ``timestamp``): the label applies to the predictions of that entity logged
+  at exactly that time, which is the event time when the batch was scored with one (see
+  :func:`closedloop.scoring.batch.score`), by every model version.
 
 The outcome is ``ground_truth`` (0/1) or the schema's target column in its own values
-(``Churn`` = ``"Yes"``/``"No"``). ``label_arrived_at`` is when the label became known. A simulated
+(``Churn`` = ``"Yes"``/``"No"``; 0/1 for an integer target), converted with the contract's
+positive value. ``label_arrived_at`` is when the label became known. Entity ids are compared as
+text (a CSV file's ids are read as text: ``1001`` matches the logged ``"1001"``). A simulated
 stream, or its label export (``closedloop simulate --labels-output``), is accepted as it is and
-converted by :func:`labels_from_stream` (each label names its customer's predictions that day).
+converted by :func:`labels_from_stream` (each label names its customer's prediction at that
+event time).
 
 :func:`backfill` sorts every label row into exactly one of: ``matched`` (stored now for at least
 one prediction), ``already_present`` (every prediction it names already has this label),
@@ -44,6 +51,8 @@ from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import WINDOW_END, WINDOW_START, Granularity, add_windows
 
 _ROW = "label_row"
+#: The event-time key of a label file, after :func:`validate_labels`.
+EVENT_TIME = "event_time"
 STATUSES = ("matched", "already_present", "conflicting", "unmatched")
 
 
@@ -88,13 +97,16 @@ class BackfillResult:
         return html
 
 
-def read_labels(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a label file (``.csv`` or ``.parquet``); timestamps are parsed by :func:`backfill`."""
+def read_labels(path: str | os.PathLike[str], schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
+    """Read a label file (``.csv`` or ``.parquet``); timestamps are parsed by :func:`backfill`.
+
+    A CSV file's ``prediction_id`` and entity id are read as text.
+    """
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
     if suffix == ".csv":
-        return pd.read_csv(path, dtype={PREDICTION_ID: str})
+        return pd.read_csv(path, dtype={PREDICTION_ID: str, schema.entity_id: str})
     raise LabelContractError([("<file>", f"{path}: expected a .csv or .parquet label file")])
 
 
@@ -114,10 +126,14 @@ def validate_labels(labels: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.D
     """
     problems: list[tuple[str, str]] = []
     by_id = PREDICTION_ID in labels.columns
-    keys = [PREDICTION_ID] if by_id else [schema.entity_id, WINDOW_START, WINDOW_END]
+    time_column = None if by_id else _event_time_column(labels.columns, schema)
+    labels = labels.rename(columns={time_column: EVENT_TIME}) if time_column else labels
+    keys = ([PREDICTION_ID] if by_id else [schema.entity_id, EVENT_TIME] if time_column
+            else [schema.entity_id, WINDOW_START, WINDOW_END])
     outcome = [c for c in (GROUND_TRUTH, schema.target) if c in labels.columns]
-    problems += [(c, "missing (a label file names predictions by prediction_id, or by "
-                  f"{schema.entity_id} + window_start + window_end)")
+    problems += [(c, "missing (a label file names predictions by prediction_id, by "
+                  f"{schema.entity_id} + window_start + window_end, or by {schema.entity_id} + "
+                  "event_time)")
                  for c in keys if c not in labels.columns]
     if LABEL_ARRIVED_AT not in labels.columns:
         problems.append((LABEL_ARRIVED_AT, "missing (when the label became known)"))
@@ -130,30 +146,54 @@ def validate_labels(labels: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.D
         out[GROUND_TRUTH] = _outcome(out, outcome[0], schema, problems)
     if problems:
         raise LabelContractError(problems, "labels")
-    for column in [LABEL_ARRIVED_AT] + ([] if by_id else [WINDOW_START, WINDOW_END]):
+    for column in [LABEL_ARRIVED_AT, *[k for k in keys[1:]]]:
         out[column] = _timestamps(out[column], column, problems)
+    user_name = {EVENT_TIME: time_column or EVENT_TIME}
     for column in keys + [LABEL_ARRIVED_AT]:
         if out[column].isna().any():
-            problems.append((column, f"{int(out[column].isna().sum())} null value(s)"))
-    if not by_id and not problems and (out[WINDOW_END] <= out[WINDOW_START]).any():
+            problems.append((user_name.get(column, column),
+                             f"{int(out[column].isna().sum())} null value(s)"))
+    if WINDOW_END in keys and not problems and (out[WINDOW_END] <= out[WINDOW_START]).any():
         problems.append((WINDOW_END, "not after window_start for some rows"))
     if problems:
         raise LabelContractError(problems, "labels")
+    if EVENT_TIME in keys:  # the log stores microseconds
+        out[EVENT_TIME] = out[EVENT_TIME].dt.floor("us")
     out[keys[0]] = out[keys[0]].astype(str)
     return out[keys + [GROUND_TRUTH, LABEL_ARRIVED_AT]]
 
 
+def _event_time_column(columns: Any, schema: Schema) -> str | None:
+    """The event-time column of a label file without ``prediction_id``, or None (windows)."""
+    columns = list(columns)
+    if WINDOW_START in columns or WINDOW_END in columns:
+        return None
+    candidates = [schema.timestamp, EVENT_TIME, TIMESTAMP]
+    return next((c for c in candidates if c is not None and c in columns), None)
+
+
 def _outcome(labels: pd.DataFrame, column: str, schema: Schema,
              problems: list[tuple[str, str]]) -> pd.Series:
+    """``column`` as 0/1 (nullable), each problem reported on ``column``, the user's name."""
     values = labels[column]
-    if column == schema.target:
+    if values.isna().any():
+        problems.append((column, f"{int(values.isna().sum())} null label(s): a label file "
+                         "holds known outcomes only"))
+    if column == schema.target and schema[column].kind == "category":
         allowed = schema[column].categories
-        bad = values.notna() & ~values.isin(allowed)
+        text = values.astype("object").where(values.isna(), values.astype(str))
+        bad = values.notna() & ~text.isin([str(a) for a in allowed])
         if bad.any():
             unknown = sorted(map(str, values[bad].unique()))[:5]
             problems.append((column, f"unknown value(s) {unknown}; allowed: {list(allowed)}"))
-        return (values == schema.positive).astype("int64").where(values.notna())
+        return (text == str(schema.positive)).astype("int64").where(values.notna())
     numeric = pd.to_numeric(values, errors="coerce")
+    if column == schema.target:  # a numeric target in its own values: 1 where it is positive
+        positive = pd.to_numeric(pd.Series([schema.positive]), errors="coerce").iloc[0]
+        negative = 1 - positive if positive in (0, 1) else None
+        if (values.notna() & ~numeric.isin([positive, negative])).any():
+            problems.append((column, f"values other than {negative} and {positive}"))
+        return (numeric == positive).astype("int64").where(values.notna())
     if (values.notna() & ~numeric.isin([0, 1])).any():
         problems.append((column, "values other than 0 and 1"))
     return numeric
@@ -217,9 +257,9 @@ def backfill(log: InferenceLog | Workspace | str | os.PathLike[str],
     0       1         0
     """
     log = log if isinstance(log, InferenceLog) else InferenceLog(log, schema)
-    raw = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else labels
+    raw = read_labels(labels, log.schema) if isinstance(labels, (str, os.PathLike)) else labels
     if _is_stream_export(raw, log.schema):
-        raw = labels_from_stream(raw, log.schema)
+        raw = labels_from_stream(raw, log.schema, by=EVENT_TIME)
     clean = validate_labels(raw, log.schema)
     if as_of is not None:
         clean = clean[clean[LABEL_ARRIVED_AT] <= pd.Timestamp(as_of)]
@@ -250,6 +290,8 @@ def _match(log: InferenceLog, labels: pd.DataFrame) -> pd.DataFrame:
     entity = log.schema.entity_id
     if PREDICTION_ID in labels.columns:
         condition = f"p.{PREDICTION_ID} = i.{PREDICTION_ID}"
+    elif EVENT_TIME in labels.columns:
+        condition = f'p."{entity}" = i."{entity}" AND p.{TIMESTAMP} = i.{EVENT_TIME}'
     else:
         condition = (f'p."{entity}" = i."{entity}" AND p.{TIMESTAMP} >= i.{WINDOW_START} '
                      f"AND p.{TIMESTAMP} < i.{WINDOW_END}")
@@ -305,12 +347,15 @@ def _classify(matches: pd.DataFrame, n_rows: int
 def labels_from_stream(stream: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
                        as_of: str | pd.Timestamp | None = None,
                        window: str | Granularity = "1d", event_time: str = "event_time",
-                       available: str = "label_available_at") -> pd.DataFrame:
+                       available: str = "label_available_at", by: str = "window"
+                       ) -> pd.DataFrame:
     """The label file a feed would deliver for a simulated stream, as of a date.
 
     One row per event whose label is known by ``as_of`` (``label_available_at <= as_of``; all
     when None): the entity id, the ``window`` containing the event (a label names the entity's
-    predictions that day), ``ground_truth`` and ``label_arrived_at``.
+    predictions that day), ``ground_truth`` and ``label_arrived_at``. With ``by="event_time"``,
+    the event time instead of the window (a label names the entity's predictions logged at
+    that time: a stream scored with its event time).
 
     Examples
     --------
@@ -325,6 +370,15 @@ def labels_from_stream(stream: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
     ['customerID', 'window_start', 'window_end', 'ground_truth', 'label_arrived_at']
     """
     rows = stream if as_of is None else stream[stream[available] <= pd.Timestamp(as_of)]
+    if by == EVENT_TIME:
+        return pd.DataFrame({
+            schema.entity_id: rows[schema.entity_id].astype(str).to_numpy(),
+            EVENT_TIME: rows[event_time].to_numpy(),
+            GROUND_TRUTH: schema.target_as_int(rows).to_numpy(np.int64),
+            LABEL_ARRIVED_AT: rows[available].to_numpy(),
+        })
+    if by != "window":
+        raise ValueError(f"by must be 'window' or 'event_time' (got {by!r})")
     rows = add_windows(rows, window, column=event_time)
     return pd.DataFrame({
         schema.entity_id: rows[schema.entity_id].astype(str).to_numpy(),

@@ -70,6 +70,7 @@ from closedloop.monitoring._storage import (  # noqa: F401
     now,
     predictions_arrow_schema,
     quote,
+    repeated_keys,
     restore_log_dtypes,
     to_arrow,
     write_batch,
@@ -241,7 +242,8 @@ class InferenceLog:
             else prediction_ids(out[self.schema.entity_id], out[TIMESTAMP], model_name,
                                 model_version)
         out.insert(0, PREDICTION_ID, ids)
-        _check_predictions(out)
+        _check_predictions(out, self.schema.entity_id,
+                           timestamp if isinstance(timestamp, str) else TIMESTAMP)
         return out
 
     def append_labels(self, labels: pd.DataFrame) -> AppendResult:
@@ -440,12 +442,13 @@ def _filters(start: Any, end: Any, model_version: Any, model_name: str | None
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _check_predictions(out: pd.DataFrame) -> None:
+def _check_predictions(out: pd.DataFrame, entity: str, time_name: str) -> None:
     problems = []
     if out[PREDICTION_ID].duplicated().any():
-        dup = out.loc[out[PREDICTION_ID].duplicated(), PREDICTION_ID].iloc[0]
-        problems.append((PREDICTION_ID, f"repeated within the batch (e.g. {dup}): one entity "
-                         "scored twice at one time by one model; pass distinct prediction_id"))
+        repeated = repeated_keys(out[entity], out[TIMESTAMP], time_name)
+        dup = out[PREDICTION_ID].duplicated()
+        problems.append(repeated or (PREDICTION_ID, f"{int(dup.sum())} id(s) repeated within the "
+                                     f"batch, first at row {int(dup.idxmax())}"))
     if out[TIMESTAMP].isna().any():
         problems.append((TIMESTAMP, "null prediction time"))
     if not out[PREDICTION].isin([0, 1]).all():

@@ -6,6 +6,7 @@ Spark half (:mod:`~closedloop.scoring.spark`) both import from here and never fr
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import Schema
+from closedloop.contract.schema import DataContractError, Schema
 from closedloop.contract.telco import TELCO_SCHEMA
 
 if TYPE_CHECKING:
@@ -65,24 +66,101 @@ class RiskTiers:
                          "low").astype(object)
 
 
-def output_columns(schema: Schema = TELCO_SCHEMA) -> list[str]:
-    """Columns of a scored batch, in order."""
+#: The column the event time is read from by default, when the contract declares none.
+EVENT_TIME = "event_time"
+
+
+def output_columns(schema: Schema = TELCO_SCHEMA, extra: Sequence[str] = ()) -> list[str]:
+    """Columns of a scored batch, in order: the fixed ones, then ``extra`` (the event time and
+    the carried columns, see :func:`event_time_column` and :func:`carried_columns`)."""
     return [schema.entity_id, PREDICTION, PREDICTION_PROBA, RISK_TIER, MODEL_NAME,
-            MODEL_VERSION, SCORED_AT]
+            MODEL_VERSION, SCORED_AT, *[c for c in extra if c != schema.entity_id]]
 
 
-def output_arrow_schema(schema: Schema = TELCO_SCHEMA) -> pa.Schema:
+def output_arrow_schema(schema: Schema = TELCO_SCHEMA, extra: Iterable[pa.Field] = ()
+                        ) -> pa.Schema:
     """Arrow schema of the output file of :func:`score_file` (either engine).
 
     ``scored_at`` is stored in microseconds, which Spark reads (pandas' default nanoseconds it
-    does not).
+    does not). ``extra`` fields (the event time, carried columns) follow, their types made
+    engine-independent by :func:`portable_type`.
     """
     import pyarrow as pa
 
     return pa.schema([(schema.entity_id, pa.string()), (PREDICTION, pa.int64()),
                       (PREDICTION_PROBA, pa.float64()), (RISK_TIER, pa.string()),
                       (MODEL_NAME, pa.string()), (MODEL_VERSION, pa.string()),
-                      (SCORED_AT, pa.timestamp("us"))])
+                      (SCORED_AT, pa.timestamp("us")),
+                      *[pa.field(f.name, portable_type(f.type)) for f in extra
+                        if f.name != schema.entity_id]])
+
+
+def portable_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The type an extra output column is stored with, whichever engine wrote it: integers
+    int64, floats float64, text string, times naive microseconds; others as they are."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return pa.int64()
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return pa.float64()
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pa.string()
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return pa.timestamp("us")
+    return arrow_type
+
+
+def event_time_column(columns: Iterable[str], schema: Schema,
+                      event_time: str | None = None) -> str | None:
+    """The input column holding each row's event time, or None (rows are logged at the
+    scoring time).
+
+    ``event_time`` names it (it must be present); by default the contract's
+    ``Schema.timestamp`` when the input has it, else a column named ``event_time`` (what
+    ``closedloop simulate`` writes) when the contract does not declare one by that name.
+
+    Examples
+    --------
+    >>> event_time_column(["customerID", "event_time"], TELCO_SCHEMA)
+    'event_time'
+    >>> event_time_column(["customerID"], TELCO_SCHEMA) is None
+    True
+    """
+    columns = list(columns)
+    if event_time:
+        if event_time not in columns:
+            raise DataContractError([(event_time, "missing (named as the event-time column)")],
+                                    schema.name)
+        return event_time
+    if schema.timestamp is not None and schema.timestamp in columns:
+        return schema.timestamp
+    if EVENT_TIME in columns and EVENT_TIME not in schema.names:
+        return EVENT_TIME
+    return None
+
+
+def carried_columns(columns: Iterable[str], schema: Schema, carry: Iterable[str] = (),
+                    event_time: str | None = None) -> tuple[str, ...]:
+    """The input columns kept in the scored output beyond the fixed ones, in order: the event
+    time, ``carry`` (each must be present) and the contract's ``passthrough`` columns that the
+    input has (a contract without that attribute has none).
+
+    Examples
+    --------
+    >>> carried_columns(["customerID", "event_time", "region"], TELCO_SCHEMA, ["region"],
+    ...                 event_time="event_time")
+    ('event_time', 'region')
+    """
+    columns = list(columns)
+    carry = tuple(carry)
+    missing = [c for c in carry if c not in columns]
+    if missing:
+        raise DataContractError([(c, "missing (named by --carry)") for c in missing],
+                                schema.name)
+    passthrough = [c for c in getattr(schema, "passthrough", ()) or () if c in columns]
+    wanted = [*([event_time] if event_time else []), *carry, *passthrough]
+    return tuple(dict.fromkeys(c for c in wanted if c != schema.entity_id))
 
 
 def _closedloop_model(model: Any) -> Any:

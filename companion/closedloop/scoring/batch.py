@@ -4,7 +4,15 @@ One batch goes through the same steps whatever the engine: the input is checked 
 contract (every problem named, nothing written when there is one), its dtypes are restored, the
 registered model scores it, each row gets a :class:`RiskTiers` tier, and the result (entity id,
 ``prediction``, ``prediction_proba``, ``risk_tier``, ``model_name``, ``model_version``,
-``scored_at``) is written atomically and appended to the inference log.
+``scored_at``, then the event time and the carried columns when there are some) is written
+atomically and appended to the inference log.
+
+Event time: when the input has an event-time column (named by ``event_time``; by default the
+contract's ``Schema.timestamp``, else a column named ``event_time``, as ``closedloop simulate``
+writes), each row is logged at its event time, not at the scoring time (``scored_at`` stays the
+scoring time), and its prediction id is derived from (model name, model version, entity id,
+event time): the same customer scored on several days gets distinct ids, and a rescored file
+the same ids. Without one, every row is logged at ``scored_at``.
 
 :func:`score` works on a pandas DataFrame with a loaded model; :func:`score_file` runs either
 engine from a file to a file. The Spark half lives in :mod:`closedloop.scoring.spark` (importing
@@ -45,29 +53,26 @@ from closedloop.scoring._columns import (
     RiskTiers,
     _closedloop_model,
     _scored_at,
+    carried_columns,
+    event_time_column,
     output_arrow_schema,
     resolve_model,
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
 
     from closedloop.monitoring.store import InferenceLog
-
-
-
-
-
-
-
 
 
 def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
                 allow_extra: Iterable[str] = ()) -> pd.DataFrame:
     """Restore the contract's dtypes on ``df``, then validate it (no target needed).
 
-    Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending column. A
-    column that cannot take its dtype (12.5 in an integer column, text in a float column) is
-    reported together with every other problem found by :func:`closedloop.contract.schema.validate`.
+    Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending
+    column. A column that cannot take its dtype (12.5 in an integer column, text in a float
+    column) is reported together with every other problem found by
+    :func:`closedloop.contract.schema.validate`.
 
     Examples
     --------
@@ -90,8 +95,9 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
 def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
           model_name: str = DEFAULT_MODEL_NAME, model_version: str | int,
           tiers: RiskTiers = RiskTiers(), scored_at: str | pd.Timestamp | None = None,
-          log: InferenceLog | None = None, timestamp: str | None = None,
-          allow_extra: Iterable[str] = ()) -> pd.DataFrame:
+          log: InferenceLog | None = None, event_time: str | None = None,
+          carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
+          timestamp: str | None = None) -> pd.DataFrame:
     """Score a pandas batch: contract check, model, risk tier; optionally log it.
 
     Parameters
@@ -112,23 +118,34 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
         same time logs nothing twice.
     log : InferenceLog, optional
         Append the scored rows (with their features) to this inference log, as one atomic batch.
-    timestamp : str, optional
-        A column of ``df`` holding each row's prediction time for the log (e.g. a simulated
-        stream's ``event_time``); default ``scored_at``.
+    event_time : str, optional
+        The column of ``df`` holding each row's event time (see the module notes); default
+        the contract's ``Schema.timestamp`` if ``df`` has it, else ``event_time`` if ``df`` has
+        it, else none (rows are logged at ``scored_at``). Kept in the output; it is the log's
+        ``timestamp`` and part of the prediction id. Stored in microseconds (finer digits are
+        dropped); zone-aware times in UTC.
+    carry : iterable of str
+        Columns beyond the contract to keep in the output (after the event time), e.g. a
+        region or an order id; with the contract's ``passthrough`` columns, when it declares
+        some. They are not stored in the inference log (its schema is fixed).
     allow_extra : iterable of str
-        Columns beyond the contract that the batch may carry.
+        Columns beyond the contract that the batch may carry (and that are dropped).
+    timestamp : str, optional
+        Former name of ``event_time`` (used when ``event_time`` is not given).
 
     Returns
     -------
     DataFrame
         The columns of :func:`output_columns`: entity id (object), ``prediction`` (int64),
         ``prediction_proba`` (float64), ``risk_tier``, ``model_name``, ``model_version``,
-        ``scored_at`` (datetime64[ns]), in the input's row order.
+        ``scored_at`` (datetime64[ns]), then the event time and carried columns if any, in the
+        input's row order.
 
     Raises
     ------
     DataContractError
-        Before anything is scored or logged, naming the offending columns.
+        Before anything is scored or logged, naming the offending columns; also when ``log``
+        is given and an (entity id, event time) pair repeats (one prediction id for two rows).
 
     Examples
     --------
@@ -150,15 +167,56 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     --------
     Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
     """
-    extra = (*allow_extra, *([timestamp] if timestamp else []))
-    typed = check_input(df, schema, allow_extra=extra).reset_index(drop=True)
+    typed, time_column, carried = _prepare(df, schema, event_time or timestamp, carry,
+                                           allow_extra)
     return _score_typed(typed, model, schema, str(model_name), str(model_version), tiers,
-                        _scored_at(scored_at), log, timestamp)
+                        _scored_at(scored_at), log, time_column, carried)
+
+
+def _prepare(df: pd.DataFrame, schema: Schema, event_time: str | None, carry: Iterable[str],
+             allow_extra: Iterable[str]) -> tuple[pd.DataFrame, str | None, tuple[str, ...]]:
+    """The checked, typed batch; its event-time column (or None); the columns it carries."""
+    time_column = event_time_column(df.columns, schema, event_time)
+    carried = carried_columns(df.columns, schema, carry, time_column)
+    typed = check_input(df, schema, allow_extra=(*allow_extra, *carried))
+    typed = typed.reset_index(drop=True)
+    if time_column is not None:
+        typed[time_column] = _event_times(typed[time_column], time_column, schema)
+    return typed, time_column, carried
+
+
+def _event_times(values: pd.Series, column: str, schema: Schema) -> pd.Series:
+    """Naive UTC ``datetime64[ns]`` floored to microseconds (what the log stores)."""
+    try:
+        parsed = pd.to_datetime(values)
+    except (ValueError, TypeError) as err:
+        raise DataContractError([(column, f"not a timestamp ({err})")], schema.name) from err
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if parsed.isna().any():
+        raise DataContractError([(column, f"{int(parsed.isna().sum())} null event time(s)")],
+                                schema.name)
+    return parsed.astype("datetime64[ns]").dt.floor("us")
+
+
+def _check_repeats(typed: pd.DataFrame, schema: Schema, when: pd.Timestamp,
+                   time_column: str | None) -> None:
+    """Refuse a batch to log where an (entity id, event time) pair repeats."""
+    from closedloop.monitoring.store import repeated_keys
+
+    times = typed[time_column] if time_column else pd.Series(
+        np.full(len(typed), when.to_datetime64(), dtype="datetime64[ns]"))
+    problem = repeated_keys(typed[schema.entity_id], times, time_column or SCORED_AT)
+    if problem:
+        raise DataContractError([problem], schema.name)
 
 
 def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: str,
                  model_version: str, tiers: RiskTiers, when: pd.Timestamp,
-                 log: InferenceLog | None, timestamp: str | None) -> pd.DataFrame:
+                 log: InferenceLog | None, time_column: str | None,
+                 carried: tuple[str, ...] = ()) -> pd.DataFrame:
+    if log is not None:
+        _check_repeats(typed, schema, when, time_column)
     fitted = _closedloop_model(model)
     if fitted is not None:
         # The batch passed check_input(): the pyfunc would check the whole contract again.
@@ -169,14 +227,12 @@ def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: st
         prediction, proba = predicted[PREDICTION], predicted[PREDICTION_PROBA]
     out = _output(typed[schema.entity_id], prediction, proba, schema, str(model_name),
                   str(model_version), tiers, when)
+    for column in carried:
+        out[column] = typed[column].to_numpy()
     if log is not None:
         log.append(typed, model_name=str(model_name), model_version=str(model_version),
-                   timestamp=timestamp or when, scored=out)
+                   timestamp=time_column or when, scored=out)
     return out
-
-
-
-
 
 
 def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, model_name: str,
@@ -191,9 +247,14 @@ def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, mode
     return restore_dtypes(out, schema)
 
 
+def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...]) -> pa.Table:
+    """``out`` as an Arrow table of :func:`output_arrow_schema` (carried types inferred)."""
+    import pyarrow as pa
 
-
-
+    extra = pa.Schema.from_pandas(out[list(carried)], preserve_index=False) if carried else []
+    table = pa.Table.from_pandas(out, schema=output_arrow_schema(schema, extra),
+                                 preserve_index=False)
+    return table.replace_schema_metadata(None)
 # ------------------------------------------------------------------------------- file to file
 
 
@@ -209,18 +270,26 @@ class ScoreResult:
     scored_at: str
     tiers: dict[str, int]
     logged: bool
+    event_time: str | None = None
+    carried: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a ``.parquet`` or ``.csv`` file (what :func:`score_file` accepts)."""
+def read_table(path: str | os.PathLike[str], schema: Schema | None = None) -> pd.DataFrame:
+    """Read a ``.parquet`` or ``.csv`` file (what :func:`score_file` accepts).
+
+    With ``schema``, a CSV file's entity id and other id columns are read as text, so numeric
+    ids (``1001``, ``007``) stay the identifiers they are rather than becoming numbers.
+    """
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
     if suffix == ".csv":
-        return pd.read_csv(path)
+        text = {} if schema is None else {
+            c.name: str for c in schema.columns if c.kind == "id" or c.name == schema.entity_id}
+        return pd.read_csv(path, dtype=text)
     raise ValueError(f"{path}: expected a .csv or .parquet file")
 
 
@@ -229,8 +298,9 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                alias: str = "champion", schema: Schema = TELCO_SCHEMA,
                model_name: str = DEFAULT_MODEL_NAME, tiers: RiskTiers = RiskTiers(),
                scored_at: str | pd.Timestamp | None = None, log: bool = True,
-               timestamp: str | None = None, allow_extra: Iterable[str] = (),
-               master: str = "local[*]") -> ScoreResult:
+               event_time: str | None = None, carry: Iterable[str] = (),
+               allow_extra: Iterable[str] = (), master: str = "local[*]",
+               timestamp: str | None = None) -> ScoreResult:
     """Score a Parquet or CSV file with ``model_name@alias`` and write the output Parquet file.
 
     The input is validated before anything is written: on a contract violation no output file
@@ -243,24 +313,32 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     ``engine="spark"`` reads, validates and scores with Spark (``master``, default
     ``local[*]``) through :func:`closedloop.scoring.spark.score_file_spark`, without collecting
     the rows on the driver; the output file and the logged rows are the same.
+
+    ``event_time`` and ``carry`` are those of :func:`score` (the event time, found by default,
+    becomes each logged row's ``timestamp``; carried columns are kept in the output file only).
+    A CSV file's id columns are read as text. ``timestamp`` is the former name of
+    ``event_time``.
     """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     when = _scored_at(scored_at)
     if engine == "pandas":
-        version, counts = _score_file_pandas(workspace, input_path, output_path, alias, schema,
-                                             model_name, tiers, when, log, timestamp,
-                                             tuple(allow_extra))
+        version, counts, time_column, carried = _score_file_pandas(
+            workspace, input_path, output_path, alias, schema, model_name, tiers, when, log,
+            event_time or timestamp, tuple(carry), tuple(allow_extra))
     elif engine == "spark":
         from closedloop.scoring.spark import score_file_spark
 
         done = score_file_spark(workspace, input_path, output_path, alias=alias, schema=schema,
                                 model_name=model_name, tiers=tiers, scored_at=when, log=log,
-                                timestamp=timestamp, allow_extra=allow_extra, master=master)
+                                event_time=event_time or timestamp, carry=carry,
+                                allow_extra=allow_extra, master=master)
         version, counts = done.model_version, done.tiers
+        time_column, carried = done.event_time, done.carried
     else:
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
     return ScoreResult(sum(counts.values()), str(output_path), model_name, version, engine,
-                       str(when), {t: int(counts.get(t, 0)) for t in tiers.labels}, log)
+                       str(when), {t: int(counts.get(t, 0)) for t in tiers.labels}, log,
+                       time_column, carried)
 
 
 def _on_every_core(model: Any) -> Any:
@@ -281,35 +359,36 @@ def _on_every_core(model: Any) -> Any:
 
 def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, alias: str,
                        schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
-                       log: bool, timestamp: str | None, allow_extra: tuple[str, ...]
-                       ) -> tuple[str, dict[str, int]]:
-    import pyarrow as pa
+                       log: bool, event_time: str | None, carry: tuple[str, ...],
+                       allow_extra: tuple[str, ...]
+                       ) -> tuple[str, dict[str, int], str | None, tuple[str, ...]]:
     import pyarrow.parquet as pq
 
     from closedloop.model.registry import load_model
     from closedloop.monitoring.store import InferenceLog
 
-    extra = (*allow_extra, *([timestamp] if timestamp else []))
-    typed = check_input(read_table(input_path), schema, allow_extra=extra).reset_index(drop=True)
+    typed, time_column, carried = _prepare(read_table(input_path, schema), schema, event_time,
+                                           carry, allow_extra)
+    if log:  # before the model is loaded: a batch that cannot be logged costs nothing
+        _check_repeats(typed, schema, when, time_column)
     _, version = resolve_model(workspace, alias, model_name=model_name)
     model = _on_every_core(load_model(workspace, version, model_name=model_name))
-    out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None)
+    out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None,
+                       carried)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        table = pa.Table.from_pandas(out, schema=output_arrow_schema(schema),
-                                     preserve_index=False)
-        pq.write_table(table.replace_schema_metadata(None), partial)
+        pq.write_table(_output_table(out, schema, carried), partial)
         if log:
             InferenceLog(workspace, schema).append(
                 typed, model_name=model_name, model_version=version,
-                timestamp=timestamp or when, scored=out)
+                timestamp=time_column or when, scored=out)
         os.replace(partial, output_path)
     finally:
         partial.unlink(missing_ok=True)
     counts = out[RISK_TIER].value_counts()
-    return version, {t: int(n) for t, n in counts.items()}
+    return version, {t: int(n) for t, n in counts.items()}, time_column, carried
 
 
 _SPARK_NAMES = ("score_spark", "validate_spark", "spark_for_scoring", "spark_to_pandas")

@@ -56,6 +56,8 @@ from closedloop.scoring._columns import (
     RiskTiers,
     _closedloop_model,
     _scored_at,
+    carried_columns,
+    event_time_column,
     output_arrow_schema,
     resolve_model,
 )
@@ -75,7 +77,8 @@ __all__ = ["SparkFileResult", "score_file_spark", "score_spark", "spark_for_scor
 
 def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
                    allow_extra: Iterable[str] = ()) -> SparkDataFrame:
-    """:func:`closedloop.contract.schema.validate` for a Spark DataFrame (no target needed), in one pass.
+    """:func:`closedloop.contract.schema.validate` for a Spark DataFrame (no target needed), in
+    one pass.
 
     Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
     one :class:`~closedloop.contract.schema.DataContractError` naming every offending column.
@@ -213,7 +216,8 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     Notes
     -----
     The input is validated first with :func:`validate_spark` (one Spark job); whole-number
-    floats in integer columns are cast back, as :func:`closedloop.contract.schema.restore_dtypes` does.
+    floats in integer columns are cast back, as
+    :func:`closedloop.contract.schema.restore_dtypes` does.
     Columns: those of :func:`closedloop.scoring.batch.output_columns`, then ``keep`` (e.g. the
     features, to log them).
     """
@@ -382,41 +386,50 @@ def spark_for_scoring(master: str = "local[*]") -> SparkSession:
 
 @dataclass(frozen=True)
 class SparkFileResult:
-    """What :func:`score_file_spark` wrote: rows, model version, rows per risk tier."""
+    """What :func:`score_file_spark` wrote: rows, model version, rows per risk tier, the
+    event-time column (None: logged at the scoring time) and the carried columns."""
 
     rows: int
     model_version: str
     tiers: dict[str, int]
+    event_time: str | None = None
+    carried: tuple[str, ...] = ()
 
 
 def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                      output_path: str | os.PathLike[str], *, alias: str = "champion",
                      schema: Schema = TELCO_SCHEMA, model_name: str = DEFAULT_MODEL_NAME,
                      tiers: RiskTiers = RiskTiers(), scored_at: pd.Timestamp,
-                     log: bool = True, timestamp: str | None = None,
-                     allow_extra: Iterable[str] = (), master: str = "local[*]"
+                     log: bool = True, event_time: str | None = None,
+                     carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
+                     master: str = "local[*]", timestamp: str | None = None
                      ) -> SparkFileResult:
-    """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output file,
-    same logged rows, no row collected on the driver.
+    """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output
+    file, same logged rows, no row collected on the driver.
 
     The executors write the scored rows to a hidden temporary folder beside ``output_path``;
     the driver streams it into the output file and the log batch (see the module notes). On a
     contract violation nothing is written; the temporary folder is always removed.
+    ``event_time`` and ``carry`` are those of :func:`closedloop.scoring.batch.score`; a CSV
+    file's id columns are read as text. ``timestamp`` is the former name of ``event_time``.
     """
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
-    extra = (*allow_extra, *([timestamp] if timestamp else []))
-    sdf = _spread(_checked(_read(spark, input_path), schema, extra))
+    sdf = _read(spark, input_path, schema)
+    time_column = event_time_column(sdf.columns, schema, event_time or timestamp)
+    carried = carried_columns(sdf.columns, schema, carry, time_column)
+    sdf = _spread(_checked(sdf, schema, (*allow_extra, *carried)))
     _, version = resolve_model(workspace, alias, model_name=model_name)
     from closedloop.model.registry import load_model
 
     loaded = load_model(workspace, version, model_name=model_name)
-    ids = _LogIds(timestamp, scored_at, str(model_name), version) if log else None
-    keep = [c for c in schema.feature_names if c in sdf.columns] if log else []
-    if timestamp:  # the log stores naive UTC microseconds, as the pandas path does
+    ids = _LogIds(time_column, scored_at, str(model_name), version) if log else None
+    features = [c for c in schema.feature_names if c in sdf.columns] if log else []
+    keep = list(dict.fromkeys([*carried, *features]))
+    if time_column:  # naive UTC microseconds, as the pandas path keeps and logs them
         from pyspark.sql import functions as F
 
-        sdf = sdf.withColumn(timestamp, F.col(f"`{timestamp}`").cast("timestamp_ntz"))
+        sdf = sdf.withColumn(time_column, F.col(f"`{time_column}`").cast("timestamp_ntz"))
     scored = _score_checked(sdf, workspace, None, loaded, schema, str(model_name), version,
                             tiers, scored_at, keep, "auto", ids)
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -424,11 +437,12 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     try:
         scored.write.parquet(str(staging))
         parts = sorted(staging.glob("part-*.parquet"))  # in partition order: the input's order
-        counts = _write_outputs(parts, output_path, workspace, schema, log)
+        counts = _write_outputs(parts, output_path, workspace, schema, log, carried,
+                                time_column)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SparkFileResult(sum(counts.values()), version,
-                           {t: counts.get(t, 0) for t in tiers.labels})
+                           {t: counts.get(t, 0) for t in tiers.labels}, time_column, carried)
 
 
 def _spread(sdf: SparkDataFrame) -> SparkDataFrame:
@@ -452,18 +466,31 @@ def _spread(sdf: SparkDataFrame) -> SparkDataFrame:
             .repartitionByRange(cores, row).sortWithinPartitions(row).drop(row))
 
 
-def _read(spark: SparkSession, input_path: str | os.PathLike[str]) -> SparkDataFrame:
+def _read(spark: SparkSession, input_path: str | os.PathLike[str],
+          schema: Schema | None = None) -> SparkDataFrame:
+    """Read a Parquet or CSV file; a CSV file's id columns (by ``schema``) as text."""
     path = str(Path(input_path).resolve())
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return spark.read.parquet(path)
     if suffix == ".csv":
-        return spark.read.csv(path, header=True, inferSchema=True)
+        inferred = spark.read.csv(path, header=True, inferSchema=True)
+        text = set() if schema is None else {
+            c.name for c in schema.columns if c.kind == "id" or c.name == schema.entity_id}
+        if not text & set(inferred.columns):
+            return inferred
+        from pyspark.sql import types as T
+
+        # Read again with the ids as strings: a cast of the inferred numbers would lose "007".
+        fields = [T.StructField(f.name, T.StringType() if f.name in text else f.dataType, True)
+                  for f in inferred.schema.fields]
+        return spark.read.csv(path, header=True, schema=T.StructType(fields))
     raise ValueError(f"{path}: expected a .csv or .parquet file")
 
 
 def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, schema: Schema,
-                   log: bool) -> dict[str, int]:
+                   log: bool, carried: tuple[str, ...] = (),
+                   time_column: str | None = None) -> dict[str, int]:
     """Stream ``parts`` into the output file and (with ``log``) the log batch; tier counts.
 
     The log batch is committed first, then the output renamed into place, as the pandas path
@@ -478,14 +505,17 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
     final, log_partial, batch_id = None, None, None
     if log:
         folder = workspace.tables_dir / "inference_log"
-        batch_id = _batch_id(parts)
+        batch_id = _batch_id(parts, schema, time_column)
         final, log_partial = _storage.batch_paths(folder, batch_id)
+    written = pq.read_schema(parts[0]) if parts and carried else None
+    out_schema = output_arrow_schema(schema, [written.field(c) for c in carried]
+                                     if written is not None else [])
     try:
         with contextlib.ExitStack() as stack:
-            out = stack.enter_context(pq.ParquetWriter(partial, output_arrow_schema(schema)))
+            out = stack.enter_context(pq.ParquetWriter(partial, out_schema))
             logged = None if log_partial is None else stack.enter_context(
                 pq.ParquetWriter(log_partial, _storage.predictions_arrow_schema(schema)))
-            counts = _stream(parts, out, logged, schema, batch_id)
+            counts = _stream(parts, out, logged, schema, batch_id, out_schema)
         if log_partial is not None:
             _storage.commit_batch(log_partial, final)
         os.replace(partial, output_path)
@@ -496,32 +526,42 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
     return counts
 
 
-def _batch_id(parts: list[Path]) -> str:
-    """The log's batch id (a digest of the sorted prediction ids), reading only that column."""
+def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
+              time_column: str | None = None) -> str:
+    """The log's batch id (a digest of the sorted prediction ids), reading only that column.
+
+    Raises :class:`~closedloop.contract.schema.DataContractError` when an id repeats (an
+    entity scored twice at one time), naming the rows as the pandas path does.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring.store import digest
+    from closedloop.monitoring.store import digest, repeated_keys
 
     ids = pa.concat_arrays([chunk for part in parts for chunk in
                             pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
     ids = ids.take(pc.sort_indices(ids))  # byte order of UTF-8 = code point order, as np.sort
     if len(ids) > 1 and pc.any(pc.equal(ids[1:], ids[:-1])).as_py():
-        raise DataContractError([(_PREDICTION_ID, "repeated within the batch: one entity scored "
-                                  "twice at one time by one model")], "inference_log")
+        # Only a refused batch pays for reading the keys, to name its rows.
+        keys = pa.concat_tables([pq.read_table(part, columns=[schema.entity_id, _TIMESTAMP])
+                                 for part in parts]).to_pandas()
+        problem = repeated_keys(keys[schema.entity_id], keys[_TIMESTAMP],
+                                time_column or SCORED_AT) or (
+            _PREDICTION_ID, "repeated within the batch")
+        raise DataContractError([problem], schema.name)
     return digest(ids.to_pylist())
 
 
 def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
-            batch_id: str | None) -> dict[str, int]:
+            batch_id: str | None, out_schema: pa.Schema | None = None) -> dict[str, int]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from closedloop.monitoring.store import now, predictions_arrow_schema
 
-    out_schema = output_arrow_schema(schema)
+    out_schema = out_schema or output_arrow_schema(schema)
     log_schema = predictions_arrow_schema(schema)
     logged_at = pd.Timestamp(now()).floor("us").to_pydatetime()
     counts: dict[str, int] = {}

@@ -126,3 +126,37 @@ def test_label_files_that_break_the_contract_name_the_column(stream, log, change
     with pytest.raises(LabelContractError) as err:
         backfill(log, change(labels_from_stream(stream.head(20))))
     assert column in err.value.columns
+
+
+def test_labels_by_entity_and_event_time_in_the_targets_own_values(stream, log, tmp_path):
+    labels = stream[["customerID", "event_time", "Churn"]].assign(
+        label_arrived_at=stream["label_available_at"])
+    result = backfill(log, labels)
+    assert (result.matched, result.unmatched) == (len(stream), 0)
+    read = log.read().merge(labels, left_on=["customerID", "timestamp"],
+                            right_on=["customerID", "event_time"])
+    assert read["ground_truth"].eq((read["Churn"] == "Yes").astype(int)).all()
+    shifted = labels.head(3).assign(event_time=lambda f: f["event_time"] + pd.Timedelta("1s"))
+    assert backfill(log, shifted).unmatched == 3   # exact times: a second off names nothing
+    with pytest.raises(LabelContractError) as err:
+        backfill(log, labels.assign(Churn=labels["Churn"].where(labels.index > 1)))
+    assert err.value.columns == ["Churn"] and "2 null label(s)" in str(err.value)
+
+
+def test_an_integer_target_and_numeric_ids(workspace, tmp_path):
+    from tests.loans import LOAN_SCHEMA, make_loans
+
+    loans = make_loans(20).assign(loan_id=[str(100 + i) for i in range(20)])
+    at = pd.Timestamp("2026-01-01") + pd.to_timedelta(range(20), unit="h")
+    log = InferenceLog(workspace, LOAN_SCHEMA)
+    log.append(loans.assign(event_time=at, prediction=1, prediction_proba=0.9), model_name="m",
+               model_version="1", timestamp="event_time")
+    labels = pd.DataFrame({"loan_id": range(100, 120), "event_time": at,
+                           "defaulted": loans["defaulted"], "label_arrived_at": "2026-02-01"})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    result = backfill(log, tmp_path / "labels.csv", schema=LOAN_SCHEMA)
+    assert (result.matched, result.unmatched) == (20, 0)
+    assert log.read()["ground_truth"].tolist() == loans["defaulted"].tolist()
+    with pytest.raises(LabelContractError) as err:
+        backfill(log, labels.assign(defaulted=2), schema=LOAN_SCHEMA)
+    assert err.value.columns == ["defaulted"]

@@ -26,7 +26,8 @@ SCORED_AT = pd.Timestamp("2026-02-01 08:00")
 
 @pytest.fixture(scope="module")
 def model(telco):
-    # Without MLflow: the registry pyfunc wraps exactly this (closedloop.model.baselines.PipelineModel).
+    # Without MLflow: the registry pyfunc wraps exactly this
+    # (closedloop.model.baselines.PipelineModel).
     from closedloop.model.baselines import PipelineModel
     from closedloop.model.train import train
 
@@ -174,3 +175,38 @@ def test_cli_scores_a_file(trained, batch, tmp_path, capsys):
     assert code == 2 and not missing.exists()
     assert "tenure" in capsys.readouterr().err
     assert len(InferenceLog(ws).read()) == len(batch)  # the good batch only
+
+
+@pytest.mark.slow  # about a minute on two cores, most of it Spark's
+def test_spark_and_pandas_agree_on_a_csv_stream_with_numeric_ids(trained, batch, tmp_path, spark):
+    import pyarrow.parquet as pq
+
+    ws, _ = trained
+    log = InferenceLog(ws)
+    # A customer twice (other days), numeric ids, event times in the file, an extra column.
+    rows = pd.concat([batch.head(40), batch.head(40)], ignore_index=True)
+    times = pd.Timestamp("2026-02-01") + pd.to_timedelta(np.arange(len(rows)) * 3_600_000_001,
+                                                         unit="us")
+    source = tmp_path / "in.csv"
+    rows.assign(customerID=np.tile(np.arange(1000, 1040), 2), event_time=times,
+                region="north").to_csv(source, index=False)
+    files, before = {}, set(log.batch_files())
+    try:
+        for engine in ("pandas", "spark"):
+            output = tmp_path / f"{engine}.parquet"
+            done = score_file(ws, source, output, engine=engine, scored_at=SCORED_AT,
+                              carry=["region"])
+            assert (done.event_time, done.carried) == ("event_time", ("event_time", "region"))
+            [logged] = set(log.batch_files()) - before
+            files[engine] = (pq.read_table(output), pq.read_table(logged).drop(["logged_at"]))
+            logged.unlink()
+    finally:
+        for path in set(log.batch_files()) - before:  # other tests expect their log only
+            path.unlink()
+    assert files["spark"][0].equals(files["pandas"][0])
+    assert files["spark"][1].equals(files["pandas"][1])
+    out, logged = files["pandas"][0].to_pandas(), files["pandas"][1].to_pandas()
+    assert out.columns[-2:].tolist() == ["event_time", "region"]
+    assert out["customerID"].tolist() == [str(i) for i in np.tile(np.arange(1000, 1040), 2)]
+    assert (logged["timestamp"].to_numpy() == times.to_numpy()).all()
+    assert logged["prediction_id"].is_unique
