@@ -20,7 +20,7 @@ from closedloop.config import Workspace, quiet_mlflow
 from closedloop.contract.schema import DataContractError
 from closedloop.contract.telco import DataUnavailableError
 
-LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "simulate", "score",
+LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "history", "simulate", "score",
               "backfill", "monitor", "roi", "retrain", "loop")
 """The sub-commands in the order the loop runs them (and ``closedloop --help`` lists them)."""
 

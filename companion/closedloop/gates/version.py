@@ -37,6 +37,7 @@ from closedloop.model.registry import (
     RegistryError,
     aliases,
     load_model,
+    recover,
 )
 
 GATES_EXPERIMENT = "closedloop-gates"
@@ -82,6 +83,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame, schema: Schema,
     -------
     GateReport
     """
+    recover(workspace, model_name)  # an interrupted promotion must not hide the champion
     current = aliases(workspace, model_name)
     version = str(version or current.get(CHALLENGER) or "")
     if not version:
