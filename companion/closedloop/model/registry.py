@@ -216,7 +216,12 @@ def register(workspace: Workspace, model_uri: str, result: TrainResult, *,
 
 
 def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, str]:
-    """Current ``alias -> version`` of the registered model (empty if it does not exist)."""
+    """Current ``alias -> version`` of the registered model (empty if it does not exist).
+
+    The store as it is: if a promotion or rollback was interrupted, this may be a state in the
+    middle of it (still one where the serving version has an alias). Call :func:`recover` first
+    when the answer must be consistent.
+    """
     client = workspace.client()
     if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
         return {}
