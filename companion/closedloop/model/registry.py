@@ -441,9 +441,9 @@ def _move(workspace: Workspace, model_name: str, action: str, version: str,
     Write order: the intent (atomically, before anything else), then each alias in
     :data:`MOVE_ORDER`, each followed by its ledger line, then the audit (version tags and a run
     in the ``closedloop-registry`` experiment), then a ``commit`` ledger line, then the intent is
-    removed. On an exception the intent is marked ``aborting`` and everything is undone; if the
-    undo fails too (the store is gone) the intent stays for :func:`recover`. Caller holds the
-    lock.
+    removed. On an exception before the audit is complete the intent is marked ``aborting`` and
+    everything is undone; if the undo fails too (the store is gone) the intent stays for
+    :func:`recover`, which finishes the undo. Caller holds the lock.
     """
     _require_reason(reason)
     txn = ledger.new_txn()
@@ -461,7 +461,6 @@ def _move(workspace: Workspace, model_name: str, action: str, version: str,
         _apply(workspace, client, model_name, intent, after, action, MOVE_ORDER)
         _write_audit(workspace, client, record)
         ledger.fault(f"{action}:after_audit")
-        _commit(workspace, model_name, intent)
     except BaseException:
         intent["state"] = "aborting"
         with contextlib.suppress(Exception):
@@ -469,6 +468,9 @@ def _move(workspace: Workspace, model_name: str, action: str, version: str,
         with contextlib.suppress(Exception):
             _undo(workspace, client, model_name, intent)
         raise
+    # Past the audit the move is done: if the commit line cannot be written, the pending intent
+    # makes the next recover() finish it, never undo it.
+    _commit(workspace, model_name, intent)
     return record
 
 
