@@ -1,8 +1,10 @@
-"""Commands of the model stage: ``train``, ``promote``, ``rollback`` and ``status``.
+"""Commands of the model stage: ``train``, ``promote``, ``rollback``, ``status`` and ``history``.
 
 ``train`` tunes, trains and registers a version as ``@challenger``; ``promote`` and ``rollback``
-move the ``@champion`` alias (with a reason kept in the audit trail); ``status`` prints the
-aliases, the versions and that trail.
+move the ``@champion`` alias (with a reason kept in the audit trail and the alias ledger);
+``status`` first finishes or undoes a move an interrupted process left half done, then prints
+the aliases, the versions, the audit trail and the last ledger entries; ``history`` prints every
+alias move the ledger holds.
 
 See Also
 --------
@@ -14,6 +16,9 @@ from __future__ import annotations
 import argparse
 
 from closedloop.cli._common import EXIT_OK, Command, _dataset, _emit, add_data_options
+
+#: Ledger entries ``closedloop status`` shows.
+STATUS_HISTORY_ROWS = 6
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -51,16 +56,44 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from closedloop.model.registry import aliases, audit_log, versions
+    from closedloop.model.ledger import history
+    from closedloop.model.registry import aliases, audit_log, recover, versions
 
+    recovered = recover(args.workspace, args.model_name, wait=False)
     table, audit = versions(args.workspace, args.model_name), audit_log(
         args.workspace, args.model_name)
+    recent = history(args.workspace, args.model_name).tail(STATUS_HISTORY_ROWS)
     payload = {"aliases": aliases(args.workspace, args.model_name),
-               "versions": table.to_dict("records"), "audit": audit.to_dict("records")}
-    text = (f"{args.model_name}: {payload['aliases']}\n"
+               "versions": table.to_dict("records"), "audit": audit.to_dict("records"),
+               "history": recent.to_dict("records"),
+               "recovered": None if recovered is None else {
+                   "txn": recovered.txn, "outcome": recovered.outcome,
+                   "action": recovered.move.action, "version": recovered.move.version}}
+    note = "" if recovered is None else (
+        f"recovered an interrupted {recovered.move.action} of v{recovered.move.version}: "
+        f"{recovered.outcome.replace('_', ' ')}\n")
+    columns = ["at", "alias", "from_version", "to_version", "action", "reason"]
+    text = (f"{note}{args.model_name}: {payload['aliases']}\n"
             f"{table.to_string(index=False) if len(table) else 'no versions'}\n\n"
-            f"{audit.to_string(index=False) if len(audit) else 'no promotions yet'}")
+            f"{audit.to_string(index=False) if len(audit) else 'no promotions yet'}\n\n"
+            f"last alias moves:\n"
+            f"{recent[columns].to_string(index=False) if len(recent) else 'none'}")
     _emit(args, payload, text)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from closedloop.model.ledger import history, read_intent
+
+    table = history(args.workspace, args.model_name)
+    pending = read_intent(args.workspace, args.model_name)
+    note = "" if pending is None else (
+        f"\na {pending['action']} (transaction {pending['txn']}) is in flight or was "
+        "interrupted: closedloop status finishes or undoes it")
+    columns = ["at", "alias", "from_version", "to_version", "action", "reason", "forced",
+               "gate_verdict", "user", "host", "pid"]
+    _emit(args, table.to_dict("records"),
+          (table[columns].to_string(index=False) if len(table) else "no alias moves yet") + note)
     return EXIT_OK
 
 
@@ -92,6 +125,10 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     """``closedloop status`` takes only the common options."""
 
 
+def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """``closedloop history`` takes only the common options."""
+
+
 COMMANDS: dict[str, Command] = {
     "train": (cmd_train, "tune, train and register a model as @challenger", add_train_arguments),
     "promote": (cmd_promote, "make a version (default @challenger) the @champion",
@@ -100,4 +137,5 @@ COMMANDS: dict[str, Command] = {
                  add_rollback_arguments),
     "status": (cmd_status, "aliases, versions and the promotion audit trail",
                add_status_arguments),
+    "history": (cmd_history, "every alias move (the alias ledger)", add_history_arguments),
 }

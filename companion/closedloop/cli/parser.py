@@ -29,8 +29,8 @@ from closedloop.config import Workspace, quiet_mlflow
 from closedloop.contract.schema import DataContractError, SchemaError
 from closedloop.contract.telco import DataUnavailableError
 
-LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "simulate", "score",
-              "serve", "backfill", "monitor", "roi", "retrain", "loop")
+LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "history", "simulate",
+              "score", "serve", "backfill", "monitor", "roi", "retrain", "loop")
 """The sub-commands in the order the loop runs them (and ``closedloop --help`` lists them)."""
 
 

@@ -43,6 +43,7 @@ from closedloop.model.registry import (
     RegistryError,
     aliases,
     load_model,
+    recover,
 )
 
 GATES_EXPERIMENT = "closedloop-gates"
@@ -92,6 +93,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
     -------
     GateReport
     """
+    recover(workspace, model_name)  # an interrupted promotion must not hide the champion
     current = aliases(workspace, model_name)
     version = str(version or current.get(CHALLENGER) or current.get(CHAMPION) or "")
     if not version:

@@ -49,6 +49,15 @@ def test_promote_rollback_status_and_usage_errors(capsys, tmp_path):
     status = json.loads(out)
     assert status["aliases"] == {"champion": "1", "previous_champion": "2"}
     assert [row["action"] for row in status["audit"]] == ["promote", "promote", "rollback"]
+    assert status["recovered"] is None
+    assert [(r["alias"], r["to_version"]) for r in status["history"][-2:]] == [
+        ("previous_champion", "2"), ("champion", "1")]
+    code, out, _ = run(capsys, "history", "--workdir", workdir, "--json")
+    moves = json.loads(out)
+    assert code == 0 and len(moves) == 6 and moves[-2:] == status["history"][-2:]
+    assert {m["action"] for m in moves} == {"promote", "rollback"}
+    code, out, _ = run(capsys, "history", "--workdir", workdir)
+    assert code == 0 and "rollback" in out and "from_version" in out
 
 
 def test_train_on_your_own_table_with_its_schema(capsys, tmp_path):

@@ -15,7 +15,8 @@ from mlflow import MlflowClient
 from closedloop.config import Workspace
 from closedloop.contract.schema import DataContractError
 from closedloop.contract.telco import TELCO_SCHEMA
-from closedloop.model import registry
+from closedloop.model import ledger, registry
+from closedloop.model.ledger import history
 from closedloop.model.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RegistryError
 from closedloop.model.train import TrainConfig
 
@@ -88,12 +89,19 @@ def test_promote_and_rollback_move_aliases_and_write_the_audit_trail(two_version
     tags = ws.client().get_model_version(registry.DEFAULT_MODEL_NAME, "2").tags
     assert tags["closedloop.promote_reason"] == "v2 is better"
     assert tags["closedloop.promote_previous_champion"] == "1"
+    moves = history(ws)[["alias", "from_version", "to_version", "action"]]
+    assert moves.values.tolist() == [
+        [CHAMPION, None, "1", "promote"],
+        [PREVIOUS_CHAMPION, None, "1", "promote"], [CHAMPION, "1", "2", "promote"],
+        [CHALLENGER, "2", None, "promote"],
+        [PREVIOUS_CHAMPION, "1", "2", "rollback"], [CHAMPION, "2", "1", "rollback"]]
+    assert registry.recover(ws) is None
 
 
 @pytest.mark.parametrize(("method", "failing_call"), [
-    ("delete_registered_model_alias", 1),  # dropping @challenger from the promoted version
-    ("set_registered_model_alias", 1),  # @champion moved? no
-    ("set_registered_model_alias", 2),  # @champion moved, @previous_champion not
+    ("delete_registered_model_alias", 1),  # @champion moved, dropping @challenger fails
+    ("set_registered_model_alias", 1),  # recording the old champion as @previous_champion
+    ("set_registered_model_alias", 2),  # @previous_champion recorded, @champion not moved
 ])
 def test_a_promotion_that_fails_midway_leaves_the_aliases_as_they_were(
         two_versions, monkeypatch, method, failing_call):
@@ -115,6 +123,11 @@ def test_a_promotion_that_fails_midway_leaves_the_aliases_as_they_were(
     monkeypatch.undo()
     assert registry.aliases(ws) == before
     assert registry.audit_log(ws)["reason"].tolist() == ["first"]
+    # The ledger holds every move, the undo included, and replays to the aliases; no intent.
+    assert ledger.read_intent(ws, registry.DEFAULT_MODEL_NAME) is None
+    assert ledger.replay({CHALLENGER: "2"}, ledger.moves(ws, registry.DEFAULT_MODEL_NAME)) == \
+        before
+    assert ledger.entries(ws, registry.DEFAULT_MODEL_NAME)[-1]["kind"] == "abort"
 
 
 def test_a_failure_while_writing_the_audit_leaves_the_aliases_as_they_were(
