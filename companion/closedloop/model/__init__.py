@@ -45,6 +45,7 @@ _LAZY = {
     "MajorityClassModel": "baselines",
     "RandomModel": "baselines",
     "InvertedModel": "baselines",
+    "CompiledPredictor": "compiled",
     "plot_trials": "plots",
     "plot_roc_pr": "plots",
 }

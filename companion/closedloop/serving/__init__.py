@@ -1,5 +1,6 @@
 """Real-time scoring: a REST service answering one customer (or a few) at a time with the champion.
-Taught in chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+Taught in chapter "Real-time serving and the batch-versus-real-time decision"
+(``book/09_real_time_serving.ipynb``).
 
 The service loads the ``@champion`` once, pins its version, scores through the compiled path
 (:mod:`closedloop.model.compiled`), logs every answered row to the inference log off the request
@@ -22,6 +23,9 @@ _LAZY = {
     "ModelService": "service",
     "SmokeTestError": "service",
     "RequestLog": "request_log",
+    "serving_cost": "cost",
+    "plot_latency": "plots",
+    "plot_decision_flow": "plots",
 }
 
 __all__ = list(_LAZY)
