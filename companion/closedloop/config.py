@@ -5,6 +5,12 @@ A :class:`Workspace` names the MLflow store (``mlflow.db`` + ``artifacts/``), th
 MLflow's process-wide tracking URI is only changed inside :meth:`Workspace.mlflow`, which restores it
 on exit, so two workspaces in one process never interfere.
 
+Where MLflow's tracking server and model registry are is the workspace's *target*: by default the
+sqlite store in the folder; any object with ``tracking_uri(workspace)``,
+``registry_uri(workspace)`` and ``experiment_name(name)`` (:class:`MlflowTarget`, e.g.
+:class:`closedloop.platform.target.Target`) may name others, such as ``databricks`` and
+``databricks-uc``. This module knows no target by name; it only asks the target for URIs.
+
 See Also
 --------
 Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
@@ -17,10 +23,32 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 WORKDIR_ENV = "CLOSEDLOOP_WORKDIR"
 DEFAULT_WORKDIR = "closedloop-work"
 DEFAULT_EXPERIMENT = "closedloop"
+
+
+@runtime_checkable
+class MlflowTarget(Protocol):
+    """Where a workspace's MLflow state lives (:class:`closedloop.platform.target.Target` is one).
+
+    Methods
+    -------
+    tracking_uri(workspace)
+        MLflow tracking URI for ``workspace`` (its :attr:`Workspace.store_uri` on a laptop).
+    registry_uri(workspace)
+        MLflow model-registry URI for ``workspace``.
+    experiment_name(name)
+        The experiment ``name`` (None: the default one) as the tracking server names it.
+    """
+
+    def tracking_uri(self, workspace: Workspace | None = None) -> str: ...
+
+    def registry_uri(self, workspace: Workspace | None = None) -> str: ...
+
+    def experiment_name(self, name: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -32,6 +60,10 @@ class Workspace:
     root : Path
         The folder that holds everything. Relative paths are resolved against the current directory
         when the workspace is built, so a workspace keeps meaning the same folder after a ``chdir``.
+    target : MlflowTarget, optional
+        Where MLflow tracks runs and registers models (:class:`MlflowTarget`); None (the default)
+        means this folder's sqlite store. The folder still holds the tables, data and scratch
+        files whatever the target.
 
     Examples
     --------
@@ -43,24 +75,44 @@ class Workspace:
     """
 
     root: Path
+    target: MlflowTarget | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).expanduser().resolve())
 
     @classmethod
-    def resolve(cls, workdir: str | os.PathLike[str] | None = None) -> Workspace:
+    def resolve(cls, workdir: str | os.PathLike[str] | None = None,
+                target: MlflowTarget | None = None) -> Workspace:
         """Pick the workspace: ``workdir`` if given, else ``$CLOSEDLOOP_WORKDIR``, else
-        ``./closedloop-work``. Creates nothing."""
+        ``./closedloop-work``, with MLflow on ``target`` (None: the folder's store). Creates
+        nothing."""
         chosen = workdir or os.environ.get(WORKDIR_ENV) or DEFAULT_WORKDIR
-        return cls(Path(chosen))
+        return cls(Path(chosen), target)
 
     @property
     def mlflow_db(self) -> Path:
         return self.root / "mlflow.db"
 
     @property
-    def tracking_uri(self) -> str:
+    def store_uri(self) -> str:
+        """The folder's own MLflow store (``sqlite:///<root>/mlflow.db``), whatever the target."""
         return f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the target's, else :attr:`store_uri`."""
+        return self.store_uri if self.target is None else self.target.tracking_uri(self)
+
+    @property
+    def registry_uri(self) -> str:
+        """MLflow model-registry URI: the target's, else :attr:`store_uri`."""
+        return self.store_uri if self.target is None else self.target.registry_uri(self)
+
+    def experiment_name(self, name: str | None = None) -> str:
+        """The experiment ``name`` (None: ``closedloop``) as the tracking server names it."""
+        if self.target is None:
+            return name or DEFAULT_EXPERIMENT
+        return self.target.experiment_name(name)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -83,39 +135,40 @@ class Workspace:
         return self
 
     @contextlib.contextmanager
-    def mlflow(self, experiment: str = DEFAULT_EXPERIMENT) -> Iterator[str]:
-        """Point MLflow at this workspace for the duration of the block.
+    def mlflow(self, experiment: str | None = None) -> Iterator[str]:
+        """Point MLflow at this workspace's tracking server and registry for the block.
 
-        Creates the experiment (with its artifact location inside the workspace) if needed and
-        yields its id. The previous tracking and registry URIs are restored on exit.
+        Creates the experiment (``experiment`` as :meth:`experiment_name` names it; None: the
+        default one) if needed and yields its id; when the tracking server is the folder's own
+        store, the experiment's artifacts are kept inside the folder too. The previous tracking
+        and registry URIs are restored on exit.
         """
         import mlflow
 
         self.create()
         saved = _save_mlflow_uris()
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        tracking_uri = self.tracking_uri
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
         try:
-            found = mlflow.get_experiment_by_name(experiment)
-            experiment_id = (
-                found.experiment_id
-                if found is not None
-                else mlflow.create_experiment(
-                    experiment, artifact_location=(self.artifacts_dir / experiment).as_uri()
-                )
-            )
+            name = self.experiment_name(experiment)
+            found = mlflow.get_experiment_by_name(name)
+            location = ((self.artifacts_dir / name).as_uri()
+                        if tracking_uri == self.store_uri else None)
+            experiment_id = (found.experiment_id if found is not None
+                             else mlflow.create_experiment(name, artifact_location=location))
             mlflow.set_experiment(experiment_id=experiment_id)
             yield experiment_id
         finally:
             _restore_mlflow_uris(saved)
 
     def client(self):  # -> mlflow.MlflowClient (imported lazily: mlflow is slow to import)
-        """An ``MlflowClient`` bound to this workspace's store, independent of global state."""
+        """An ``MlflowClient`` bound to this workspace's tracking server and registry,
+        independent of global state."""
         from mlflow import MlflowClient
 
         self.create()
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
 
 
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

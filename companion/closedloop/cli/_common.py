@@ -17,8 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from closedloop.config import Workspace
 from closedloop.contract.schema import Schema, load_schema
 from closedloop.contract.telco import TELCO_SCHEMA, fetch, load_telco
+from closedloop.platform.target import TARGETS, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -130,6 +132,24 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default="closedloop-churn")
     parser.add_argument("--data-home", help="folder holding the Telco CSV "
                                             "(default $CLOSEDLOOP_DATA_HOME, then the cache)")
+    parser.add_argument("--target", choices=TARGETS, type=str.lower,
+                        help="where MLflow tracks and registers: the workspace folder (local) or "
+                             "a Databricks workspace (default $CLOSEDLOOP_TARGET, then local)")
+    parser.add_argument("--catalog", help="Unity Catalog catalog on --target databricks "
+                                          "(default $CLOSEDLOOP_CATALOG)")
+    parser.add_argument("--schema-name", help="Unity Catalog schema on --target databricks "
+                                              "(default $CLOSEDLOOP_SCHEMA)")
+
+
+def build_workspace(args: argparse.Namespace) -> Workspace:
+    """The command's workspace: ``--workdir`` with MLflow on the target of ``--target``,
+    ``--catalog`` and ``--schema-name`` (:meth:`~closedloop.platform.target.Target.resolve`);
+    ``--model-name`` becomes the target's name for it (``catalog.schema.name`` in Unity
+    Catalog). An incomplete target raises ``ValueError`` (exit code 2)."""
+    target = Target.resolve(args.target, workdir=args.workdir, catalog=args.catalog,
+                            schema=args.schema_name)
+    args.model_name = target.model_name(args.model_name)
+    return Workspace.resolve(args.workdir, target=target)
 
 
 SCHEMA_HELP = "its data contract, a JSON schema file (book page 'The schema file')"

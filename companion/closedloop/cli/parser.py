@@ -24,8 +24,14 @@ from closedloop.cli import (
     serving,
     simulate,
 )
-from closedloop.cli._common import EXIT_USAGE, Command, UsageError, add_common_options
-from closedloop.config import Workspace, quiet_mlflow
+from closedloop.cli._common import (
+    EXIT_USAGE,
+    Command,
+    UsageError,
+    add_common_options,
+    build_workspace,
+)
+from closedloop.config import quiet_mlflow
 from closedloop.contract.schema import DataContractError, SchemaError
 from closedloop.contract.telco import DataUnavailableError
 
@@ -58,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``closedloop`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    args.workspace = Workspace.resolve(args.workdir)
     quiet_mlflow()
     try:
+        args.workspace = build_workspace(args)
         return args.handler(args)
     except (UsageError, SchemaError, DataContractError, DataUnavailableError,
             FileNotFoundError) as err:

@@ -1,5 +1,5 @@
 """The platform switch: the same loop on a laptop or on a Databricks workspace, chosen by a
-target. Taught in chapter "From laptop to workspace" (``book/10_laptop_to_workspace.ipynb``).
+target. Taught in chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
 
 Importing this package loads none of its modules (nor ``databricks-sdk``); each name is resolved
 when first used.
@@ -22,12 +22,15 @@ _LAZY = {
     "business_value_metric": "databricks",
     "DatabricksMonitor": "databricks",
     "statement_runner": "databricks",
+    "workspace_client": "databricks",
     "drift_from_databricks": "databricks",
     "profile_from_databricks": "databricks",
     "DRIFT_COLUMN_MAP": "databricks",
     "PROFILE_COLUMN_MAP": "databricks",
     "monitor_step": "jobs",
     "decide": "jobs",
+    "bundle_tasks": "jobs",
+    "plot_job_graph": "plots",
 }
 
 __all__ = list(_LAZY)

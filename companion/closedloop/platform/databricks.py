@@ -78,7 +78,7 @@ table-level rows (``column_name == ":table"``) are dropped.
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/10_laptop_to_workspace.ipynb``).
+Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
 """
 
 from __future__ import annotations
@@ -567,6 +567,38 @@ def _legacy_refresh(info: Any) -> RefreshState:
 
 def _quote(name: str) -> str:
     return ".".join(f"`{part.strip('`')}`" for part in name.split("."))
+
+
+# -- client --------------------------------------------------------------------------------
+def workspace_client(stand_in: Any | None = None, *,
+                     retry_timeout_seconds: float | None = None, **config: Any) -> Any:
+    """A ``databricks.sdk.WorkspaceClient`` on a stand-in or on the environment's workspace.
+
+    Parameters
+    ----------
+    stand_in : closedloop.platform.fake_workspace.FakeWorkspace, optional
+        A started stand-in: the client talks to its ``url`` with its ``token``. None: the
+        workspace the environment names, read by the SDK itself (``DATABRICKS_HOST`` and
+        ``DATABRICKS_TOKEN``, a ``~/.databrickscfg`` profile, or the notebook's own
+        credentials on a cluster).
+    retry_timeout_seconds : float, optional
+        Budget of the SDK's own retries of 429 and 503 (the SDK's default, 300 s, if None).
+    **config
+        Further ``databricks.sdk.config.Config`` fields (``host``, ``token``, ``profile``...),
+        which win over the environment.
+
+    Returns
+    -------
+    databricks.sdk.WorkspaceClient
+    """
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
+    if stand_in is not None:
+        config = {"host": stand_in.url, "token": stand_in.token, "auth_type": "pat", **config}
+    if retry_timeout_seconds is not None:
+        config["retry_timeout_seconds"] = retry_timeout_seconds
+    return WorkspaceClient(config=Config(**config))
 
 
 # -- SQL -------------------------------------------------------------------------------------

@@ -8,21 +8,28 @@ active, refreshes it, reads its metric tables into a
 (``"true"`` or ``"false"``) that the job's condition task reads as
 ``{{tasks.monitor_refresh.values.retrain}}``.
 
+:func:`bundle_tasks` reads the jobs' task graphs from the bundle's resource files, for the
+chapter's figure (:func:`closedloop.platform.plots.plot_job_graph`) and for checks.
+
 The decision here is the simplest trigger, "some column drifted from the baseline"
 (:func:`decide`); the retraining policies of :mod:`closedloop.retrain.triggers` are a later stage
 this one may not import, and the ``retrain --if-triggered`` task applies them again anyway.
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/10_laptop_to_workspace.ipynb``).
+Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from closedloop.monitoring.report import MonitorReport
 from closedloop.platform.databricks import DatabricksMonitor, MonitorSpec, Query
@@ -56,6 +63,74 @@ def monitor_step(client: Any, target: Target, *, baseline_table: str | None = No
     if set_task_value is not None:
         set_task_value(TASK_VALUE, "true" if retrain else "false")
     return report, retrain
+
+
+#: The kinds of task :func:`bundle_tasks` recognises (the key of the task's body).
+TASK_KINDS = ("python_wheel_task", "notebook_task", "condition_task", "spark_python_task",
+              "sql_task", "run_job_task")
+BUNDLE_TASK_COLUMNS = ("job", "task", "kind", "runs", "depends_on", "outcome", "order")
+
+
+def bundle_tasks(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The tasks of every job of a bundle, one row per task, in the files' order.
+
+    Parameters
+    ----------
+    path : path-like
+        A resource file (``resources/loop.yml``) or a bundle folder (its ``databricks.yml``
+        ``include`` patterns are read).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`BUNDLE_TASK_COLUMNS`: ``job`` (its key), ``task`` (``task_key``),
+        ``kind`` (one of :data:`TASK_KINDS`), ``runs`` (the console script's first argument,
+        the notebook's file name, or the condition), ``depends_on`` (a tuple of task keys),
+        ``outcome`` (the condition outcome a dependency waits for, or None) and ``order`` (the
+        task's position in its job).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import closedloop
+    >>> root = Path(closedloop.__file__).resolve().parents[2]
+    >>> tasks = bundle_tasks(root / "resources" / "loop.yml")  # doctest: +SKIP
+    >>> tasks.loc[tasks.job == "closedloop_loop", "task"].tolist()[:3]  # doctest: +SKIP
+    ['train', 'validate', 'promote']
+    """
+    import yaml
+
+    path = Path(path)
+    if path.is_dir():
+        bundle = yaml.safe_load((path / "databricks.yml").read_text())
+        files = [f for pattern in bundle.get("include", []) for f in sorted(path.glob(pattern))]
+    else:
+        files = [path]
+    rows = []
+    for file in files:
+        jobs = (yaml.safe_load(file.read_text()) or {}).get("resources", {}).get("jobs", {})
+        for job, body in jobs.items():
+            for order, task in enumerate(body.get("tasks", [])):
+                kind = next((k for k in TASK_KINDS if k in task), "other")
+                depends = task.get("depends_on", [])
+                outcomes = {d["outcome"] for d in depends if "outcome" in d}
+                rows.append({"job": job, "task": task["task_key"], "kind": kind,
+                             "runs": _runs(kind, task.get(kind, {})),
+                             "depends_on": tuple(d["task_key"] for d in depends),
+                             "outcome": outcomes.pop() if outcomes else None, "order": order})
+    return pd.DataFrame(rows, columns=list(BUNDLE_TASK_COLUMNS))
+
+
+def _runs(kind: str, body: dict) -> str:
+    if kind == "python_wheel_task":
+        parameters = body.get("parameters") or [""]
+        return f"{body.get('entry_point', '')} {parameters[0]}".strip()
+    if kind == "notebook_task":
+        return Path(body.get("notebook_path", "")).name
+    if kind == "condition_task":
+        left = str(body.get("left", "")).strip("{} ").replace("tasks.", "")
+        return f"{left.replace('.values.', '.')} {body.get('op', '')} {body.get('right', '')}"
+    return ""
 
 
 def _spark_query() -> Query | None:

@@ -21,23 +21,25 @@ It is built from parameters or environment variables (:meth:`Target.resolve`):
 ``CLOSEDLOOP_INFERENCE_TABLE``, ``CLOSEDLOOP_EXPERIMENT``, ``CLOSEDLOOP_WAREHOUSE_ID``. A
 parameter wins over the environment, which wins over the default.
 
-Nothing else in the package needs to know the target. The intended integration (not done here):
+Nothing else in the package needs to know the target; this value names everything that differs:
 
-- :class:`closedloop.config.Workspace` gains an optional ``target`` and uses
-  ``target.tracking_uri(self)`` and ``target.registry_uri(self)`` in ``Workspace.mlflow`` and
-  ``Workspace.client`` instead of its own ``tracking_uri`` (on ``databricks`` the experiment is
-  ``target.experiment`` and no local artifact location is passed);
+- :class:`closedloop.config.Workspace` takes it as ``target`` (it satisfies
+  :class:`closedloop.config.MlflowTarget`) and asks it for ``tracking_uri(workspace)``,
+  ``registry_uri(workspace)`` and ``experiment_name(name)`` in ``Workspace.mlflow`` and
+  ``Workspace.client``; the experiment's artifacts stay in the folder only when the tracking
+  server is the folder's own store;
 - model code passes names through ``target.model_name(name)``, so the registry module keeps
   saying ``closedloop-churn`` locally and gets ``catalog.schema.closedloop_churn`` in Unity
   Catalog (whose names allow no hyphen);
-- the CLI gets a global ``--target {local,databricks}`` (and ``--catalog``, ``--schema``) fed to
-  ``Target.resolve(args.target, catalog=args.catalog, ...)``; ``closedloop monitor`` then calls
+- the CLI's common options ``--target {local,databricks}``, ``--catalog`` and ``--schema-name``
+  (default ``$CLOSEDLOOP_TARGET``, ...) are fed to ``Target.resolve`` where the command's
+  workspace is built; ``closedloop-databricks monitor`` (:mod:`closedloop.platform.jobs`) calls
   :class:`~closedloop.platform.databricks.DatabricksMonitor` when ``target.monitoring ==
   "data_quality"``.
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/10_laptop_to_workspace.ipynb``).
+Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
 """
 
 from __future__ import annotations
@@ -165,33 +167,39 @@ class Target:
         return "local" if self.is_local else "spark"
 
     def workspace(self) -> Workspace:
-        """The local workspace (on ``databricks`` too: it holds scratch files and the cache)."""
-        return Workspace.resolve(self.workdir)
+        """The local workspace folder with MLflow on this target (on ``databricks`` too: the
+        folder holds scratch files and the cache)."""
+        return Workspace.resolve(self.workdir, target=self)
 
     def tracking_uri(self, workspace: Workspace | None = None) -> str:
         """MLflow tracking URI: the workspace's sqlite store, or ``databricks``."""
         if self.is_local:
-            return (workspace or self.workspace()).tracking_uri
+            return (workspace or self.workspace()).store_uri
         return "databricks"
 
     def registry_uri(self, workspace: Workspace | None = None) -> str:
         """MLflow registry URI: the same sqlite store, or ``databricks-uc``."""
         return self.tracking_uri(workspace) if self.is_local else "databricks-uc"
 
-    def experiment_name(self) -> str:
-        if self.experiment:
-            return self.experiment
-        return DEFAULT_EXPERIMENT if self.is_local else f"/Shared/{DEFAULT_EXPERIMENT}"
+    def experiment_name(self, name: str | None = None) -> str:
+        """MLflow experiment ``name`` (None: :attr:`experiment`, else ``closedloop``) as the
+        tracking server names it: as is locally, under ``/Shared/`` on Databricks (whose
+        experiments are workspace paths) unless it is already a path."""
+        short = name or self.experiment or DEFAULT_EXPERIMENT
+        if self.is_local or short.startswith("/"):
+            return short
+        return f"/Shared/{short}"
 
     def _qualify(self, short: str) -> str:
         return f"{self.catalog}.{self.schema}.{short}"
 
     def model_name(self, name: str | None = None) -> str:
         """Registered model name: ``name`` as is locally, ``catalog.schema.name`` in Unity
-        Catalog (hyphens become underscores there)."""
+        Catalog (hyphens become underscores there; a name with dots is already a full name)."""
         if self.is_local:
             return name or self.model or _LOCAL_MODEL
-        return self._qualify((name or self.model or _UC_MODEL).replace("-", "_"))
+        short = name or self.model or _UC_MODEL
+        return short if "." in short else self._qualify(short.replace("-", "_"))
 
     def inference_table_name(self) -> str:
         """The inference log: its Parquet folder locally, ``catalog.schema.table`` on

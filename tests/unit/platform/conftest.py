@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.unit.platform.fake_workspace import FakeWorkspace
+from closedloop.platform.fake_workspace import FakeWorkspace
 
 pytest.importorskip("databricks.sdk")
 

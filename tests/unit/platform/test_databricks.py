@@ -1,7 +1,7 @@
 """The Databricks adapter against the fake workspace, through the real databricks-sdk.
 
 No Python mock stands in for the SDK: every call goes over HTTP to a server on 127.0.0.1 that
-answers as the workspace's REST API does (tests/unit/platform/fake_workspace.py).
+answers as the workspace's REST API does (closedloop/platform/fake_workspace.py).
 """
 
 import pandas as pd

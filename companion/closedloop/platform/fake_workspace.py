@@ -1,6 +1,13 @@
-"""A stand-in Databricks workspace: an HTTP server on 127.0.0.1 speaking the REST protocol the
-adapter uses, so the real ``databricks-sdk`` (its serialisation, error parsing and retries) is
-exercised without a network or Python mocks.
+"""A stand-in Databricks workspace for tests and the book, not a workspace: an HTTP server on
+127.0.0.1 speaking the REST protocol the adapter uses, so the real ``databricks-sdk`` (its
+serialisation, error parsing and retries) is exercised without a network or Python mocks.
+
+It lives in the package (not under ``tests/``) so that the chapter "From laptop to workspace"
+(``book/11_laptop_to_workspace.ipynb``) can run the adapter live; the unit tests
+(``tests/unit/platform``) import it from here. It answers only the calls listed below, keeps its
+state in memory, accepts one token (``token``) and fabricates the metric tables; passing against
+it says the adapter speaks the protocol as the SDK defines it, not that a real workspace accepts
+every request.
 
 Endpoints (paths, methods and JSON field names as in ``databricks/sdk/service/dataquality.py``,
 ``catalog.py`` and ``sql.py`` of databricks-sdk 0.162):
