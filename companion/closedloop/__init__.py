@@ -60,6 +60,10 @@ _LAZY = {
     "backfill": "monitoring.ground_truth", "BackfillResult": "monitoring.ground_truth",
     "RetrainPolicy": "retrain.triggers", "run_retraining": "retrain.workflow",
     "simulate_loop": "retrain.loop",
+    "explain": "explain.reasons", "Explanation": "explain.reasons",
+    "reason_columns": "explain.reasons", "global_importance": "explain.reasons",
+    "FairnessReport": "fairness.metrics", "fairness_report": "fairness.metrics",
+    "fairness_by_window": "fairness.metrics",
 }
 
 __all__ = [
