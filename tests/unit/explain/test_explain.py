@@ -136,6 +136,7 @@ def test_global_importance_and_figures(fitted):
     assert len(fig.axes[1].get_yticklabels()) == 8
 
 
+@pytest.mark.filterwarnings("ignore:LightGBM binary classifier:UserWarning")
 def test_shap_agrees_with_the_native_contributions(fitted):
     shap = pytest.importorskip("shap")
     pipeline, rows = fitted
