@@ -29,9 +29,9 @@ def make_loans(rows: int = 6000, seed: int = 7) -> pd.DataFrame:
     term = rng.choice([12, 24, 36, 60], rows, p=[0.2, 0.3, 0.35, 0.15])
     score = rng.normal(680, 60, rows).round().clip(300, 850).astype("int64")
     previous = np.where(rng.random(rows) < 0.7, 0, rng.poisson(1.5, rows) + 1)
-    logit = (-1.2 + 2.2 * np.maximum(debt - 0.35, 0) - 0.012 * (score - 680)
-             + 0.55 * (previous > 0) + 0.25 * (term == 60) + 0.5 * (purpose == "other")
-             - 0.6 * (np.log(income) - 10.8) + 0.9 * (debt > 0.8) * (score < 640))
+    logit = (-1.6 + 4.5 * np.maximum(debt - 0.35, 0) - 0.03 * (score - 680)
+             + 1.2 * (previous > 0) + 0.6 * (term == 60) + 1.0 * (purpose == "other")
+             - 1.2 * (np.log(income) - 10.8) + 1.5 * (debt > 0.8) * (score < 640))
     defaulted = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int64")
     debt_reported = np.where(rng.random(rows) < 0.06, np.nan, debt)
     return pd.DataFrame({

@@ -66,6 +66,10 @@ _LAZY = {
     "promote_winner": "abtest.analysis", "simulate_ab": "abtest.simulation",
     "Target": "platform.target", "DatabricksMonitor": "platform.databricks",
     "MonitorSpec": "platform.databricks",
+    "explain": "explain.reasons", "Explanation": "explain.reasons",
+    "reason_columns": "explain.reasons", "global_importance": "explain.reasons",
+    "FairnessReport": "fairness.metrics", "fairness_report": "fairness.metrics",
+    "fairness_by_window": "fairness.metrics",
 }
 
 __all__ = [

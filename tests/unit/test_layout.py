@@ -20,16 +20,18 @@ ALLOWED = {
     "contract": {"config"},
     "simulate": {"contract"},
     "model": {"config", "contract"},
-    "gates": {"config", "contract", "model"},
+    "explain": {"config", "contract", "model"},
+    "fairness": {"config", "contract", "model"},
+    "gates": {"config", "contract", "model", "fairness"},
     "scoring": {"config", "contract", "model", "monitoring"},
     "business": {"contract", "model", "scoring"},
-    "monitoring": {"config", "contract", "model"},
+    "monitoring": {"config", "contract", "model", "fairness"},
     "serving": {"config", "contract", "model", "scoring", "monitoring"},
     "retrain": {"config", "contract", "simulate", "model", "gates", "business", "monitoring"},
     "abtest": {"config", "contract", "model", "gates", "scoring", "business", "monitoring"},
     "platform": {"config", "contract", "model", "monitoring"},
     "cli": {"config", "contract", "simulate", "model", "gates", "scoring", "serving",
-            "business", "monitoring", "retrain", "abtest", "platform"},
+            "business", "monitoring", "retrain", "explain", "fairness", "abtest", "platform"},
 }
 
 

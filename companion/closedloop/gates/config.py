@@ -28,6 +28,10 @@ from closedloop.gates.compare import (
     HIGHER_IS_BETTER,
 )
 
+#: Defaults of the optional fairness section of :class:`GateConfig`.
+FAIRNESS_DEFAULTS: dict[str, Any] = {
+    "sensitive": [], "metric": "equal_opportunity_difference", "delta": 0.05}
+
 
 @dataclass(frozen=True)
 class GateConfig:
@@ -38,6 +42,11 @@ class GateConfig:
     may trail the champion (the lower end of the confidence interval of the difference must stay
     above minus the margin). ``contract_errors`` names the exception classes that count as a
     clear rejection of bad input in the robustness checks.
+
+    ``fairness`` (off by default) switches on the fairness check: ``{"sensitive": [columns],
+    "metric": ..., "delta": ...}``; the challenger's disparity ``metric`` (a name of
+    :data:`closedloop.fairness.metrics.DISPARITIES`, default the TPR difference) on each
+    sensitive column may be worse than the champion's by at most ``delta``.
     """
 
     name: str = "custom"
@@ -63,10 +72,12 @@ class GateConfig:
     confidence: float = 0.95
     auc_method: str = "delong"
     random_state: int = 0
+    fairness: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contract_errors", tuple(self.contract_errors))
-        problems = [f"floors: unknown metric {m!r}" for m in self.floors if m not in FLOOR_METRICS]
+        problems = self._check_fairness()
+        problems += [f"floors: unknown metric {m!r}" for m in self.floors if m not in FLOOR_METRICS]
         problems += [f"non_inferiority: unknown metric {m!r}" for m in self.non_inferiority
                      if m not in HIGHER_IS_BETTER]
         if self.auc_method not in ("delong", "bootstrap"):
@@ -75,6 +86,28 @@ class GateConfig:
             problems.append("confidence and nan_share must be between 0 and 1")
         if problems:
             raise ValueError(f"gate config {self.name!r}: " + "; ".join(problems))
+
+    def _check_fairness(self) -> list[str]:
+        """Complete the fairness section with its defaults; the problems found in it."""
+        if self.fairness is None:
+            return []
+        from closedloop.fairness.metrics import metric_name
+
+        unknown = sorted(set(self.fairness) - set(FAIRNESS_DEFAULTS))
+        section = {**FAIRNESS_DEFAULTS, **self.fairness}
+        section["sensitive"] = [section["sensitive"]] if isinstance(section["sensitive"], str) \
+            else list(section["sensitive"])
+        object.__setattr__(self, "fairness", section)
+        problems = [f"fairness: unknown setting(s) {unknown}"] if unknown else []
+        if not section["sensitive"]:
+            problems.append("fairness: name at least one sensitive column")
+        try:
+            metric_name(section["metric"])
+        except ValueError as err:
+            problems.append(f"fairness: {err}")
+        if not isinstance(section["delta"], (int, float)) or section["delta"] < 0:
+            problems.append("fairness: delta must be a number >= 0")
+        return problems
 
     def override(self, **changes: Any) -> GateConfig:
         """A copy with some settings changed. A floor metric's name sets (``None``: removes) its
@@ -110,6 +143,8 @@ class GateConfig:
         rows = {f"floor.{m}": self.floors.get(m) for m in FLOOR_METRICS}
         rows.update({name: getattr(self, name) for name in limits})
         rows.update({f"margin.{m}": v for m, v in self.non_inferiority.items()})
+        if self.fairness is not None:
+            rows[f"fairness.{self.fairness['metric']}"] = self.fairness["delta"]
         return pd.Series(rows, name=self.name, dtype=object)
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +160,8 @@ class GateConfig:
         for key in ("floors", "non_inferiority"):
             merged = {**getattr(base, key), **(spec.get(key) or {})}
             spec[key] = {metric: v for metric, v in merged.items() if v is not None}
+        if spec.get("fairness") is not None and base.fairness is not None:
+            spec["fairness"] = {**base.fairness, **spec["fairness"]}
         return base.override(**spec)
 
     @classmethod
@@ -163,6 +200,13 @@ PRESETS: dict[str, GateConfig] = {
         min_minority_share=0.001, max_single_row_p99_ms=100.0,
         non_inferiority={"pr_auc": 0.02, "recall": 0.03}),
 }
+#: Telecom churn with the fairness check on: seniors' TPR gap may not grow by more than 0.05.
+PRESETS["telecom_churn_fair"] = dataclasses.replace(
+    PRESETS["telecom_churn"], name="telecom_churn_fair",
+    description="subscription churn, and the gap in recall between senior citizens and the "
+    "others may not widen by more than 0.05 over the champion's",
+    fairness={"sensitive": ["SeniorCitizen"], "metric": "equal_opportunity_difference",
+              "delta": 0.05})
 
 
 def get_preset(name: str) -> GateConfig:

@@ -45,6 +45,9 @@ from closedloop.gates.compare import (
 from closedloop.gates.config import GateConfig, resolve_config
 from closedloop.gates.robustness import check_latency, check_robustness
 
+#: Bootstrap replicates of the fairness check are capped: its decision uses the point values.
+_FAIRNESS_BOOTSTRAP = 500
+
 
 @dataclass
 class GateReport:
@@ -187,6 +190,8 @@ def run_gates(model: Predictor, holdout: pd.DataFrame, schema: Schema,
                             max_batch_p99_ms=config.max_batch_p99_ms,
                             batch_rows=config.batch_rows, calls=config.latency_calls)
     checks += _champion_checks(y, output, champion, features, config)
+    if config.fairness is not None:
+        checks += _fairness_checks(y, output, champion, holdout, features, config)
     return GateReport(
         checks, config.to_dict(), model_label, champion_label if champion is not None else None,
         holdout={"rows": len(holdout), "positive_rate": float(y.mean())}, **metadata)
@@ -221,3 +226,50 @@ def _champion_checks(y: np.ndarray, output: pd.DataFrame | None, champion: Predi
                                  n_bootstrap=config.n_bootstrap, confidence=config.confidence,
                                  auc_method=config.auc_method, random_state=config.random_state)
     return non_inferiority_checks(comparisons)
+
+
+def _fairness_checks(y: np.ndarray, output: pd.DataFrame | None, champion: Predictor | None,
+                     holdout: pd.DataFrame, features: pd.DataFrame,
+                     config: GateConfig) -> list[CheckResult]:
+    """Per sensitive column: the challenger's disparity may exceed the champion's by at most
+    ``delta`` (for the ratio: fall below it by at most ``delta``). Point values decide; the
+    intervals and the paired bootstrap of the difference are in ``details``."""
+    from closedloop.fairness.metrics import HIGHER_IS_FAIRER, compare_fairness, metric_name
+
+    metric, delta = metric_name(config.fairness["metric"]), float(config.fairness["delta"])
+    higher = metric in HIGHER_IS_FAIRER
+    operator = ">=" if higher else "<="
+    theirs = score(champion, features)[0] if champion is not None else None
+    checks = []
+    for column in config.fairness["sensitive"]:
+        name = f"fairness.{column}.{metric}"
+        if column not in holdout.columns or output is None:
+            why = (f"the holdout has no column {column!r}" if output is not None
+                   else "the challenger could not score this holdout")
+            checks.append(CheckResult(name, False, None, None, f"not checked: {why}",
+                                      "fairness", operator))
+            continue
+        ours = output["prediction"].to_numpy()
+        reference = ours if theirs is None else theirs["prediction"].to_numpy()
+        result = compare_fairness(y, ours, reference, holdout[column].to_numpy(), metric,
+                                  n_bootstrap=min(config.n_bootstrap, _FAIRNESS_BOOTSTRAP),
+                                  confidence=config.confidence,
+                                  random_state=config.random_state)
+        value = result["challenger"]
+        interval = (f"[{result.get('challenger_low', float('nan')):.3f}, "
+                    f"{result.get('challenger_high', float('nan')):.3f}]")
+        if theirs is None:
+            checks.append(CheckResult(
+                name, True, value, None, f"no champion yet: {metric} on {column} is "
+                f"{value:.3f} {interval}, nothing to compare with", "fairness", operator,
+                details=result))
+            continue
+        threshold = result["champion"] - delta if higher else result["champion"] + delta
+        passed = bool(value >= threshold if higher else value <= threshold)
+        verdict = "within" if passed else "worse than"
+        checks.append(CheckResult(
+            name, passed, value, threshold,
+            f"{metric} on {column}: {value:.3f} {interval} vs the champion's "
+            f"{result['champion']:.3f}, {verdict} the allowed {delta:g}", "fairness",
+            operator, details=result))
+    return checks

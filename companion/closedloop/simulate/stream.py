@@ -120,6 +120,8 @@ class StreamSimulator:
                         for n in schema.categorical}
         digits = np.char.zfill(np.arange(population).astype(str), max(7, len(str(population))))
         self._ids = np.char.add("SIM-", digits).astype(object)
+        # Carried-through columns (never features) travel with the resampled reference row.
+        self._carried = {n: reference[n].to_numpy(object)[rows] for n in schema.carried}
         self._logit = self.true_model.logit_from_arrays(self._codes, self._numerics)
         self._labels = target_values(schema)
 
@@ -319,7 +321,10 @@ class StreamSimulator:
         columns = {schema.entity_id: self._ids[data.index],
                    schema.target: self._labels[churn.view("i1")],
                    **{n: self._values[n][c] for n, c in data.codes.items()},
-                   **data.numerics, **data.text}
+                   **data.numerics, **data.text,
+                   **{n: values[data.index] for n, values in self._carried.items()}}
+        if schema.timestamp is not None:  # the contract's own event-time column
+            columns[schema.timestamp] = event.view("datetime64[ns]")
         columns = {name: columns[name] for name in schema.names}
         columns.update(event_time=event.view("datetime64[ns]"),
                        label_available_at=available.view("datetime64[ns]"),
