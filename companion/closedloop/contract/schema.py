@@ -511,9 +511,10 @@ def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
     columns, unknown category values and out-of-range numbers; each message gives the number of
     offending rows, the first few row positions (0-based) and values. Returns ``df`` unchanged,
     so it can be used inline. ``require_target=False`` accepts scoring input without the label,
-    ``require_id=False`` input without the entity id, timestamp and passthrough columns (a
-    model's input); ``allow_extra`` names columns that may be present beyond the contract (e.g.
-    a prediction id).
+    ``require_id=False`` input without the entity id and timestamp (a model's input);
+    ``allow_extra`` names columns that may be present beyond the contract (e.g. a prediction
+    id). Passthrough columns are always optional: they are checked when present and carried
+    where they can go, but no model needs them (the inference log, for one, does not keep them).
 
     Examples
     --------
@@ -528,8 +529,8 @@ def validate(df: pd.DataFrame, schema: Schema, *, require_target: bool = True,
     problems: list[tuple[str, str]] = []
     if len(df) == 0:
         problems.append(("<frame>", "is empty: no rows to validate"))
-    optional = ({schema.target} if not require_target else set()) | (
-        {schema.entity_id, schema.timestamp, *schema.passthrough} if not require_id else set())
+    optional = ({schema.target} if not require_target else set()) | set(schema.passthrough) | (
+        {schema.entity_id, schema.timestamp} if not require_id else set())
     expected = [c for c in schema.columns if c.name not in optional]
     for column in expected:
         if column.name not in df.columns:

@@ -87,7 +87,8 @@ def prepare_training_data(recent: pd.DataFrame, historical: pd.DataFrame,
     if timestamp not in recent.columns:
         raise ValueError(f"the recent rows need a {timestamp!r} column to keep the newest row")
     key = schema.entity_id
-    columns = schema.names
+    # Passthrough columns are not in the inference log and no model needs them.
+    columns = [c for c in schema.names if c not in schema.passthrough]
     ordered = recent.sort_values([timestamp, key], kind="stable")
     newest = ordered.drop_duplicates(key, keep="last")
     duplicates = len(recent) - len(newest)
@@ -138,6 +139,7 @@ def labelled_rows(log: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFr
     done = log[log["ground_truth"].notna()]
     # (negative, positive) typed as the contract stores the target: "No"/"Yes", or 0/1.
     target = target_values(schema)[done["ground_truth"].to_numpy(int)]
-    features = [c for c in schema.names if c != schema.target]
+    features = [c for c in schema.names
+                if c != schema.target and c not in schema.passthrough and c in done.columns]
     return done[[*features, "timestamp"]].assign(**{schema.target: target}).reset_index(
         drop=True)
