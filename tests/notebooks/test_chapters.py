@@ -25,6 +25,7 @@ SMALL_PARAMETERS: dict[str, dict] = {
     "08_automated_retraining": {"log_days": 100, "log_rows_per_day": 40, "months": 3,
                                 "rows_per_day": 100},
     "09_real_time_serving": {"train_rows": 1_500, "latency_requests": 60, "batch_rows": 5_000},
+    "10_explain_fairness_abtest": {"n_bootstrap": 200, "n_simulations": 2_000},
 }
 
 

@@ -8,7 +8,7 @@ keeps its coverage whenever the test stops, beside the naive fixed-sample interv
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/09_explain_fairness_abtest.ipynb``).
+Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
 """
 
 from __future__ import annotations

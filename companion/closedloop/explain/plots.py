@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/09_explain_fairness_abtest.ipynb``)
+Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``)
 for :func:`plot_summary`.
 """
 

@@ -24,7 +24,7 @@ is rarely what a business wants to say, even when it is true of the model.
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/09_explain_fairness_abtest.ipynb``).
+Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
 """
 
 from __future__ import annotations

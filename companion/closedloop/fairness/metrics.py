@@ -21,7 +21,7 @@ that replicate).
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/09_explain_fairness_abtest.ipynb``).
+Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Endpoints
 ``POST /predict``
     One record (a JSON object of field: value) or a list of them. 200 with, for each row,
     ``prediction``, ``prediction_proba``, ``risk_tier``, ``model_version`` and a
-    ``prediction_id`` (the request id and the row's position); 400 for a body that is not JSON;
+    ``prediction_id`` (the request id and the row's position); with ``?explain=true`` also
+    ``reasons``, the row's top reasons (at most ``top``, default 4: ``column``, ``value``,
+    ``contribution`` in log-odds, ``probability_change``, ``text``) computed by the version
+    that answered; 400 for a body that is not JSON;
     413 for a body over the limit (by its ``Content-Length`` or as it streams in); 422 for a body
     the model's contract rejects (each row, field and value named); 503 before a model is loaded
     or when too many requests are in flight.
@@ -38,7 +41,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -76,12 +79,21 @@ class ServeOptions:
 # ------------------------------------------------------------------------ response models
 
 
+class ReasonItem(BaseModel):
+    column: str
+    value: Any = None
+    contribution: float
+    probability_change: float
+    text: str
+
+
 class PredictionRow(BaseModel):
     prediction_id: str
     prediction: int
     prediction_proba: float
     risk_tier: str
     model_version: str
+    reasons: list[ReasonItem] | None = None
 
 
 class PredictResponse(BaseModel):
@@ -276,7 +288,8 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
     @app.post("/predict", response_model=PredictResponse, responses={
         400: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
         422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request, explain: bool = False,
+                      top: int = Query(4, ge=1, le=50)) -> JSONResponse:
         loaded = service.current
         if loaded is None:
             return _error(503, "not ready", "no model version is loaded yet",
@@ -293,7 +306,8 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
                           f"objects, got {type(payload).__name__}")
         requested_at = pd.Timestamp.now(tz="UTC")
         try:
-            loaded, body = service.score(records, request_id, loaded)
+            loaded, body = service.score(records, request_id, loaded, explain=explain,
+                                         top=top)
         except RecordContractError as err:
             return _error(422, f"data contract {loaded.schema.name!r} violated",
                           f"{len(err.record_problems)} problem(s)",

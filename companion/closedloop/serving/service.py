@@ -95,6 +95,39 @@ def smoke_test(predictor: CompiledPredictor, records: list[dict[str, Any]]) -> N
                              f"example ({compiled.tolist()} vs {reference.tolist()})")
 
 
+def explain_records(predictor: CompiledPredictor, records: list[dict[str, Any]], *,
+                    top: int = 4) -> list[list[dict[str, Any]]]:
+    """The top reasons of each record's prediction, by the predictor's own pipeline.
+
+    The records must have passed :meth:`CompiledPredictor.check_records`. Their frame is
+    explained with :func:`closedloop.explain.explain` on the fitted pipeline the predictor was
+    compiled from (the smoke test checked that both give the same probabilities), so the
+    reasons are those of the version that scored the rows.
+
+    Parameters
+    ----------
+    predictor : CompiledPredictor
+        The version that scored the records.
+    records : list of dict
+        The checked records, in the order they were scored.
+    top : int
+        At most this many reasons per row.
+
+    Returns
+    -------
+    list of list of dict
+        Per record, its reasons strongest first: ``column``, ``value``, ``contribution``
+        (log-odds), ``probability_change`` and ``text``.
+    """
+    from closedloop.explain import explain
+
+    schema = predictor.schema
+    frame = pd.DataFrame.from_records(records, columns=list(schema.feature_names))
+    explanation = explain(predictor.pipeline, frame, schema, top=top)
+    return [[{**reason.to_dict(), "value": _plain(reason.value)} for reason in reasons]
+            for reasons in explanation.reasons]
+
+
 class ModelService:
     """The version a service answers with, and the swap to the next one.
 
@@ -187,11 +220,33 @@ class ModelService:
     # ------------------------------------------------------------------------------ scoring
 
     def score(self, records: list[dict[str, Any]], request_id: str,
-              loaded: LoadedModel | None = None) -> tuple[LoadedModel, dict[str, Any]]:
+              loaded: LoadedModel | None = None, *, explain: bool = False,
+              top: int = 4) -> tuple[LoadedModel, dict[str, Any]]:
         """Check and score ``records`` with one version (the current one unless given).
 
-        Returns the version used and the response body; raises
-        :class:`~closedloop.model.compiled.RecordContractError` for a contract violation.
+        Parameters
+        ----------
+        records : list of dict
+            The rows to score (field: value).
+        request_id : str
+            Prefix of each row's ``prediction_id``.
+        loaded : LoadedModel or None
+            The version to answer with; None: the current one.
+        explain : bool
+            Add each row's ``reasons`` (see :func:`explain_records`), computed by the same
+            version; False (the default) costs nothing.
+        top : int
+            At most this many reasons per row.
+
+        Returns
+        -------
+        tuple of (LoadedModel, dict)
+            The version used and the response body.
+
+        Raises
+        ------
+        RecordContractError
+            When a record violates the model's contract (nothing is scored).
         """
         loaded = loaded or self.current
         if loaded is None:
@@ -209,6 +264,9 @@ class ModelService:
             if entity in records[i]:
                 row[entity] = records[i][entity]
             rows.append(row)
+        if explain:
+            for row, reasons in zip(rows, explain_records(predictor, records, top=top)):
+                row["reasons"] = reasons
         body = {"request_id": request_id, "model_name": loaded.model_name,
                 "model_version": loaded.version, "predictions": rows}
         return loaded, body
