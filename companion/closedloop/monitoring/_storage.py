@@ -56,8 +56,9 @@ def fault(point: str) -> None:
 
     The points of the log's writers: ``score:after_output`` (the output file is in place, the
     log batch not written), ``score:after_log_partial`` (the log batch is written under its
-    temporary name, not committed) and ``backfill:after_append`` (the labels are committed,
-    the lock still held).
+    temporary name, not committed), ``backfill:after_check`` (a backfill has checked its
+    labels against the log and not yet appended them), ``backfill:after_label_partial`` and
+    ``backfill:after_append`` (the labels are committed, the lock still held).
     """
     if os.environ.get(FAULT_ENV) or os.environ.get(FAULT_DELAY_ENV):
         from closedloop.model.ledger import fault as _fault

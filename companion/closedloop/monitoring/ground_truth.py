@@ -284,6 +284,7 @@ def backfill(log: InferenceLog | Workspace | str | os.PathLike[str],
         status, conflicts, new = _classify(matches, len(unique))
         batch_id = None
         if len(new) and not dry_run:
+            fault("backfill:after_check")
             batch_id = log.append_labels(new).batch_id
             fault("backfill:after_append")
     counts = status.value_counts().reindex(list(STATUSES), fill_value=0)

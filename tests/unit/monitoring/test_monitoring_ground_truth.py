@@ -188,7 +188,9 @@ def test_two_backfills_at_once_report_the_contradiction(log, tmp_path):
                       "label_arrived_at": pd.Timestamp("2026-02-01")}).to_parquet(path)
         feeds.append(path)
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # Each backfill sleeps between its check and its append: unserialised, both would check
+    # before either appends, and both would report no conflict.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "CLOSEDLOOP_FAULT_DELAY": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(log.workspace.root),
                                str(feed), str(go)], stdout=subprocess.PIPE, text=True, env=env)
              for feed in feeds]
