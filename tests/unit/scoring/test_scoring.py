@@ -310,7 +310,8 @@ def test_numbers_as_text_are_refused_by_both_engines_alike(telco, tmp_path, spar
     from closedloop.simulate.stream import StreamSimulator
 
     stream = StreamSimulator(telco, seed=1, population=500).stream(
-        days=1, rows_per_day=30, scenario=get_scenario("wrong_dtype"))
+        days=1, rows_per_day=30, scenario=get_scenario("wrong_dtype", start_day=0)).drop(
+        columns=["label_available_at", "true_churn_proba"])   # the simulator's own columns
     assert stream["tenure"].map(type).eq(str).all()
     source = tmp_path / "in.parquet"
     stream.to_parquet(source, index=False)
