@@ -313,8 +313,9 @@ def test_numbers_as_text_are_refused_by_both_engines_alike(telco, tmp_path, spar
         days=1, rows_per_day=30, scenario=get_scenario("wrong_dtype", start_day=0)).drop(
         columns=["label_available_at", "true_churn_proba"])   # the simulator's own columns
     assert stream["tenure"].map(type).eq(str).all()
-    source = tmp_path / "in.parquet"
-    stream.to_parquet(source, index=False)
+    source = tmp_path / "in.parquet"   # microseconds: Spark reads no nanosecond Parquet times
+    stream.assign(event_time=stream["event_time"].astype("datetime64[us]")).to_parquet(
+        source, index=False)
     ws, messages = Workspace(tmp_path / "ws"), {}
     for engine in ("pandas", "spark"):   # refused before any model is looked up
         with pytest.raises(DataContractError) as err:
