@@ -16,16 +16,16 @@ final name with one atomic link (``os.link``; ``os.replace`` where links are not
 reader lists either the whole file or nothing, never half a batch. Files are never modified or
 deleted, so two processes writing at once cannot lose each other's rows.
 
-A row is never duplicated. The prediction id is deterministic (a 128-bit BLAKE2b hash of model
-name, model version, entity id and prediction timestamp, or, given a ``content_key``, of model
-name, model version, entity id and that key instead of the time: batch scoring without an event
-time passes a digest of its input, so a retry at another time is the same batch; unless the
-caller supplies its own ``prediction_id`` column, e.g. a REST request id), and a batch file is
-named after a hash of its prediction ids: re-appending the same batch (a retried job) finds the file already there and
-writes nothing. A batch that only partly overlaps the log is written, and every read keeps the
-first-logged row per prediction id (``row_number() over (partition by prediction_id ...) = 1``),
-so an overlap never shows up twice in a query either. The same holds for labels: the first-arrived
-label per prediction id wins, and a backfill never writes a label that contradicts a stored one.
+A row is never duplicated. The prediction id is deterministic (a 128-bit BLAKE2b hash of model name,
+model version, entity id and prediction timestamp, or, given a ``content_key``, of model name, model
+version, entity id and that key instead of the time: batch scoring without an event time passes a
+digest of its input, so a retry at another time is the same batch; unless the caller supplies its
+own ``prediction_id`` column, e.g. a REST request id), and a batch file is named after a hash of its
+prediction ids: re-appending the same batch (a retried job) finds the file already there and writes
+nothing. A batch that only partly overlaps the log is written, and every read keeps the first-logged
+row per prediction id (``row_number() over (partition by prediction_id ...) = 1``), so an overlap
+never shows up twice in a query either. The same holds for labels: the first-arrived label per
+prediction id wins, and a backfill never writes a label that contradicts a stored one.
 
 Types: a number that arrives as text in a numeric column is refused by :meth:`InferenceLog.append`
 (a :class:`~closedloop.contract.schema.DataContractError` naming the column), never parsed: the
