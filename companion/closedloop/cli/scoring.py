@@ -25,7 +25,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                         alias=args.alias, schema=schema, model_name=args.model_name,
                         tiers=RiskTiers(high=args.high, medium=args.medium),
                         scored_at=args.scored_at, log=not args.no_log, master=args.master,
-                        event_time=args.event_time, carry=args.carry or ())
+                        event_time=args.event_time, carry=args.carry or (),
+                        overwrite=args.overwrite)
     when = (f"logged at their {result.event_time}" if result.event_time
             else f"logged at {result.scored_at}")
     _emit(args, result.to_dict(),
@@ -38,7 +39,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``closedloop score``."""
     parser.add_argument("--input", required=True, help="batch to score (.parquet/.csv)")
-    parser.add_argument("--output", required=True, help="Parquet file for the scored rows")
+    parser.add_argument("--output", required=True,
+                        help="Parquet file for the scored rows (not a folder; an existing file "
+                             "is refused unless --overwrite, or it holds this very batch)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output file")
     parser.add_argument("--engine", choices=("pandas", "spark"), default="pandas")
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")
@@ -46,8 +51,11 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--high", type=float, default=0.7, help="lowest probability of 'high'")
     parser.add_argument("--medium", type=float, default=0.4,
                         help="lowest probability of 'medium'")
-    parser.add_argument("--scored-at", help="scoring time (default now, UTC); a retry that "
-                                            "passes the same time logs nothing twice")
+    parser.add_argument("--scored-at",
+                        help="scoring time (default now, UTC). Without an event time a retry "
+                             "of the same file with the same model logs nothing twice (the "
+                             "batch is identified by the file's content); with --scored-at the "
+                             "given time identifies it instead")
     parser.add_argument("--event-time", metavar="COLUMN",
                         help="column of each row's event time, kept in the output and logged as "
                              "the prediction time (default: the contract's timestamp column, "

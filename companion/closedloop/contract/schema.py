@@ -626,6 +626,50 @@ def _offending(values: pd.Series, mask: pd.Series, what: str) -> str:
     return f"{int(flags.sum())} value(s) {what} ({_rows(flags)}): {shown}{more}"
 
 
+def text_numbers_message(count: int, rows: Sequence[int], values: Sequence[Any], kind: str
+                         ) -> str:
+    """The refusal of numbers that arrive as text in a numeric column (both scoring engines).
+
+    ``count`` text values, the first at ``rows`` (0-based positions) holding ``values``.
+
+    Examples
+    --------
+    >>> text_numbers_message(3, [0, 1, 2], ["12", "40", "3"], "integer")
+    "3 value(s) arrive as text in an integer column (rows 0, 1, 2): '12', '40', '3'; numbers \
+as text are refused, not parsed (fix the type upstream)"
+    """
+    rows, values = list(rows)[:_SHOWN], list(values)[:_SHOWN]
+    more = ", ..." if count > len(rows) else ""
+    shown = ", ".join(_plain(v) for v in values)
+    where = f"row{'s' if count > 1 else ''} {', '.join(str(r) for r in rows)}{more}"
+    return (f"{count} value(s) arrive as text in a{'n' * (kind == 'integer')} {kind} column "
+            f"({where}): {shown}{more}; numbers as text are refused, not parsed (fix the type "
+            "upstream)")
+
+
+def text_numbers_problem(values: pd.Series, kind: str) -> str | None:
+    """:func:`text_numbers_message` for the ``str`` values of a numeric column, or None.
+
+    The rule of both scoring engines and of the inference log: a number that arrives as text
+    (``"12"``) in an ``integer`` or ``float`` column is refused at the door, never parsed, so
+    the type change upstream is seen rather than hidden.
+
+    Examples
+    --------
+    >>> text_numbers_problem(pd.Series([1, 2]), "integer") is None
+    True
+    """
+    if kind not in ("integer", "float") or pd.api.types.is_numeric_dtype(values.dtype):
+        return None
+    mask = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
+    mask = mask.to_numpy(dtype=bool)
+    if not mask.any():
+        return None
+    positions = np.flatnonzero(mask)
+    return text_numbers_message(int(mask.sum()), positions[:_SHOWN].tolist(),
+                                values.to_numpy()[positions[:_SHOWN]].tolist(), kind)
+
+
 def _range_problems(values: pd.Series, column: Column) -> list[str]:
     problems = []
     if column.low is not None:

@@ -4,21 +4,29 @@ Private: :mod:`closedloop.monitoring.store` is the interface. A batch is written
 temporary file in its table's folder, flushed to disk, then linked to its final name, which is
 derived from its content: the name appears whole or not at all, and a retried batch finds its name
 taken and writes nothing.
+
+Leftovers: a writer killed between writing and committing leaves its hidden temporary file
+behind. The next write to the folder reaps those older than :data:`STALE_AFTER` seconds
+(:func:`reap_leftovers`); younger ones may belong to a live writer and are left alone (no reader
+ever lists them). :func:`folder_lock` serialises a read-check-append (label backfills).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
+import shutil
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.schema import DataContractError, Schema, text_numbers_problem
 from closedloop.contract.telco import TELCO_SCHEMA
 
 if TYPE_CHECKING:
@@ -36,6 +44,80 @@ LABEL_ARRIVED_AT = "label_arrived_at"
 LOGGED_AT = "logged_at"
 BATCH_ID = "batch_id"
 BACKFILLED_AT = "backfilled_at"
+
+#: Age (seconds) after which a hidden temporary file is a killed writer's leftover.
+STALE_AFTER = 300.0
+FAULT_ENV, FAULT_DELAY_ENV = "CLOSEDLOOP_FAULT", "CLOSEDLOOP_FAULT_DELAY"
+
+
+def fault(point: str) -> None:
+    """:func:`closedloop.model.ledger.fault` at ``point`` (a kill test's hook), imported only
+    when ``CLOSEDLOOP_FAULT`` or ``CLOSEDLOOP_FAULT_DELAY`` is set.
+
+    The points of the log's writers: ``score:after_output`` (the output file is in place, the
+    log batch not written), ``score:after_log_partial`` (the log batch is written under its
+    temporary name, not committed), ``backfill:after_check`` (a backfill has checked its
+    labels against the log and not yet appended them), ``backfill:after_label_partial`` and
+    ``backfill:after_append`` (the labels are committed, the lock still held).
+    """
+    if os.environ.get(FAULT_ENV) or os.environ.get(FAULT_DELAY_ENV):
+        from closedloop.model.ledger import fault as _fault
+
+        _fault(point)
+
+
+def reap_leftovers(folder: Path, pattern: str = ".*.tmp", *,
+                   older_than: float = STALE_AFTER) -> int:
+    """Remove the hidden temporary files (or folders) matching ``pattern`` in ``folder`` last
+    modified more than ``older_than`` seconds ago; return how many were removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".batch.123.tmp").write_text("half a batch")
+    >>> os.utime(folder / ".batch.123.tmp", (0, 0))  # written long ago by a killed writer
+    >>> reap_leftovers(folder), sorted(folder.iterdir())
+    (1, [])
+    """
+    try:
+        found = list(folder.glob(pattern))
+    except OSError:
+        return 0
+    removed, now_s = 0, time.time()
+    for path in found:
+        try:
+            if now_s - path.lstat().st_mtime < older_than:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+        except OSError:  # another writer reaped it first, or it is not ours to remove
+            continue
+    return removed
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, name: str = ".lock") -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``folder/name`` (created if needed) for the block.
+
+    The kernel drops the lock when its process dies, SIGKILL included, so a killed holder
+    never blocks the next one. Where ``fcntl`` is missing (Windows) the block runs unlocked.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 _DATABASE: dict[int, Any] = {}
@@ -231,8 +313,10 @@ def predictions_arrow_schema(schema: Schema) -> pa.Schema:
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Cast to the table's fixed schema, so every batch file has the same column types.
 
-    Numbers that arrive as text are parsed; a value that cannot take its column's type raises
-    :class:`~closedloop.contract.schema.DataContractError` naming the column.
+    Numbers that arrive as text (``"12"`` in an integer column) are refused, not parsed (see
+    :func:`~closedloop.contract.schema.text_numbers_problem`); they, and any value that cannot
+    take its column's type, raise :class:`~closedloop.contract.schema.DataContractError`
+    naming the column.
     """
     import pyarrow as pa
 
@@ -241,6 +325,11 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         values = frame[field.name]
         try:
             if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+                text = text_numbers_problem(values, "integer" if pa.types.is_integer(
+                    field.type) else "float")
+                if text:
+                    problems.append((field.name, text))
+                    continue
                 values = pd.to_numeric(values, errors="raise")
             elif pa.types.is_timestamp(field.type):
                 values = pd.to_datetime(values)
@@ -264,8 +353,11 @@ def _all_text(values: pd.Series) -> bool:
     return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
-def write_batch(folder: Path, batch_id: str, table: pa.Table) -> tuple[Path, bool]:
+def write_batch(folder: Path, batch_id: str, table: pa.Table, *,
+                point: str = "score:after_log_partial") -> tuple[Path, bool]:
     """Write ``table`` as ``folder/<batch_id>.parquet`` atomically, unless it already exists.
+
+    ``point`` names the :func:`fault` point between writing and committing.
 
     The temporary name starts with a dot and does not end in ``.parquet``, so neither DuckDB's
     glob nor Spark (which skips hidden files) ever reads a file being written.
@@ -277,6 +369,7 @@ def write_batch(folder: Path, batch_id: str, table: pa.Table) -> tuple[Path, boo
         return final, False
     try:
         pq.write_table(table, partial)
+        fault(point)
         return final, commit_batch(partial, final)
     finally:
         partial.unlink(missing_ok=True)
@@ -286,10 +379,12 @@ def batch_paths(folder: Path, batch_id: str) -> tuple[Path, Path | None]:
     """The final path of batch ``batch_id`` and a fresh hidden temporary path to write it to.
 
     The temporary path is None when the batch is already committed (a retry: write nothing).
+    Leftovers of killed writers in ``folder`` are reaped first (:func:`reap_leftovers`).
     The caller writes the temporary file, calls :func:`commit_batch`, and unlinks the temporary
     path in a ``finally`` (it is gone after a commit; left over after a failure).
     """
     folder.mkdir(parents=True, exist_ok=True)
+    reap_leftovers(folder)
     final = folder / f"{batch_id}.parquet"
     if final.exists():
         return final, None

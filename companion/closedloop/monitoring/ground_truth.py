@@ -27,6 +27,12 @@ for some prediction: reported, never written, never overwriting) and ``unmatched
 in the log; run the backfill again later, when the predictions are logged). It then appends the new
 labels as one atomic batch, so running the same backfill twice writes nothing the second time.
 
+Concurrent backfills: the read-check-append runs under an exclusive lock on
+``tables/ground_truth/.lock`` (:func:`closedloop.monitoring._storage.folder_lock`), so two feeds
+backfilling at once are checked one after the other: when they contradict each other, the second
+sees the first's labels and reports its rows as ``conflicting``; the stored labels are always
+one consistent set. The lock dies with its process (a killed backfill blocks nobody).
+
 See Also
 --------
 Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
@@ -46,7 +52,14 @@ import pandas as pd
 from closedloop.config import Workspace
 from closedloop.contract.schema import DataContractError, Schema
 from closedloop.contract.telco import TELCO_SCHEMA
-from closedloop.monitoring._storage import GROUND_TRUTH, LABEL_ARRIVED_AT, PREDICTION_ID, TIMESTAMP
+from closedloop.monitoring._storage import (
+    GROUND_TRUTH,
+    LABEL_ARRIVED_AT,
+    PREDICTION_ID,
+    TIMESTAMP,
+    fault,
+    folder_lock,
+)
 from closedloop.monitoring.store import InferenceLog
 from closedloop.monitoring.windows import WINDOW_END, WINDOW_START, Granularity, add_windows
 
@@ -265,12 +278,16 @@ def backfill(log: InferenceLog | Workspace | str | os.PathLike[str],
         clean = clean[clean[LABEL_ARRIVED_AT] <= pd.Timestamp(as_of)]
     unique = clean.drop_duplicates().reset_index(drop=True)
     duplicates = len(clean) - len(unique)
-    matches = _match(log, unique.rename_axis(_ROW).reset_index())
-    status, conflicts, new = _classify(matches, len(unique))
+    # One backfill at a time reads, checks and appends: a concurrent one cannot hide a conflict.
+    with folder_lock(log.labels_dir):
+        matches = _match(log, unique.rename_axis(_ROW).reset_index())
+        status, conflicts, new = _classify(matches, len(unique))
+        batch_id = None
+        if len(new) and not dry_run:
+            fault("backfill:after_check")
+            batch_id = log.append_labels(new).batch_id
+            fault("backfill:after_append")
     counts = status.value_counts().reindex(list(STATUSES), fill_value=0)
-    batch_id = None
-    if len(new) and not dry_run:
-        batch_id = log.append_labels(new).batch_id
     return BackfillResult(
         labels=len(clean), duplicates=duplicates, matched=int(counts["matched"]),
         already_present=int(counts["already_present"]),

@@ -16,14 +16,20 @@ final name with one atomic link (``os.link``; ``os.replace`` where links are not
 reader lists either the whole file or nothing, never half a batch. Files are never modified or
 deleted, so two processes writing at once cannot lose each other's rows.
 
-A row is never duplicated. The prediction id is deterministic (a 128-bit BLAKE2b hash of model
-name, model version, entity id and prediction timestamp, unless the caller supplies its own
-``prediction_id`` column, e.g. a REST request id), and a batch file is named after a hash of its
-prediction ids: re-appending the same batch (a retried job) finds the file already there and
-writes nothing. A batch that only partly overlaps the log is written, and every read keeps the
-first-logged row per prediction id (``row_number() over (partition by prediction_id ...) = 1``),
-so an overlap never shows up twice in a query either. The same holds for labels: the first-arrived
-label per prediction id wins, and a backfill never writes a label that contradicts a stored one.
+A row is never duplicated. The prediction id is deterministic (a 128-bit BLAKE2b hash of model name,
+model version, entity id and prediction timestamp, or, given a ``content_key``, of model name, model
+version, entity id and that key instead of the time: batch scoring without an event time passes a
+digest of its input, so a retry at another time is the same batch; unless the caller supplies its
+own ``prediction_id`` column, e.g. a REST request id), and a batch file is named after a hash of its
+prediction ids: re-appending the same batch (a retried job) finds the file already there and writes
+nothing. A batch that only partly overlaps the log is written, and every read keeps the first-logged
+row per prediction id (``row_number() over (partition by prediction_id ...) = 1``), so an overlap
+never shows up twice in a query either. The same holds for labels: the first-arrived label per
+prediction id wins, and a backfill never writes a label that contradicts a stored one.
+
+Types: a number that arrives as text in a numeric column is refused by :meth:`InferenceLog.append`
+(a :class:`~closedloop.contract.schema.DataContractError` naming the column), never parsed: the
+same rule as both scoring engines, so the log never hides an upstream type change.
 
 See Also
 --------
@@ -181,7 +187,8 @@ class InferenceLog:
 
     def append(self, frame: pd.DataFrame, *, model_name: str, model_version: str | int,
                timestamp: str | pd.Timestamp | None = None,
-               scored: pd.DataFrame | None = None) -> AppendResult:
+               scored: pd.DataFrame | None = None,
+               content_key: str | None = None) -> AppendResult:
         """Append one batch of predictions atomically.
 
         Parameters
@@ -201,13 +208,22 @@ class InferenceLog:
         scored : DataFrame, optional
             The model's output (``prediction``, ``prediction_proba``), row-aligned with ``frame``
             (what :class:`closedloop.model.registry.ClosedLoopModel` returns).
+        content_key : str, optional
+            Derive the prediction ids from this key (e.g. a digest of the scored input) instead
+            of the time (see :func:`prediction_ids`): a retry at another time logs nothing.
 
         Returns
         -------
         AppendResult
+
+        Raises
+        ------
+        DataContractError
+            When a column is missing, an (entity, time) pair repeats, or a value cannot take
+            its column's type; numbers that arrive as text are refused, not parsed.
         """
         table = self._prediction_frame(frame, str(model_name), str(model_version), timestamp,
-                                       scored)
+                                       scored, content_key)
         batch_id = digest(np.sort(table[PREDICTION_ID].to_numpy(dtype=str)))
         table[BATCH_ID] = batch_id
         table[LOGGED_AT] = now()
@@ -217,7 +233,8 @@ class InferenceLog:
 
     def _prediction_frame(self, frame: pd.DataFrame, model_name: str, model_version: str,
                           timestamp: str | pd.Timestamp | None,
-                          scored: pd.DataFrame | None) -> pd.DataFrame:
+                          scored: pd.DataFrame | None,
+                          content_key: str | None = None) -> pd.DataFrame:
         if scored is not None:
             if len(scored) != len(frame):
                 raise ValueError(f"scored has {len(scored)} rows, frame {len(frame)}")
@@ -240,7 +257,7 @@ class InferenceLog:
         out.insert(3, MODEL_VERSION, model_version)
         ids = frame[PREDICTION_ID].astype(str).to_numpy() if PREDICTION_ID in frame.columns \
             else prediction_ids(out[self.schema.entity_id], out[TIMESTAMP], model_name,
-                                model_version)
+                                model_version, content_key=content_key)
         out.insert(0, PREDICTION_ID, ids)
         _check_predictions(out, self.schema.entity_id,
                            timestamp if isinstance(timestamp, str) else TIMESTAMP)
@@ -256,7 +273,8 @@ class InferenceLog:
         batch_id = digest(pairs)
         table = table.assign(**{BACKFILLED_AT: now(), BATCH_ID: batch_id})
         path, written = write_batch(self.labels_dir, batch_id,
-                                     to_arrow(table, labels_arrow_schema()))
+                                     to_arrow(table, labels_arrow_schema()),
+                                     point="backfill:after_label_partial")
         return AppendResult(batch_id, len(table), written, str(path))
 
     # ------------------------------------------------------------------------------- reading
@@ -401,18 +419,25 @@ def log_predictions(workspace: Workspace | str | os.PathLike[str], frame: pd.Dat
 
 
 def prediction_ids(entity: pd.Series, timestamp: pd.Series, model_name: str,
-                   model_version: str) -> np.ndarray:
+                   model_version: str, *, content_key: str | None = None) -> np.ndarray:
     """Deterministic prediction ids: 32 hex digits of BLAKE2b over model, entity and time.
 
     The same model version scoring the same entity at the same instant is the same prediction,
     so a retried batch gets the same ids (and is deduplicated); hashlib, unlike
-    ``pandas.util.hash_pandas_object``, is stable across library versions.
+    ``pandas.util.hash_pandas_object``, is stable across library versions. With
+    ``content_key`` (a digest of the scored input, when its rows carry no event time) the key
+    replaces the time: the same model version scoring the same input is the same batch, at
+    whatever time the retry runs.
 
     Examples
     --------
     >>> prediction_ids(pd.Series(["a"]), pd.Series(pd.to_datetime(["2026-01-01"])), "m", "1")
     array(['434ba9b80ba3396c2b2b2929fcda74a8'], dtype=object)
     """
+    if content_key is not None:
+        prefix = f"{model_name}\x1f{model_version}\x1fcontent:{content_key}\x1f"
+        return np.array([hashlib.blake2b(f"{prefix}{e}".encode(), digest_size=16).hexdigest()
+                         for e in entity.astype(str).tolist()], dtype=object)
     prefix = f"{model_name}\x1f{model_version}\x1f"
     # Python ints and strs (tolist), not numpy scalars: formatting those costs more than hashing.
     nanos = pd.to_datetime(timestamp).astype("int64").tolist()

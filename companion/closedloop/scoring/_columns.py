@@ -6,8 +6,13 @@ Spark half (:mod:`~closedloop.scoring.spark`) both import from here and never fr
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -187,3 +192,103 @@ def resolve_model(workspace: Workspace, alias: str = "champion", *,
     version = str(alias) if str(alias).isdigit() else str(
         client.get_model_version_by_alias(model_name, alias).version)
     return f"models:/{model_name}/{version}", version
+
+
+# ------------------------------------------------------------------- files: input and output
+
+
+class InputFileError(ValueError):
+    """An input file that cannot be read (corrupt, truncated, not what its suffix says)."""
+
+
+class OutputError(ValueError):
+    """An output path that cannot be written: a folder, or an existing file not to replace."""
+
+
+#: Key of the output file's Parquet metadata naming the log batch written with it.
+OUTPUT_BATCH_KEY = b"closedloop.log_batch"
+
+
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """32 hex digits of BLAKE2b over the bytes of a file (or of a folder's visible files, by
+    name): the identity of a scored input without an event time (see
+    :func:`closedloop.monitoring.store.prediction_ids`)."""
+    path = Path(path)
+    files = [path] if not path.is_dir() else sorted(
+        p for p in path.rglob("*") if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+    digest = hashlib.blake2b(digest_size=16)
+    for file in files:
+        if file is not path:
+            digest.update(f"{file.relative_to(path)}\x1f".encode())
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _output_batch(path: Path) -> str | None:
+    """The log batch id recorded in an existing output file, or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception:  # not a Parquet file we wrote: no batch recorded
+        return None
+    value = metadata.get(OUTPUT_BATCH_KEY)
+    return value.decode() if value else None
+
+
+def check_output(path: str | os.PathLike[str], overwrite: bool = False, *,
+                 batch_id: str | None = None, early: bool = False) -> None:
+    """Refuse an output path that is a folder, or an existing file unless ``overwrite``.
+
+    An existing output file written with the same log batch (``batch_id``, recorded in its
+    Parquet metadata) is a retry of this very batch and may be replaced. ``early`` is the check
+    made before scoring, when the batch id is not known yet: an existing file that records
+    some batch passes it, and is checked again once the batch id is known.
+
+    Raises
+    ------
+    OutputError
+        Naming the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; the output must name the Parquet file to write")
+    if overwrite or not path.exists():
+        return
+    written = _output_batch(path)
+    if written is not None and (early or written == batch_id):
+        return
+    raise OutputError(f"{path}: exists; pass overwrite=True (closedloop score --overwrite) to "
+                      "replace it")
+
+
+def reap_output_leftovers(path: str | os.PathLike[str]) -> int:
+    """Remove stale hidden temporary files and folders of ``path`` left by killed writers."""
+    from closedloop.monitoring._storage import reap_leftovers
+
+    path = Path(path)
+    return reap_leftovers(path.parent, f".{glob.escape(path.name)}.*") if path.parent.is_dir() \
+        else 0
+
+
+def output_partial(path: Path, suffix: str = "tmp") -> Path:
+    """A fresh hidden temporary name beside the output ``path``."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.{suffix}")
+
+
+def publish_output(partial: Path, path: Path) -> None:
+    """Flush the written ``partial`` and rename it to ``path`` (atomic), then fire the
+    ``score:after_output`` fault point."""
+    from closedloop.monitoring._storage import _fsync_dir, fault
+
+    fd = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
+    _fsync_dir(path.parent)
+    fault("score:after_output")

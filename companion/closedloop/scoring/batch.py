@@ -14,6 +14,23 @@ scoring time), and its prediction id is derived from (model name, model version,
 event time): the same customer scored on several days gets distinct ids, and a rescored file
 the same ids. Without one, every row is logged at ``scored_at``.
 
+Exactly once: a retry of the same input with the same model version logs nothing twice. With an
+event time the ids are fixed by the rows. Without one, unless ``scored_at`` is given, the ids
+(and so the log batch) are derived from the model and a digest of the input's content (the
+file's bytes; a frame's rows for :func:`score`) instead of the scoring time: the same file
+scored again is the same batch, a changed file a new one. Passing ``scored_at`` makes the
+scoring time the identity instead (the same file scored at two given times is two batches).
+
+Output before log: :func:`score_file` writes the output file under a hidden temporary name,
+renames it into place, and only then commits the log batch, so the log never holds predictions
+nobody received. An existing output file is refused unless ``overwrite=True`` (or it records
+this very batch: a retry), a folder always. Leftover temporary files of killed jobs older than
+a few minutes are removed by the next write beside the output and in the log folder.
+
+Types: a number that arrives as text (``"12"`` in an integer column) is refused at the door by
+both engines, with one :class:`~closedloop.contract.schema.DataContractError` naming the
+column, the count of text values and the first rows; it is never parsed.
+
 :func:`score` works on a pandas DataFrame with a loaded model; :func:`score_file` runs either
 engine from a file to a file. The Spark half lives in :mod:`closedloop.scoring.spark` (importing
 this module does not import pyspark); its :func:`~closedloop.scoring.spark.score_spark`,
@@ -28,9 +45,9 @@ Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipyn
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +57,13 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.schema import (
+    DataContractError,
+    Schema,
+    restore_dtypes,
+    text_numbers_problem,
+    validate,
+)
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.scoring._columns import (
     DEFAULT_MODEL_NAME,
@@ -50,14 +73,24 @@ from closedloop.scoring._columns import (
     PREDICTION_PROBA,
     RISK_TIER,
     SCORED_AT,
+    InputFileError,
+    OutputError,
     RiskTiers,
     _closedloop_model,
     _scored_at,
     carried_columns,
+    check_output,
+    content_digest,
     event_time_column,
     output_arrow_schema,
+    output_partial,
+    publish_output,
+    reap_output_leftovers,
     resolve_model,
 )
+
+__all__ = ["InputFileError", "OutputError", "ScoreResult", "check_input", "read_table",
+           "score", "score_file"]
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,7 +105,9 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
     Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending
     column. A column that cannot take its dtype (12.5 in an integer column, text in a float
     column) is reported together with every other problem found by
-    :func:`closedloop.contract.schema.validate`.
+    :func:`closedloop.contract.schema.validate`. A number that arrives as text in a numeric
+    column is refused, not parsed (see
+    :func:`closedloop.contract.schema.text_numbers_problem`).
 
     Examples
     --------
@@ -83,6 +118,15 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
     True
     """
     allow_extra = tuple(allow_extra)
+    text = [(c.name, problem) for c in schema.columns if c.name in df.columns
+            and (problem := text_numbers_problem(df[c.name], c.kind))]
+    if text:  # refused at the door; every other problem of the batch is named with them
+        names = {name for name, _ in text}
+        try:
+            check_input(df.drop(columns=list(names)), schema, allow_extra=allow_extra)
+        except DataContractError as err:
+            text += [p for p in err.problems if p[0] not in names]
+        raise DataContractError(text, schema.name)
     try:
         typed = restore_dtypes(df, schema)
     except (DataContractError, ValueError, TypeError) as err:
@@ -114,8 +158,9 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     tiers : RiskTiers
         The tier thresholds.
     scored_at : str, Timestamp or None
-        The scoring time of the batch (naive UTC; default now). A retried job that passes the
-        same time logs nothing twice.
+        The scoring time of the batch (naive UTC; default now). Without an event time it is
+        also the batch's identity when given; when None, the identity is a digest of the rows
+        (with ``log``: the same rows scored again log nothing twice).
     log : InferenceLog, optional
         Append the scored rows (with their features) to this inference log, as one atomic batch.
     event_time : str, optional
@@ -169,8 +214,16 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     """
     typed, time_column, carried = _prepare(df, schema, event_time or timestamp, carry,
                                            allow_extra)
+    key = _frame_digest(typed) if log is not None and scored_at is None else None
     return _score_typed(typed, model, schema, str(model_name), str(model_version), tiers,
-                        _scored_at(scored_at), log, time_column, carried)
+                        _scored_at(scored_at), log, time_column, carried, key)
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
+    """A digest of a typed batch's rows (its identity when it carries no event time)."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    names = "\x1f".join(map(str, frame.columns)).encode()
+    return hashlib.blake2b(names + hashed.tobytes(), digest_size=16).hexdigest()
 
 
 def _prepare(df: pd.DataFrame, schema: Schema, event_time: str | None, carry: Iterable[str],
@@ -214,7 +267,8 @@ def _check_repeats(typed: pd.DataFrame, schema: Schema, when: pd.Timestamp,
 def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: str,
                  model_version: str, tiers: RiskTiers, when: pd.Timestamp,
                  log: InferenceLog | None, time_column: str | None,
-                 carried: tuple[str, ...] = ()) -> pd.DataFrame:
+                 carried: tuple[str, ...] = (), content_key: str | None = None
+                 ) -> pd.DataFrame:
     if log is not None:
         _check_repeats(typed, schema, when, time_column)
     fitted = _closedloop_model(model)
@@ -231,7 +285,8 @@ def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: st
         out[column] = typed[column].to_numpy()
     if log is not None:
         log.append(typed, model_name=str(model_name), model_version=str(model_version),
-                   timestamp=time_column or when, scored=out)
+                   timestamp=time_column or when, scored=out,
+                   content_key=None if time_column else content_key)
     return out
 
 
@@ -247,14 +302,20 @@ def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, mode
     return restore_dtypes(out, schema)
 
 
-def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...]) -> pa.Table:
-    """``out`` as an Arrow table of :func:`output_arrow_schema` (carried types inferred)."""
+def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...],
+                  batch_id: str | None = None) -> pa.Table:
+    """``out`` as an Arrow table of :func:`output_arrow_schema` (carried types inferred), with
+    the log batch id in its metadata when given."""
     import pyarrow as pa
 
     extra = pa.Schema.from_pandas(out[list(carried)], preserve_index=False) if carried else []
     table = pa.Table.from_pandas(out, schema=output_arrow_schema(schema, extra),
                                  preserve_index=False)
-    return table.replace_schema_metadata(None)
+    from closedloop.scoring._columns import OUTPUT_BATCH_KEY
+
+    return table.replace_schema_metadata({OUTPUT_BATCH_KEY: batch_id} if batch_id else None)
+
+
 # ------------------------------------------------------------------------------- file to file
 
 
@@ -272,6 +333,7 @@ class ScoreResult:
     logged: bool
     event_time: str | None = None
     carried: tuple[str, ...] = ()
+    log_written: bool | None = None  # False: the batch was already in the log (a retry)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -282,15 +344,25 @@ def read_table(path: str | os.PathLike[str], schema: Schema | None = None) -> pd
 
     With ``schema``, a CSV file's entity id and other id columns are read as text, so numeric
     ids (``1001``, ``007``) stay the identifiers they are rather than becoming numbers.
+
+    Raises :class:`InputFileError` (a ``ValueError``) naming a file that cannot be read.
     """
+    import pyarrow as pa
+
     suffix = Path(path).suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix == ".csv":
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"{path}: expected a .csv or .parquet file")
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
         text = {} if schema is None else {
             c.name: str for c in schema.columns if c.kind == "id" or c.name == schema.entity_id}
         return pd.read_csv(path, dtype=text)
-    raise ValueError(f"{path}: expected a .csv or .parquet file")
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except (ValueError, OSError, pa.ArrowException, pd.errors.ParserError) as err:
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise InputFileError(f"{path}: cannot be read as a {suffix[1:]} file ({first})") from None
 
 
 def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | os.PathLike[str],
@@ -300,15 +372,21 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                scored_at: str | pd.Timestamp | None = None, log: bool = True,
                event_time: str | None = None, carry: Iterable[str] = (),
                allow_extra: Iterable[str] = (), master: str = "local[*]",
-               timestamp: str | None = None) -> ScoreResult:
+               timestamp: str | None = None, overwrite: bool = False) -> ScoreResult:
     """Score a Parquet or CSV file with ``model_name@alias`` and write the output Parquet file.
 
     The input is validated before anything is written: on a contract violation no output file
-    exists and the log is unchanged. The output is written to a hidden temporary file, the batch
-    is appended to the inference log (atomically, see
-    :class:`~closedloop.monitoring.store.InferenceLog`), then the temporary file is renamed:
-    a retried job with the same ``scored_at`` logs nothing twice. The output file has the
-    Arrow schema :func:`output_arrow_schema`.
+    exists and the log is unchanged. The output is written to a hidden temporary file and
+    renamed into place; only then is the batch appended to the inference log (atomically, see
+    :class:`~closedloop.monitoring.store.InferenceLog`): the log never holds predictions whose
+    output file was not delivered. A retry of the same input with the same model version logs
+    nothing twice: without an event time and without ``scored_at`` the batch's identity is a
+    digest of the input file (see the module notes). The output file has the Arrow schema
+    :func:`output_arrow_schema` and records its log batch id in its Parquet metadata.
+
+    An existing ``output_path`` is refused (:class:`OutputError`, a ``ValueError``) unless
+    ``overwrite`` or it records the same log batch (a retry of this very batch); a folder is
+    always refused. An input file that cannot be read raises :class:`InputFileError`.
 
     ``engine="spark"`` reads, validates and scores with Spark (``master``, default
     ``local[*]``) through :func:`closedloop.scoring.spark.score_file_spark`, without collecting
@@ -321,24 +399,30 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     when = _scored_at(scored_at)
+    if engine not in ("pandas", "spark"):
+        raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
+    check_output(output_path, overwrite, early=True)
+    reap_output_leftovers(output_path)
+    if not Path(input_path).exists():
+        raise FileNotFoundError(f"{input_path}: no such input file")
+    key = content_digest(input_path) if log and scored_at is None else None
     if engine == "pandas":
-        version, counts, time_column, carried = _score_file_pandas(
+        version, counts, time_column, carried, written = _score_file_pandas(
             workspace, input_path, output_path, alias, schema, model_name, tiers, when, log,
-            event_time or timestamp, tuple(carry), tuple(allow_extra))
-    elif engine == "spark":
+            event_time or timestamp, tuple(carry), tuple(allow_extra), key, overwrite)
+    else:
         from closedloop.scoring.spark import score_file_spark
 
         done = score_file_spark(workspace, input_path, output_path, alias=alias, schema=schema,
                                 model_name=model_name, tiers=tiers, scored_at=when, log=log,
                                 event_time=event_time or timestamp, carry=carry,
-                                allow_extra=allow_extra, master=master)
+                                allow_extra=allow_extra, master=master, content_key=key,
+                                overwrite=overwrite)
         version, counts = done.model_version, done.tiers
-        time_column, carried = done.event_time, done.carried
-    else:
-        raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
+        time_column, carried, written = done.event_time, done.carried, done.log_written
     return ScoreResult(sum(counts.values()), str(output_path), model_name, version, engine,
                        str(when), {t: int(counts.get(t, 0)) for t in tiers.labels}, log,
-                       time_column, carried)
+                       time_column, carried, written)
 
 
 def _on_every_core(model: Any) -> Any:
@@ -360,12 +444,13 @@ def _on_every_core(model: Any) -> Any:
 def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, alias: str,
                        schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
                        log: bool, event_time: str | None, carry: tuple[str, ...],
-                       allow_extra: tuple[str, ...]
-                       ) -> tuple[str, dict[str, int], str | None, tuple[str, ...]]:
+                       allow_extra: tuple[str, ...], content_key: str | None = None,
+                       overwrite: bool = False
+                       ) -> tuple[str, dict[str, int], str | None, tuple[str, ...], bool | None]:
     import pyarrow.parquet as pq
 
     from closedloop.model.registry import load_model
-    from closedloop.monitoring.store import InferenceLog
+    from closedloop.monitoring.store import PREDICTION_ID, InferenceLog, digest, prediction_ids
 
     typed, time_column, carried = _prepare(read_table(input_path, schema), schema, event_time,
                                            carry, allow_extra)
@@ -375,20 +460,30 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     model = _on_every_core(load_model(workspace, version, model_name=model_name))
     out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None,
                        carried)
+    batch_id, logged = None, typed
+    if log:
+        times = typed[time_column] if time_column else pd.Series(
+            np.full(len(typed), when.to_datetime64(), dtype="datetime64[ns]"))
+        ids = prediction_ids(typed[schema.entity_id], times, model_name, version,
+                             content_key=None if time_column else content_key)
+        batch_id = digest(np.sort(ids.astype(str)))
+        logged = typed.assign(**{PREDICTION_ID: ids})
     output_path = Path(output_path)
+    check_output(output_path, overwrite, batch_id=batch_id)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(_output_table(out, schema, carried), partial)
-        if log:
-            InferenceLog(workspace, schema).append(
-                typed, model_name=model_name, model_version=version,
-                timestamp=time_column or when, scored=out)
-        os.replace(partial, output_path)
+    partial = output_partial(output_path)
+    try:  # the output is in place before the log batch is committed
+        pq.write_table(_output_table(out, schema, carried, batch_id), partial)
+        publish_output(partial, output_path)
     finally:
         partial.unlink(missing_ok=True)
+    written = None
+    if log:
+        written = InferenceLog(workspace, schema).append(
+            logged, model_name=model_name, model_version=version,
+            timestamp=time_column or when, scored=out).written
     counts = out[RISK_TIER].value_counts()
-    return version, {t: int(n) for t, n in counts.items()}, time_column, carried
+    return version, {t: int(n) for t, n in counts.items()}, time_column, carried, written
 
 
 _SPARK_NAMES = ("score_spark", "validate_spark", "spark_for_scoring", "spark_to_pandas")

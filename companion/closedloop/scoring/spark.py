@@ -29,7 +29,6 @@ import contextlib
 import os
 import shutil
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,12 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError, Schema, restore_dtypes
+from closedloop.contract.schema import (
+    DataContractError,
+    Schema,
+    restore_dtypes,
+    text_numbers_message,
+)
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.monitoring.store import BATCH_ID as _BATCH_ID
 from closedloop.monitoring.store import LOGGED_AT as _LOGGED_AT
@@ -53,12 +57,16 @@ from closedloop.scoring._columns import (
     PREDICTION_PROBA,
     RISK_TIER,
     SCORED_AT,
+    InputFileError,
     RiskTiers,
     _closedloop_model,
     _scored_at,
     carried_columns,
+    check_output,
     event_time_column,
     output_arrow_schema,
+    output_partial,
+    publish_output,
     resolve_model,
 )
 
@@ -82,6 +90,9 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
 
     Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
     one :class:`~closedloop.contract.schema.DataContractError` naming every offending column.
+    A text column where the contract has numbers is refused with the message of the pandas
+    engine (:func:`closedloop.contract.schema.text_numbers_problem`): count of text values,
+    first rows and values.
     """
     from pyspark.sql import functions as F
 
@@ -94,8 +105,11 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
                  if n not in known]
     present = [c for c in expected if c.name in sdf.columns]
     types = dict(sdf.dtypes)
-    checked = []
+    checked, text = [], []
     for column in present:
+        if column.kind in ("integer", "float") and types[column.name] == "string":
+            text.append(column)  # numbers as text: refused, with counts and rows (below)
+            continue
         fractional = types[column.name] in ("float", "double") or types[column.name].startswith(
             "decimal")
         # A whole-number float in an integer column is restored, as restore_dtypes() does.
@@ -106,6 +120,7 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
         else:
             checked.append(column)
     aggregates = [F.count(F.lit(1)).alias("_rows")]
+    aggregates += [F.count(F.col(f"`{c.name}`")).alias(f"t{i}") for i, c in enumerate(text)]
     for i, column in enumerate(checked):
         col = F.col(f"`{column.name}`")
         aggregates.append(F.sum(col.isNull().cast("long")).alias(f"n{i}"))
@@ -123,6 +138,8 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
             col = F.col(f"`{column.name}`")
             found = sdf.where(col.isNotNull() & ~col.isin(list(column.categories)))
             stats[f"u{i}"] = [r[0] for r in found.select(col).distinct().limit(5).collect()]
+    for i, column in enumerate(text):
+        problems.append((column.name, _text_problem(sdf, column, stats[f"t{i}"])))
     rows = stats["_rows"]
     if rows == 0:
         problems.append(("<frame>", "is empty: no rows to validate"))
@@ -131,6 +148,23 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
     if problems:
         raise DataContractError(problems, schema.name)
     return sdf
+
+
+def _text_problem(sdf: SparkDataFrame, column: Any, count: int) -> str:
+    """The pandas engine's message for a text column of numbers (one more job: first rows)."""
+    if not count:
+        return _spark_type_problem("string", column.kind) or ""
+    name = column.name
+    try:  # row positions in the input's order, as the pandas engine counts them
+        pairs = (sdf.select(f"`{name}`").rdd.zipWithIndex()
+                 .filter(lambda pair: pair[0][0] is not None).take(5))
+        rows, values = [i for _, i in pairs], [row[0] for row, _ in pairs]
+    except Exception:  # clusters that refuse RDD access: values without positions
+        from pyspark.sql import functions as F
+
+        found = sdf.where(F.col(f"`{name}`").isNotNull()).select(f"`{name}`").limit(5)
+        rows, values = [], [r[0] for r in found.collect()]
+    return text_numbers_message(int(count), rows, values, column.kind)
 
 
 def _spark_type_problem(spark_type: str, kind: str) -> str | None:
@@ -189,6 +223,7 @@ class _LogIds:
     when: pd.Timestamp
     model_name: str
     model_version: str
+    content_key: str | None = None  # replaces the time in the ids (no event time, see batch)
 
 
 def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str = "champion",
@@ -287,8 +322,9 @@ def _log_ids(batch: pd.DataFrame, schema: Schema, ids: _LogIds) -> dict[str, Any
         when = pd.Series(np.full(len(batch), ids.when.to_datetime64(), dtype="datetime64[ns]"))
     else:  # Spark hands naive UTC times to pandas (session time zone UTC)
         when = pd.Series(pd.to_datetime(batch[ids.time_column]).to_numpy(dtype="datetime64[ns]"))
+    key = ids.content_key if ids.time_column is None else None
     return {_PREDICTION_ID: prediction_ids(batch[schema.entity_id].reset_index(drop=True), when,
-                                           ids.model_name, ids.model_version),
+                                           ids.model_name, ids.model_version, content_key=key),
             _TIMESTAMP: when.to_numpy()}
 
 
@@ -394,6 +430,7 @@ class SparkFileResult:
     tiers: dict[str, int]
     event_time: str | None = None
     carried: tuple[str, ...] = ()
+    log_written: bool | None = None  # False: the batch was already in the log (a retry)
 
 
 def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
@@ -402,7 +439,8 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                      tiers: RiskTiers = RiskTiers(), scored_at: pd.Timestamp,
                      log: bool = True, event_time: str | None = None,
                      carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
-                     master: str = "local[*]", timestamp: str | None = None
+                     master: str = "local[*]", timestamp: str | None = None,
+                     content_key: str | None = None, overwrite: bool = False
                      ) -> SparkFileResult:
     """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output
     file, same logged rows, no row collected on the driver.
@@ -412,18 +450,29 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     contract violation nothing is written; the temporary folder is always removed.
     ``event_time`` and ``carry`` are those of :func:`closedloop.scoring.batch.score`; a CSV
     file's id columns are read as text. ``timestamp`` is the former name of ``event_time``.
+    ``content_key`` replaces the scoring time in the prediction ids when the input has no
+    event time; ``overwrite`` is that of :func:`~closedloop.scoring.batch.score_file`. A file
+    Spark cannot read raises :class:`~closedloop.scoring._columns.InputFileError` naming it.
     """
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
-    sdf = _read(spark, input_path, schema)
-    time_column = event_time_column(sdf.columns, schema, event_time or timestamp)
-    carried = carried_columns(sdf.columns, schema, carry, time_column)
-    sdf = _spread(_checked(sdf, schema, (*allow_extra, *carried)))
+    check_output(output_path, overwrite, early=True)
+    try:
+        sdf = _read(spark, input_path, schema)
+        time_column = event_time_column(sdf.columns, schema, event_time or timestamp)
+        carried = carried_columns(sdf.columns, schema, carry, time_column)
+        sdf = _spread(_checked(sdf, schema, (*allow_extra, *carried)))
+    except Exception as err:
+        if not _from_spark(err):
+            raise
+        raise InputFileError(f"{input_path}: Spark cannot read it ({_first_line(err)})"
+                             ) from None
     _, version = resolve_model(workspace, alias, model_name=model_name)
     from closedloop.model.registry import load_model
 
     loaded = load_model(workspace, version, model_name=model_name)
-    ids = _LogIds(time_column, scored_at, str(model_name), version) if log else None
+    ids = _LogIds(time_column, scored_at, str(model_name), version,
+                  content_key) if log else None
     features = [c for c in schema.feature_names if c in sdf.columns] if log else []
     keep = list(dict.fromkeys([*carried, *features]))
     if time_column:  # naive UTC microseconds, as the pandas path keeps and logs them
@@ -433,16 +482,31 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     scored = _score_checked(sdf, workspace, None, loaded, schema, str(model_name), version,
                             tiers, scored_at, keep, "auto", ids)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.spark")
+    staging = output_partial(output_path, "spark")
     try:
         scored.write.parquet(str(staging))
         parts = sorted(staging.glob("part-*.parquet"))  # in partition order: the input's order
-        counts = _write_outputs(parts, output_path, workspace, schema, log, carried,
-                                time_column)
+        counts, written = _write_outputs(parts, output_path, workspace, schema, log, carried,
+                                         time_column, overwrite)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SparkFileResult(sum(counts.values()), version,
-                           {t: counts.get(t, 0) for t in tiers.labels}, time_column, carried)
+                           {t: counts.get(t, 0) for t in tiers.labels}, time_column, carried,
+                           written)
+
+
+def _from_spark(err: BaseException) -> bool:
+    """Whether ``err`` comes from Spark or its Java side (not from the contract check)."""
+    return any(k.__module__.split(".")[0] in ("pyspark", "py4j") for k in type(err).__mro__)
+
+
+def _first_line(err: BaseException) -> str:
+    """The first meaningful line of a Spark error, without the Java stack trace."""
+    for line in str(err).splitlines():
+        line = line.strip()
+        if line and not line.startswith(("at ", "Traceback", "py4j", "An error occurred")):
+            return line[:300]
+    return type(err).__name__
 
 
 def _spread(sdf: SparkDataFrame) -> SparkDataFrame:
@@ -490,40 +554,51 @@ def _read(spark: SparkSession, input_path: str | os.PathLike[str],
 
 def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, schema: Schema,
                    log: bool, carried: tuple[str, ...] = (),
-                   time_column: str | None = None) -> dict[str, int]:
-    """Stream ``parts`` into the output file and (with ``log``) the log batch; tier counts.
+                   time_column: str | None = None, overwrite: bool = False
+                   ) -> tuple[dict[str, int], bool | None]:
+    """Stream ``parts`` into the output file and (with ``log``) the log batch; tier counts and
+    whether the log batch was written (None without ``log``, False when already logged).
 
-    The log batch is committed first, then the output renamed into place, as the pandas path
-    does: a job that fails in between leaves the log complete and no output, and its retry
-    (same ``scored_at``) logs nothing twice.
+    The output is renamed into place first, then the log batch committed, as the pandas path
+    does: a job that fails in between leaves the output and no log batch, and its retry (same
+    input, same model version) writes the batch once.
     """
     import pyarrow.parquet as pq
 
     from closedloop.monitoring import store as _storage
+    from closedloop.monitoring._storage import fault
+    from closedloop.scoring._columns import OUTPUT_BATCH_KEY
 
-    partial = output_path.with_name(f".{output_path.name}.{uuid.uuid4().hex}.tmp")
+    partial = output_partial(output_path)
     final, log_partial, batch_id = None, None, None
     if log:
         folder = workspace.tables_dir / "inference_log"
         batch_id = _batch_id(parts, schema, time_column)
+        check_output(output_path, overwrite, batch_id=batch_id)
         final, log_partial = _storage.batch_paths(folder, batch_id)
+    else:
+        check_output(output_path, overwrite)
     written = pq.read_schema(parts[0]) if parts and carried else None
     out_schema = output_arrow_schema(schema, [written.field(c) for c in carried]
                                      if written is not None else [])
+    if batch_id:
+        out_schema = out_schema.with_metadata({OUTPUT_BATCH_KEY: batch_id})
+    committed = None if not log else False
     try:
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(pq.ParquetWriter(partial, out_schema))
             logged = None if log_partial is None else stack.enter_context(
                 pq.ParquetWriter(log_partial, _storage.predictions_arrow_schema(schema)))
             counts = _stream(parts, out, logged, schema, batch_id, out_schema)
+        publish_output(partial, output_path)
         if log_partial is not None:
-            _storage.commit_batch(log_partial, final)
-        os.replace(partial, output_path)
+            fault("score:after_log_partial")
+            committed = _storage.commit_batch(log_partial, final)
     finally:
         partial.unlink(missing_ok=True)
         if log_partial is not None:
             log_partial.unlink(missing_ok=True)
-    return counts
+    return counts, committed
 
 
 def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,

@@ -160,3 +160,48 @@ def test_an_integer_target_and_numeric_ids(workspace, tmp_path):
     with pytest.raises(LabelContractError) as err:
         backfill(log, labels.assign(defaulted=2), schema=LOAN_SCHEMA)
     assert err.value.columns == ["defaulted"]
+
+
+_CONCURRENT = """
+import json, os, sys, time
+from pathlib import Path
+from closedloop.monitoring.ground_truth import backfill
+workdir, labels, go = sys.argv[1:4]
+while not Path(go).exists():
+    time.sleep(0.005)
+result = backfill(workdir, labels)
+print(json.dumps({"matched": result.matched, "conflicting": result.conflicting}))
+"""
+
+
+def test_two_backfills_at_once_report_the_contradiction(log, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    ids = log.read()["prediction_id"].head(30)
+    feeds = []
+    for value in (1, 0):   # two feeds that contradict each other on the same predictions
+        path = tmp_path / f"labels{value}.parquet"
+        pd.DataFrame({"prediction_id": ids, "ground_truth": value,
+                      "label_arrived_at": pd.Timestamp("2026-02-01")}).to_parquet(path)
+        feeds.append(path)
+    go = tmp_path / "go"
+    # Each backfill sleeps between its check and its append: unserialised, both would check
+    # before either appends, and both would report no conflict.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "CLOSEDLOOP_FAULT_DELAY": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(log.workspace.root),
+                               str(feed), str(go)], stdout=subprocess.PIPE, text=True, env=env)
+             for feed in feeds]
+    import time
+
+    time.sleep(3.0)   # both processes are up, waiting at the barrier
+    go.touch()
+    results = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1])
+               for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    # One of them stored its labels, the other saw them and reported every contradiction.
+    assert sorted((r["matched"], r["conflicting"]) for r in results) == [(0, 30), (30, 0)]
+    stored = log.read().set_index("prediction_id").loc[ids, "ground_truth"]
+    assert stored.nunique() == 1 and stored.notna().all()   # one consistent set

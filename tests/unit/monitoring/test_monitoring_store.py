@@ -85,11 +85,40 @@ def test_bad_batches_are_rejected_naming_the_column(stream, workspace):
         log.append(day.assign(MonthlyCharges="cheap"), model_name="m", model_version=1)
     with pytest.raises(DataContractError, match="prediction_id: repeated"):
         log.append(pd.concat([day, day]), model_name="m", model_version=1)
-    # Numbers that arrive as text are stored as numbers: the table keeps one schema.
-    log.append(stream.assign(tenure=stream["tenure"].astype(str)), model_name="m",
-               model_version=1, timestamp="event_time")
-    assert log.read()["tenure"].dtype == "int64"
+    # Numbers that arrive as text are refused, not parsed: the type change upstream is seen.
+    with pytest.raises(DataContractError) as err:
+        log.append(stream.assign(tenure=stream["tenure"].astype(str)), model_name="m",
+                   model_version=1, timestamp="event_time")
+    assert err.value.columns == ["tenure"]
+    assert f"{len(stream)} value(s) arrive as text in an integer column (rows 0, 1, 2" in str(
+        err.value) and "refused, not parsed" in str(err.value)
+    assert len(log) == 0
     assert not list(log.predictions_dir.glob(".*"))   # no temporary file left behind
+
+
+def test_the_next_write_reaps_stale_leftovers_of_killed_writers(stream, workspace):
+    import os
+
+    log = InferenceLog(workspace)
+    log.predictions_dir.mkdir(parents=True)
+    stale, fresh = (log.predictions_dir / f".{n}.123.abc.tmp" for n in ("old", "new"))
+    stale.write_bytes(b"half a batch")
+    fresh.write_bytes(b"a live writer's batch")
+    os.utime(stale, (time.time() - 3600,) * 2)
+    log.append(stream.head(40), model_name="m", model_version=1, timestamp="event_time")
+    assert not stale.exists() and fresh.exists()   # a young one may belong to a live writer
+
+
+def test_a_content_key_replaces_the_time_in_the_ids(stream, workspace):
+    log = InferenceLog(workspace)
+    day = stream.head(40)
+    first = log.append(day, model_name="m", model_version=1, timestamp=pd.Timestamp("2026-01-01"),
+                       content_key="abc")
+    again = log.append(day, model_name="m", model_version=1, timestamp=pd.Timestamp("2026-01-02"),
+                       content_key="abc")
+    assert first.written and not again.written and first.batch_id == again.batch_id
+    assert log.append(day, model_name="m", model_version=1, timestamp=pd.Timestamp("2026-01-02"),
+                      content_key="abd").written
 
 
 def test_batch_scores_at_one_time_and_zone_aware_times_become_utc(stream, workspace):

@@ -210,3 +210,135 @@ def test_spark_and_pandas_agree_on_a_csv_stream_with_numeric_ids(trained, batch,
     assert out["customerID"].tolist() == [str(i) for i in np.tile(np.arange(1000, 1040), 2)]
     assert (logged["timestamp"].to_numpy() == times.to_numpy()).all()
     assert logged["prediction_id"].is_unique
+
+
+# ------------------------------------------------------- exactly once, output before log, types
+
+
+@pytest.fixture()
+def own_log(trained):
+    """The shared workspace's log, with the batches a test adds removed afterwards."""
+    ws, _ = trained
+    log = InferenceLog(ws)
+    before = set(log.batch_files())
+    yield log
+    for path in set(log.batch_files()) - before:  # other tests expect their log only
+        path.unlink()
+
+
+def test_a_plain_retry_of_a_file_without_event_time_logs_once(trained, batch, tmp_path,
+                                                              own_log):
+    ws, _ = trained
+    source = tmp_path / "in.parquet"
+    batch.head(50).to_parquet(source, index=False)
+    before = set(own_log.batch_files())
+    first = score_file(ws, source, tmp_path / "a.parquet")
+    again = score_file(ws, source, tmp_path / "b.parquet")   # another time, same content
+    assert (first.log_written, again.log_written) == (True, False)
+    assert len(set(own_log.batch_files()) - before) == 1
+    # A retry to the same output replaces the file that holds this very batch.
+    assert score_file(ws, source, tmp_path / "a.parquet").log_written is False
+    batch.head(51).to_parquet(source, index=False)   # a changed file is a new batch
+    assert score_file(ws, source, tmp_path / "c.parquet").log_written is True
+    assert len(set(own_log.batch_files()) - before) == 2
+    # With --scored-at the given time is the identity: two times, two batches.
+    score_file(ws, source, tmp_path / "d.parquet", scored_at="2026-03-01")
+    score_file(ws, source, tmp_path / "e.parquet", scored_at="2026-03-02")
+    assert len(set(own_log.batch_files()) - before) == 4
+
+
+@pytest.mark.parametrize("engine", ["pandas", "spark"])
+def test_a_bad_output_path_is_refused_and_nothing_is_logged(trained, batch, tmp_path, engine,
+                                                            own_log):
+    from closedloop.scoring.batch import OutputError
+
+    ws, _ = trained
+    source = tmp_path / "in.parquet"
+    batch.head(20).to_parquet(source, index=False)
+    folder, taken = tmp_path / "folder", tmp_path / "taken.parquet"
+    folder.mkdir()
+    taken.write_bytes(b"somebody else's file")
+    before = set(own_log.batch_files())
+    with pytest.raises(OutputError, match=str(folder)):
+        score_file(ws, source, folder, engine=engine)
+    with pytest.raises(OutputError, match="exists.*--overwrite"):
+        score_file(ws, source, taken, engine=engine)
+    assert taken.read_bytes() == b"somebody else's file"
+    assert set(own_log.batch_files()) == before   # no prediction logged that nobody received
+    if engine == "spark":  # one Spark job: the replaced file and the logged batch
+        replaced = score_file(ws, source, taken, engine=engine, overwrite=True)
+        assert replaced.log_written and len(pd.read_parquet(taken)) == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in.parquet",
+                                                          "taken.parquet"]
+
+
+def test_the_cli_refuses_an_existing_output_unless_overwrite(trained, batch, tmp_path, capsys,
+                                                             own_log):
+    from closedloop.cli import main
+
+    ws, _ = trained
+    source, output = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    batch.head(10).to_parquet(source, index=False)
+    output.write_bytes(b"old")
+    args = ["score", "--workdir", str(ws.root), "--input", str(source), "--output", str(output)]
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0 and len(pd.read_parquet(output)) == 10
+    assert main(["score", "--workdir", str(ws.root), "--input", str(source), "--output",
+                 str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_stale_leftovers_beside_the_output_are_reaped(trained, batch, tmp_path, own_log):
+    import os
+    import time
+
+    ws, _ = trained
+    source, output = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    batch.head(10).to_parquet(source, index=False)
+    stale_file, stale_dir = tmp_path / ".out.parquet.abc.tmp", tmp_path / ".out.parquet.d.spark"
+    stale_file.write_bytes(b"x")
+    stale_dir.mkdir()
+    (stale_dir / "part-0.parquet").write_bytes(b"x")
+    for path in (stale_file, stale_dir):
+        os.utime(path, (time.time() - 3600,) * 2)
+    score_file(ws, source, output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out.parquet"]
+
+
+def test_numbers_as_text_are_refused_by_both_engines_alike(telco, tmp_path, spark):
+    from closedloop.simulate.scenarios import get_scenario
+    from closedloop.simulate.stream import StreamSimulator
+
+    stream = StreamSimulator(telco, seed=1, population=500).stream(
+        days=1, rows_per_day=30, scenario=get_scenario("wrong_dtype", start_day=0)).drop(
+        columns=["label_available_at", "true_churn_proba"])   # the simulator's own columns
+    assert stream["tenure"].map(type).eq(str).all()
+    source = tmp_path / "in.parquet"   # microseconds: Spark reads no nanosecond Parquet times
+    stream.assign(event_time=stream["event_time"].astype("datetime64[us]")).to_parquet(
+        source, index=False)
+    ws, messages = Workspace(tmp_path / "ws"), {}
+    for engine in ("pandas", "spark"):   # refused before any model is looked up
+        with pytest.raises(DataContractError) as err:
+            score_file(ws, source, tmp_path / "out.parquet", engine=engine)
+        assert err.value.columns == ["tenure"]
+        messages[engine] = str(err.value)
+    assert messages["pandas"] == messages["spark"]
+    assert "30 value(s) arrive as text in an integer column (rows 0, 1, 2, 3, 4, ...)" in (
+        messages["pandas"]) and "refused, not parsed" in messages["pandas"]
+    assert not InferenceLog(ws).batch_files()
+
+
+def test_a_corrupt_file_is_named_not_a_java_traceback(trained, tmp_path, capsys, spark):
+    from closedloop.cli import main
+    from closedloop.scoring.batch import InputFileError
+
+    ws, _ = trained
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not a Parquet file at all")
+    for engine in ("pandas", "spark"):
+        with pytest.raises(InputFileError, match="corrupt.parquet"):
+            score_file(ws, corrupt, tmp_path / "out.parquet", engine=engine)
+    code = main(["score", "--workdir", str(ws.root), "--input", str(corrupt), "--output",
+                 str(tmp_path / "out.parquet"), "--engine", "spark", "--master", "local[2]"])
+    err = capsys.readouterr().err
+    assert code == 2 and "corrupt.parquet" in err and "\tat " not in err
