@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import argparse
 
-from closedloop.cli._common import EXIT_OK, Command, _emit, _model_schema
+from closedloop.cli._common import (
+    EXIT_OK,
+    UNIT_INTERVAL,
+    Command,
+    _emit,
+    _model_schema,
+)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -43,9 +49,10 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")
     parser.add_argument("--master", default="local[*]", help="Spark master (--engine spark)")
-    parser.add_argument("--high", type=float, default=0.7, help="lowest probability of 'high'")
-    parser.add_argument("--medium", type=float, default=0.4,
-                        help="lowest probability of 'medium'")
+    parser.add_argument("--high", type=UNIT_INTERVAL, default=0.7,
+                        help="lowest probability of 'high', in [0, 1]")
+    parser.add_argument("--medium", type=UNIT_INTERVAL, default=0.4,
+                        help="lowest probability of 'medium', in [0, --high]")
     parser.add_argument("--scored-at", help="scoring time (default now, UTC); a retry that "
                                             "passes the same time logs nothing twice")
     parser.add_argument("--event-time", metavar="COLUMN",
