@@ -40,6 +40,14 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     # workflow stops at step 1 and says so)
     historical, schema, _ = (_model_dataset(args, "champion", default="training")
                              if _champion(args) else _dataset(args))
+    if args.data is not None:  # a table that cannot be history is refused before step 1 runs
+        from closedloop.contract.schema import DataContractError, validate
+
+        try:
+            validate(historical, schema)
+        except DataContractError as err:
+            raise UsageError(f"--data {args.data}: not a labelled table of the champion's "
+                             f"contract: {err}") from err
     config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
                            gates=args.gates, derive_floors=not args.fixed_floors)

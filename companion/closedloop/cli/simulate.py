@@ -43,11 +43,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.output is None:
         raise UsageError("simulate needs --output FILE.parquet (or --list-scenarios)")
+    scenario = resolve_scenario(args.scenario, args.scenario_file, _overrides(args))
     check_output(args.output, "--output", args.overwrite)
     check_output(args.labels_output, "--labels-output", args.overwrite)
     if args.labels_output and Path(args.labels_output).resolve() == Path(args.output).resolve():
         raise UsageError("--labels-output must be another file than --output")
-    scenario = resolve_scenario(args.scenario, args.scenario_file, _overrides(args))
     reference, schema, _ = _dataset(args)
     simulator = simulate.StreamSimulator(reference, schema=schema, seed=args.seed,
                                          start=args.start)
