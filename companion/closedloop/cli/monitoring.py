@@ -63,7 +63,7 @@ def _check_labels(path: str, schema) -> None:
     missing = labels[column].isna().to_numpy().nonzero()[0]
     if len(missing):
         rows = ", ".join(str(i) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise UsageError(f"--labels {path}: {len(missing)} row(s) with no {column} (rows "
+        raise UsageError(f"--labels {path}: {column}: {len(missing)} null label(s) (rows "
                          f"{rows}; expected a label on every row: leave out the rows whose "
                          "label has not arrived)")
 
