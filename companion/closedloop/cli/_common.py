@@ -175,6 +175,25 @@ def _champion(args: argparse.Namespace) -> str | None:
     return aliases(args.workspace, args.model_name).get(CHAMPION)
 
 
+def _require_model_ref(args: argparse.Namespace, ref: str, option: str = "--alias") -> None:
+    """Refuse (:class:`UsageError`) an alias or version number ``ref`` of ``--model-name``
+    that does not exist, naming ``option`` and the aliases and versions there are."""
+    from closedloop.model.registry import aliases
+
+    known = aliases(args.workspace, args.model_name)
+    if not str(ref).isdigit():
+        if ref not in known:
+            raise UsageError(f"{option} {ref}: {args.model_name} has no @{ref} (expected one "
+                             f"of its aliases: {', '.join(sorted(known)) or 'none'}, or a "
+                             "version number)")
+        return
+    found = args.workspace.client().search_model_versions(f"name = '{args.model_name}'")
+    numbers = sorted((str(mv.version) for mv in found), key=int)
+    if str(int(ref)) not in numbers:
+        raise UsageError(f"{option} {ref}: {args.model_name} has no version {ref} (expected "
+                         f"one of {', '.join(numbers) or 'none'}, or an alias)")
+
+
 def _model_schema(args: argparse.Namespace, ref: str) -> Schema:
     """The contract of the registered version or alias ``ref``; ``--schema``, if given, must be
     the same (a :class:`UsageError` names both and the first differing key)."""

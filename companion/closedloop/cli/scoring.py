@@ -12,11 +12,13 @@ Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipyn
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from closedloop.cli._common import (
     EXIT_OK,
     UNIT_INTERVAL,
     Command,
+    UsageError,
     _emit,
     _model_schema,
 )
@@ -26,6 +28,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from closedloop.scoring import RiskTiers
     from closedloop.scoring.batch import score_file
 
+    source = Path(args.input)
+    if source.is_dir() or not source.exists():
+        raise UsageError(f"--input {args.input}: "
+                         f"{'is a folder' if source.is_dir() else 'no such file'} "
+                         "(expected a .csv or .parquet file)")
     schema = _model_schema(args, args.alias)
     result = score_file(args.workspace, args.input, args.output, engine=args.engine,
                         alias=args.alias, schema=schema, model_name=args.model_name,

@@ -18,6 +18,7 @@ import argparse
 from closedloop.cli._common import (
     EXIT_OK,
     Command,
+    _require_model_ref,
     number,
     whole_number,
 )
@@ -26,6 +27,7 @@ from closedloop.cli._common import (
 def cmd_serve(args: argparse.Namespace) -> int:
     from closedloop.serving.app import serve
 
+    _require_model_ref(args, args.alias)  # refused now, not polled for ever
     serve(str(args.workspace.root), host=args.host, port=args.port, alias=args.alias,
           model_name=args.model_name, workers=args.workers, max_body_bytes=args.max_body_bytes,
           max_concurrency=args.max_concurrency, poll_interval=args.poll_interval,

@@ -60,6 +60,9 @@ CASES = [
     case("promote --version 99 --reason r", "99", "expected one of", model=True),
     case("roi --alias nosuch", "nosuch", model=True),
     case("validate --version 99", "99", model=True),
+    case("serve --alias nosuch --port 0", "--alias nosuch", "champion", model=True),
+    case("serve --alias 99 --port 0", "--alias 99", "expected one of 1", model=True),
+    case("promote --version abc --reason r", "'abc'", model=True),
     # read-only (or failing) commands in an empty workdir create nothing
     case("promote --reason r", "no model registered", "run closedloop train"),
     case("rollback --reason r", "no model registered"),
@@ -103,9 +106,10 @@ CASES = [
     case("loop --months 1 --figure {f}/figure.png", "--figure", "figure.png", "--overwrite"),
     case("loop --months 1 --figure {f}/figure.nope", "--figure", "figure.nope", ".png"),
     # batches and label files
-    case("score --input {f}/missing.parquet --output {f}/scored.parquet", "missing.parquet",
-         model=True),
-    case("score --input {f}/folder --output {f}/scored.parquet", "folder", model=True),
+    case("score --input {f}/missing.parquet --output {f}/scored.parquet", "--input",
+         "missing.parquet", "no such file", model=True),
+    case("score --input {f}/folder --output {f}/scored.parquet", "--input", "folder",
+         "is a folder", model=True),
     case("backfill --labels {f}/null-label.parquet", "null-label.parquet", "Churn",
          model=True),
     case("roi --input {f}/missing.parquet", "--input", "missing.parquet", model=True),
