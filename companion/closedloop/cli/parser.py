@@ -86,8 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``closedloop`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``closedloop`` command; returns the exit code.
+
+    A usage error argparse finds (a missing or out-of-range argument) is printed by argparse
+    and returned as :data:`~closedloop.cli._common.EXIT_USAGE`, like every other usage error,
+    rather than raised as ``SystemExit``.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0) or argparse's usage error (2)
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     args.workspace = Workspace.resolve(args.workdir)
     quiet_mlflow()
     try:
