@@ -22,7 +22,6 @@ from closedloop.cli._common import (
     _model_dataset,
     _read_table,
     add_data_options,
-    number,
 )
 
 
@@ -56,11 +55,11 @@ def add_roi_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=UNIT_INTERVAL,
                         help="contact customers scoring at least this, in [0, 1] (default: "
                              "the break-even probability)")
-    parser.add_argument("--customer-value", type=number(0),
+    parser.add_argument("--customer-value", type=float,
                         help="override the template's value (>= 0)")
-    parser.add_argument("--intervention-cost", type=number(0),
+    parser.add_argument("--intervention-cost", type=float,
                         help="override the template's cost (>= 0)")
-    parser.add_argument("--success-rate", type=UNIT_INTERVAL,
+    parser.add_argument("--success-rate", type=float,
                         help="override the template's success rate, in [0, 1]")
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")

@@ -78,6 +78,8 @@ CASES = [
     # out-of-range arguments, refused at parse time
     case("train --trials -1", "--trials", "-1", "whole number >= 0"),
     case("roi --threshold 2", "--threshold", "2", "[0, 1]", model=True),
+    case("roi --success-rate 1.5", "success_rate", "[0, 1]", "1.5", model=True),
+    case("roi --customer-value -3", "customer_value", ">= 0", "-3", model=True),
     case("monitor --alpha 5", "--alpha", "expected a number in (0, 1), got 5", model=True),
     case("monitor --alpha 0", "--alpha", "(0, 1), got 0", model=True),
     case("simulate --rows-per-day 0 --output {f}/new.parquet", "--rows-per-day", "got 0"),
