@@ -36,13 +36,104 @@ class UsageError(ValueError):
     """Bad command-line input (reported with exit code 2)."""
 
 
+def whole_number(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``[low, high]`` (either bound optional).
+
+    A bad value is reported by argparse (exit 2) as, e.g., ``argument --days: expected a whole
+    number >= 1, got -3``.
+    """
+    expected = _expected("a whole number", low, high, False, False)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    parse.__name__ = "whole number"  # what argparse names in its own messages
+    return parse
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number between ``low`` and ``high`` (either bound
+    optional; ``low_open``/``high_open`` exclude the bound itself).
+
+    A bad value is reported by argparse (exit 2) as, e.g., ``argument --alpha: expected a number
+    in (0, 1), got 5``.
+    """
+    import math
+
+    expected = _expected("a number", low, high, low_open, high_open)
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _expected(what: str, low: float | None, high: float | None, low_open: bool,
+              high_open: bool) -> str:
+    if low is not None and high is not None:
+        return (f"{what} in {'(' if low_open else '['}{low:g}, {high:g}"
+                f"{')' if high_open else ']'}")
+    if low is not None:
+        return f"{what} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{what} {'<' if high_open else '<='} {high:g}"
+    return what
+
+
+#: The argparse ``type`` of a probability, a share or a threshold: a number in [0, 1].
+UNIT_INTERVAL = number(0, 1)
+
+
+def check_output(path: str | None, option: str, overwrite: bool) -> None:
+    """Refuse to write ``path`` (given as ``option``) over a folder, or over an existing file
+    unless ``overwrite`` (the command's ``--overwrite``) is set."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a folder (expected a file path)")
+    if target.exists() and not overwrite:
+        raise UsageError(f"{option} {path}: the file exists; pass --overwrite to replace it")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise UsageError(f"{option} {path}: {target.parent} is a file, not a folder")
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--overwrite`` (replace output files that already exist)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that already exist (default: refuse)")
+
+
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
-def _read_table(path: str) -> pd.DataFrame:
+def _read_table(path: str, option: str = "") -> pd.DataFrame:
+    """The table in ``path`` (.csv/.parquet); a missing file, a folder or another file type is a
+    :class:`UsageError` naming ``option`` (e.g. ``--data``) and the path."""
     from closedloop.scoring.batch import read_table
 
+    name = f"{option} {path}".strip()
+    if Path(path).is_dir():
+        raise UsageError(f"{name}: is a folder (expected a .csv or .parquet file)")
+    if not Path(path).exists():
+        raise UsageError(f"{name}: no such file (expected a .csv or .parquet file)")
     try:
         return read_table(path)
     except ValueError as err:  # an unsupported file type is a usage error (exit 2)
@@ -75,7 +166,8 @@ def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
     schema = _read_schema(args.schema)
     from closedloop.contract.schema import restore_dtypes
 
-    return restore_dtypes(_read_table(args.data), schema), schema, str(Path(args.data).resolve())
+    table = restore_dtypes(_read_table(args.data, "--data"), schema)
+    return table, schema, str(Path(args.data).resolve())
 
 
 def _champion(args: argparse.Namespace) -> str | None:
@@ -83,6 +175,25 @@ def _champion(args: argparse.Namespace) -> str | None:
     from closedloop.model.registry import CHAMPION, aliases
 
     return aliases(args.workspace, args.model_name).get(CHAMPION)
+
+
+def _require_model_ref(args: argparse.Namespace, ref: str, option: str = "--alias") -> None:
+    """Refuse (:class:`UsageError`) an alias or version number ``ref`` of ``--model-name``
+    that does not exist, naming ``option`` and the aliases and versions there are."""
+    from closedloop.model.registry import aliases
+
+    known = aliases(args.workspace, args.model_name)
+    if not str(ref).isdigit():
+        if ref not in known:
+            raise UsageError(f"{option} {ref}: {args.model_name} has no @{ref} (expected one "
+                             f"of its aliases: {', '.join(sorted(known)) or 'none'}, or a "
+                             "version number)")
+        return
+    found = args.workspace.client().search_model_versions(f"name = '{args.model_name}'")
+    numbers = sorted((str(mv.version) for mv in found), key=int)
+    if str(int(ref)) not in numbers:
+        raise UsageError(f"{option} {ref}: {args.model_name} has no version {ref} (expected "
+                         f"one of {', '.join(numbers) or 'none'}, or an alias)")
 
 
 def _model_schema(args: argparse.Namespace, ref: str) -> Schema:
@@ -112,7 +223,7 @@ def _model_dataset(args: argparse.Namespace, ref: str, *,
     if args.data is not None:
         from closedloop.contract.schema import restore_dtypes
 
-        return (restore_dtypes(_read_table(args.data), schema), schema,
+        return (restore_dtypes(_read_table(args.data, "--data"), schema), schema,
                 str(Path(args.data).resolve()))
     if default == "training":
         from closedloop.model.holdout import load_training_rows, resolve_version

@@ -16,6 +16,7 @@ import argparse
 
 from closedloop.cli._common import (
     EXIT_OK,
+    UNIT_INTERVAL,
     Command,
     _emit,
     _model_dataset,
@@ -37,7 +38,7 @@ def cmd_roi(args: argparse.Namespace) -> int:
     if args.input:  # any batch; realised value too if it carries the target column
         from closedloop.contract.schema import restore_dtypes
 
-        frame = restore_dtypes(_read_table(args.input), schema)
+        frame = restore_dtypes(_read_table(args.input, "--input"), schema)
     summary = champion_summary(args.workspace, business, frame, data=data, schema=schema,
                                alias=args.alias, model_name=args.model_name,
                                threshold=args.threshold)
@@ -51,14 +52,15 @@ def add_roi_arguments(parser: argparse.ArgumentParser) -> None:
                         help="business template: telecom, retail or financial_services")
     parser.add_argument("--input", help="customers to score (.parquet/.csv; default: the "
                                         "champion's holdout, with real outcomes)")
-    parser.add_argument("--threshold", type=float, help="contact customers scoring at least "
-                                                        "this (default: the break-even "
-                                                        "probability)")
-    parser.add_argument("--customer-value", type=float, help="override the template's value")
+    parser.add_argument("--threshold", type=UNIT_INTERVAL,
+                        help="contact customers scoring at least this, in [0, 1] (default: "
+                             "the break-even probability)")
+    parser.add_argument("--customer-value", type=float,
+                        help="override the template's value (>= 0)")
     parser.add_argument("--intervention-cost", type=float,
-                        help="override the template's cost")
+                        help="override the template's cost (>= 0)")
     parser.add_argument("--success-rate", type=float,
-                        help="override the template's success rate")
+                        help="override the template's success rate, in [0, 1]")
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")
     add_data_options(parser, "the champion's training table (default: the holdout stored with "

@@ -22,6 +22,7 @@ from closedloop.cli._common import (
     _emit,
     _model_dataset,
     add_data_options,
+    whole_number,
 )
 
 
@@ -55,8 +56,8 @@ def add_validate_arguments(parser: argparse.ArgumentParser) -> None:
                                           "@champion)")
     parser.add_argument("--preset", help="gate preset (default telecom_churn)")
     parser.add_argument("--config", help="gate settings, a YAML or JSON file")
-    parser.add_argument("--bootstrap", type=int,
-                        help="bootstrap replicates (default: the config's)")
+    parser.add_argument("--bootstrap", type=whole_number(1),
+                        help="bootstrap replicates, >= 1 (default: the config's)")
     parser.add_argument("--seed", type=int,
                         help="seeds the bootstrap and the robustness sample")
     add_data_options(parser, "the table the version was trained on (default: the holdout "

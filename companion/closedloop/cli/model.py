@@ -15,17 +15,26 @@ from __future__ import annotations
 
 import argparse
 
-from closedloop.cli._common import EXIT_OK, Command, _dataset, _emit, add_data_options
+from closedloop.cli._common import (
+    EXIT_OK,
+    Command,
+    _dataset,
+    _emit,
+    add_data_options,
+    whole_number,
+)
 
 #: Ledger entries ``closedloop status`` shows.
 STATUS_HISTORY_ROWS = 6
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from closedloop.contract.schema import validate
     from closedloop.model.registry import train_and_register
     from closedloop.model.train import TrainConfig
 
     df, schema, source = _dataset(args)
+    validate(df, schema)  # a table that breaks its contract is refused before anything is written
     config = TrainConfig(n_trials=args.trials, seed=args.seed)
     result = train_and_register(df, schema, args.workspace, config, model_name=args.model_name,
                                 data_source=source, progress=not args.quiet)
@@ -103,7 +112,8 @@ def _add_reason(parser: argparse.ArgumentParser) -> None:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``closedloop train``."""
-    parser.add_argument("--trials", type=int, default=20, help="Optuna trials (0: no HPO)")
+    parser.add_argument("--trials", type=whole_number(0), default=20,
+                        help="Optuna trials, a whole number >= 0 (0: no HPO)")
     parser.add_argument("--seed", type=int, default=42)
     add_data_options(parser, "your own table (.csv/.parquet) instead of Telco")
 

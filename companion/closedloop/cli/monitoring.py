@@ -22,6 +22,7 @@ from closedloop.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     Command,
+    UsageError,
     _champion,
     _emit,
     _model_dataset,
@@ -29,6 +30,7 @@ from closedloop.cli._common import (
     _read_table,
     _schema_or_telco,
     add_data_options,
+    number,
 )
 
 
@@ -39,6 +41,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     # or Telco (a log without a model)
     champion = _champion(args)
     schema = _model_schema(args, champion) if champion else _schema_or_telco(args)
+    _check_labels(args.labels, schema)
     result = backfill(args.workspace, args.labels, schema=schema, as_of=args.as_of,
                       dry_run=args.dry_run)
     counts = ", ".join(f"{k} {getattr(result, k)}" for k in (
@@ -49,6 +52,20 @@ def cmd_backfill(args: argparse.Namespace) -> int:
           + (f"\nconflicts (stored vs incoming, never overwritten):\n"
              f"{result.conflicts.to_string(index=False)}" if result.conflicting else ""))
     return EXIT_FAILED if args.fail_on_conflict and result.conflicting else EXIT_OK
+
+
+def _check_labels(path: str, schema) -> None:
+    """Refuse a label file with rows that carry no label (before anything is written)."""
+    labels = _read_table(path, "--labels")
+    column = "ground_truth" if "ground_truth" in labels.columns else schema.target
+    if column not in labels.columns:
+        return  # backfill names the columns it expects
+    missing = labels[column].isna().to_numpy().nonzero()[0]
+    if len(missing):
+        rows = ", ".join(str(i) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise UsageError(f"--labels {path}: {column}: {len(missing)} null label(s) (rows "
+                         f"{rows}; expected a label on every row: leave out the rows whose "
+                         "label has not arrived)")
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -63,7 +80,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     log = InferenceLog(args.workspace, schema)
     baselines = None
     if args.baseline:
-        baseline, name = _read_table(args.baseline), str(Path(args.baseline).resolve())
+        baseline = _read_table(args.baseline, "--baseline")
+        name = str(Path(args.baseline).resolve())
     else:
         baseline = holdout_reference(args.workspace, df, schema, model_name=args.model_name)
         name = (f"{args.model_name}@champion held-out rows"
@@ -110,9 +128,10 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="compare every version's predictions with the champion's baseline "
                              "(default: each version with its own held-out rows)")
     parser.add_argument("--labels-as-of", help="use only labels arrived by this date")
-    parser.add_argument("--alpha", type=float, default=0.01,
-                        help="false-alarm rate per window (Bonferroni over columns)")
-    parser.add_argument("--min-psi", type=float, default=0.0,
+    parser.add_argument("--alpha", type=number(0, 1, low_open=True, high_open=True),
+                        default=0.01, help="false-alarm rate per window, in (0, 1) "
+                                           "(Bonferroni over columns)")
+    parser.add_argument("--min-psi", type=number(0), default=0.0,
                         help="smallest PSI that counts as drift when a test rejects")
     add_data_options(parser, "the champion's training table (default: the held-out rows "
                              "stored with it; needed only for an older version)",

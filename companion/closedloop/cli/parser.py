@@ -31,13 +31,43 @@ from closedloop.cli._common import (
     add_common_options,
     build_workspace,
 )
-from closedloop.config import quiet_mlflow
+from closedloop.config import Workspace, quiet_mlflow
 from closedloop.contract.schema import DataContractError, SchemaError
 from closedloop.contract.telco import DataUnavailableError
 
 LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "history", "simulate",
               "score", "serve", "backfill", "monitor", "roi", "retrain", "loop")
 """The sub-commands in the order the loop runs them (and ``closedloop --help`` lists them)."""
+
+NEEDS_MODEL = frozenset({"validate", "promote", "rollback", "status", "history", "score",
+                         "serve", "monitor", "roi", "retrain"})
+"""Commands that work on a registered model: refused, with nothing created, in a workspace
+without an MLflow store (``monitor --baseline FILE`` excepted: it reads a log only)."""
+
+
+def check_workspace(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written, a ``--workdir`` that is not a folder and a command
+    that needs a registered model in a workspace that has none.
+
+    Raises
+    ------
+    UsageError
+        Naming the folder and what was expected.
+    """
+    workspace: Workspace = args.workspace
+    where = f"--workdir {args.workdir}" if args.workdir else f"workspace {workspace.root}"
+    if workspace.root.exists() and not workspace.root.is_dir():
+        raise UsageError(f"{where}: is a file (expected a workspace folder, or a path where one "
+                         "can be created)")
+    for parent in workspace.root.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{where}: {parent} is a file, not a folder")
+            break
+    model_free = args.command == "monitor" and getattr(args, "baseline", None)
+    if args.command in NEEDS_MODEL and not model_free and not workspace.mlflow_db.exists():
+        raise UsageError(f"no model registered in {workspace.root}: run closedloop train "
+                         "first (or pass the --workdir that holds it)")
 
 
 def _commands() -> dict[str, Command]:
@@ -62,11 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``closedloop`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``closedloop`` command; returns the exit code.
+
+    A usage error argparse finds (a missing or out-of-range argument) is printed by argparse
+    and returned as :data:`~closedloop.cli._common.EXIT_USAGE`, like every other usage error,
+    rather than raised as ``SystemExit``.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0) or argparse's usage error (2)
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     quiet_mlflow()
     try:
         args.workspace = build_workspace(args)
+        check_workspace(args)
         return args.handler(args)
     except (UsageError, SchemaError, DataContractError, DataUnavailableError,
             FileNotFoundError) as err:

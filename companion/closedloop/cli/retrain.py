@@ -13,16 +13,23 @@ Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from closedloop.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
+    UNIT_INTERVAL,
     Command,
+    UsageError,
     _champion,
     _dataset,
     _emit,
     _model_dataset,
     add_data_options,
+    add_overwrite_option,
+    check_output,
+    number,
+    whole_number,
 )
 
 
@@ -33,6 +40,14 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     # workflow stops at step 1 and says so)
     historical, schema, _ = (_model_dataset(args, "champion", default="training")
                              if _champion(args) else _dataset(args))
+    if args.data is not None:  # a table that cannot be history is refused before step 1 runs
+        from closedloop.contract.schema import DataContractError, validate
+
+        try:
+            validate(historical, schema)
+        except DataContractError as err:
+            raise UsageError(f"--data {args.data}: not a labelled table of the champion's "
+                             f"contract: {err}") from err
     config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
                            gates=args.gates, derive_floors=not args.fixed_floors)
@@ -40,13 +55,51 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                          if_triggered=args.if_triggered, config=config, as_of=args.as_of,
                          model_name=args.model_name)
     _emit(args, run.to_dict(), f"{run}\n{run.to_frame().to_string(index=False)}")
+    problem = assessment_problem(run, args)
+    if problem:
+        raise UsageError(problem)
     return EXIT_FAILED if run.outcome == "stopped" else EXIT_OK
+
+
+#: The trigger that needs no inference log (the model's age is always known).
+LOG_FREE_TRIGGERS = frozenset({"age"})
+
+
+def assessment_problem(run, args: argparse.Namespace) -> str | None:
+    """Why step 1 of ``run`` could not judge what the command asked, or None.
+
+    * ``--data`` was given but no reference could be built from it (the drift and estimated
+      performance triggers then go unmeasured);
+    * ``--if-triggered`` and every trigger that reads the inference log was "not measured"
+      (no rows in the window, no labels): "not triggered" would then mean "not assessed".
+    """
+    assess = next((s for s in run.steps if s.name == "assess"), None)
+    if assess is None or run.decision is None:
+        return None
+    note = assess.details.get("note")
+    if args.data is not None and note:
+        return (f"--data {args.data}: the champion's monitoring reference cannot be built "
+                f"from it ({note}); pass the table the champion was trained on, or no --data")
+    if not args.if_triggered or run.outcome != "not_triggered":
+        return None
+    watched = [r for r in run.decision.results if r.trigger not in LOG_FREE_TRIGGERS]
+    if watched and all(r.value is None for r in watched):
+        evidence = assess.details.get("evidence", {})
+        reasons = "; ".join(f"{r.trigger}: {r.reason}" for r in watched)
+        return (f"--if-triggered: cannot assess whether to retrain as of {run.as_of}: "
+                f"{evidence.get('window_rows', 0)} logged row(s) in the window, "
+                f"{evidence.get('labelled_rows', 0)} labelled ({reasons}). Score and log "
+                "predictions (closedloop score) and backfill labels first")
+    return None
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
     from closedloop.cli.simulate import resolve_scenario
     from closedloop.retrain.loop import DEFAULT_POLICIES, LoopConfig, simulate_loop
 
+    check_output(args.figure, "--figure", args.overwrite)
+    if args.figure:
+        _check_figure_format(args.figure)
     # The champion's contract and training rows when there is one, else Telco (or --data)
     reference, schema, _ = (_model_dataset(args, "champion", default="training")
                             if _champion(args) and args.data is None else _dataset(args))
@@ -69,6 +122,16 @@ def cmd_loop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_figure_format(path: str) -> None:
+    from matplotlib.figure import Figure
+
+    known = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in known:
+        raise UsageError(f"--figure {path}: expected a file ending in one of "
+                         f"{', '.join('.' + k for k in sorted(known))}")
+
+
 def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``closedloop retrain``."""
     parser.add_argument("--if-triggered", action="store_true",
@@ -76,10 +139,12 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="default",
                         help="default (all five triggers), performance, drift_estimate, monthly")
     parser.add_argument("--as-of", help="moment of the run (default now, UTC)")
-    parser.add_argument("--recent-days", type=float, default=90,
-                        help="labelled production rows of the last N days are the fresh data")
-    parser.add_argument("--recent-share", type=float, default=0.7,
-                        help="share of recent rows in training (the rest: history)")
+    parser.add_argument("--recent-days", type=number(0, low_open=True), default=90,
+                        help="labelled production rows of the last N days (> 0) are the "
+                             "fresh data")
+    parser.add_argument("--recent-share", type=UNIT_INTERVAL, default=0.7,
+                        help="share of recent rows in training, in [0, 1] (the rest: "
+                             "history)")
     parser.add_argument("--gates", default="telecom_churn",
                         help="gate preset or YAML/JSON file")
     parser.add_argument("--fixed-floors", action="store_true",
@@ -87,7 +152,8 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
                              "fresh holdout's base rate")
     parser.add_argument("--tune", action="store_true",
                         help="tune instead of the champion's params")
-    parser.add_argument("--trials", type=int, default=20, help="Optuna trials with --tune")
+    parser.add_argument("--trials", type=whole_number(0), default=20,
+                        help="Optuna trials with --tune, >= 0")
     parser.add_argument("--seed", type=int, default=0)
     add_data_options(parser, "the historical table (default: the rows the champion was "
                              "trained on, as stored with it)",
@@ -97,7 +163,8 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``closedloop loop``."""
-    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--months", type=whole_number(1), default=12,
+                        help="months to replay, >= 1")
     parser.add_argument("--scenario",
                         help="named drift scenario (default loyalty_erosion; closedloop "
                              "simulate --list-scenarios)")
@@ -106,12 +173,15 @@ def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", action="append",
                         help="policy to compare (repeat; default never, monthly, performance, "
                              "drift_estimate)")
-    parser.add_argument("--rows-per-day", type=int, default=200)
-    parser.add_argument("--label-delay-days", type=int, default=30)
+    parser.add_argument("--rows-per-day", type=whole_number(1), default=200,
+                        help="mean rows per day, >= 1")
+    parser.add_argument("--label-delay-days", type=whole_number(0), default=30,
+                        help="days until a label arrives, >= 0")
     parser.add_argument("--template", default="telecom",
                         help="business template pricing the decisions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", help="also save the comparison figure (.png/.svg)")
+    add_overwrite_option(parser)
     add_data_options(parser, "the reference table (default: the champion's training rows, "
                              "or Telco without a champion)")
 

@@ -12,14 +12,27 @@ Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipyn
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from closedloop.cli._common import EXIT_OK, Command, _emit, _model_schema
+from closedloop.cli._common import (
+    EXIT_OK,
+    UNIT_INTERVAL,
+    Command,
+    UsageError,
+    _emit,
+    _model_schema,
+)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from closedloop.scoring import RiskTiers
     from closedloop.scoring.batch import score_file
 
+    source = Path(args.input)
+    if source.is_dir() or not source.exists():
+        raise UsageError(f"--input {args.input}: "
+                         f"{'is a folder' if source.is_dir() else 'no such file'} "
+                         "(expected a .csv or .parquet file)")
     schema = _model_schema(args, args.alias)
     result = score_file(args.workspace, args.input, args.output, engine=args.engine,
                         alias=args.alias, schema=schema, model_name=args.model_name,
@@ -48,9 +61,10 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")
     parser.add_argument("--master", default="local[*]", help="Spark master (--engine spark)")
-    parser.add_argument("--high", type=float, default=0.7, help="lowest probability of 'high'")
-    parser.add_argument("--medium", type=float, default=0.4,
-                        help="lowest probability of 'medium'")
+    parser.add_argument("--high", type=UNIT_INTERVAL, default=0.7,
+                        help="lowest probability of 'high', in [0, 1]")
+    parser.add_argument("--medium", type=UNIT_INTERVAL, default=0.4,
+                        help="lowest probability of 'medium', in [0, --high]")
     parser.add_argument("--scored-at",
                         help="scoring time (default now, UTC). Without an event time a retry "
                              "of the same file with the same model logs nothing twice (the "

@@ -26,6 +26,10 @@ from closedloop.cli._common import (
     _emit,
     _schema_or_telco,
     add_data_options,
+    add_overwrite_option,
+    check_output,
+    number,
+    whole_number,
 )
 from closedloop.contract.schema import Schema
 
@@ -40,6 +44,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.output is None:
         raise UsageError("simulate needs --output FILE.parquet (or --list-scenarios)")
     scenario = resolve_scenario(args.scenario, args.scenario_file, _overrides(args))
+    check_output(args.output, "--output", args.overwrite)
+    check_output(args.labels_output, "--labels-output", args.overwrite)
+    if args.labels_output and Path(args.labels_output).resolve() == Path(args.output).resolve():
+        raise UsageError("--labels-output must be another file than --output")
     reference, schema, _ = _dataset(args)
     simulator = simulate.StreamSimulator(reference, schema=schema, seed=args.seed,
                                          start=args.start)
@@ -112,23 +120,28 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="Parquet file for the stream")
     parser.add_argument("--labels-output",
                         help="write ground truth + arrival time to this file")
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--rows-per-day", type=int, default=1000)
+    parser.add_argument("--days", type=whole_number(1), default=30,
+                        help="days of stream, >= 1")
+    parser.add_argument("--rows-per-day", type=whole_number(1), default=1000,
+                        help="mean rows per day, >= 1")
     parser.add_argument("--scenario", help="named drift scenario (default none; "
                                            "--list-scenarios shows them)")
     parser.add_argument("--scenario-file",
                         help="a scenario declared in a JSON or YAML file (Scenario.from_dict)")
-    parser.add_argument("--start-day", type=int, help="day the scenario begins")
-    parser.add_argument("--strength", type=float, help="scenario strength (1.0 = its default)")
+    parser.add_argument("--start-day", type=whole_number(0),
+                        help="day the scenario begins, >= 0")
+    parser.add_argument("--strength", type=number(0),
+                        help="scenario strength, >= 0 (1.0 = its default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", default="2026-01-01", help="date of day 0")
     parser.add_argument("--label-delay-kind", default="fixed",
                         choices=("fixed", "uniform", "geometric"),
                         help="how label delays are distributed (default: fixed)")
-    parser.add_argument("--label-delay-days", type=int, default=30,
-                        help="the delay (fixed) or its mean (geometric), in days")
-    parser.add_argument("--label-delay-max-days", type=int, default=90,
-                        help="the longest delay (uniform draws from 0 to this)")
+    parser.add_argument("--label-delay-days", type=whole_number(0), default=30,
+                        help="the delay (fixed) or its mean (geometric), in days (>= 0)")
+    parser.add_argument("--label-delay-max-days", type=whole_number(0), default=90,
+                        help="the longest delay (uniform draws from 0 to this), >= 0")
+    add_overwrite_option(parser)
     add_data_options(parser, "the reference table the stream is calibrated on (default Telco)")
 
 

@@ -282,6 +282,8 @@ def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[
     middle of it (still one where the serving version has an alias). Call :func:`recover` first
     when the answer must be consistent.
     """
+    if not workspace.mlflow_db.exists():  # no store yet: none, and none created by asking
+        return {}
     client = workspace.client()
     if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
         return {}
@@ -321,6 +323,7 @@ def promote(workspace: Workspace, version: str | None = None, *, reason: str,
     AliasMove
     """
     _require_reason(reason)
+    _require_registered(workspace, model_name, version)
     with ledger.lock(workspace, model_name):
         recovered = _recover(workspace, model_name)
         if (recovered is not None and recovered.outcome == ROLLED_FORWARD
@@ -400,6 +403,7 @@ def rollback(workspace: Workspace, *, reason: str,
     AliasMove
     """
     _require_reason(reason)
+    _require_registered(workspace, model_name)
     with ledger.lock(workspace, model_name):
         recovered = _recover(workspace, model_name)
         if (recovered is not None and recovered.outcome == ROLLED_FORWARD
@@ -627,6 +631,26 @@ def _require_reason(reason: str) -> None:
         raise ValueError("a promotion or rollback needs a reason (it goes into the audit trail)")
 
 
+def _require_registered(workspace: Workspace, model_name: str,
+                        version: str | None = None) -> None:
+    """Refuse (:class:`RegistryError`, nothing created) a workspace without ``model_name`` and,
+    if given, a ``version`` that is not one of its versions."""
+    if not workspace.mlflow_db.exists():
+        raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
+                            "first")
+    client = workspace.client()
+    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+        raise RegistryError(f"{model_name} is not registered in {workspace.root}: train it "
+                            "first")
+    if version is None:
+        return
+    known = sorted((str(mv.version) for mv in client.search_model_versions(
+        f"name = '{model_name}'")), key=int)
+    if str(version) not in known:
+        raise RegistryError(f"{model_name} has no version {version!r} (expected one of "
+                            f"{', '.join(known) or 'none'})")
+
+
 def _restore_tags(client: Any, model_name: str, version: str, wanted: dict[str, str]) -> None:
     current = client.get_model_version(model_name, version).tags
     for key in current.keys() - wanted.keys():
@@ -679,6 +703,9 @@ def load_model(workspace: Workspace, alias: str = CHAMPION, *,
     import mlflow
 
     ref = f"{model_name}/{alias}" if str(alias).isdigit() else f"{model_name}@{alias}"
+    if not workspace.mlflow_db.exists():
+        raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
+                            "first")
     with workspace.mlflow():
         return mlflow.pyfunc.load_model(f"models:/{ref}")
 
