@@ -25,6 +25,8 @@ SMALL_PARAMETERS: dict[str, dict] = {
     "08_automated_retraining": {"log_days": 100, "log_rows_per_day": 40, "months": 3,
                                 "rows_per_day": 100},
     "09_real_time_serving": {"train_rows": 1_500, "latency_requests": 60, "batch_rows": 5_000},
+    "12_your_own_table": {"n_trials": 0, "days": 45, "rows_per_day": 50, "months": 1,
+                          "loop_rows_per_day": 40},
 }
 
 
