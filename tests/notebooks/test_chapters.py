@@ -26,6 +26,8 @@ SMALL_PARAMETERS: dict[str, dict] = {
                                 "rows_per_day": 100},
     "09_real_time_serving": {"train_rows": 1_500, "latency_requests": 60, "batch_rows": 5_000},
     "10_explain_fairness_abtest": {"n_bootstrap": 200, "n_simulations": 2_000},
+    "12_your_own_table": {"n_trials": 0, "days": 45, "rows_per_day": 50, "months": 1,
+                          "loop_rows_per_day": 40},
 }
 
 
