@@ -26,7 +26,8 @@ from _timing import best_of  # benchmarks/_timing.py, beside this script
 
 from closedloop.config import Workspace, quiet_mlflow
 from closedloop.contract.telco import TELCO_SCHEMA, load_telco
-from closedloop.model.registry import load_model, promote, train_and_register
+from closedloop.model.registry import load_model, train_and_register
+from closedloop.model.promotion import promote
 from closedloop.model.train import TrainConfig
 from closedloop.scoring.batch import check_input, score_file
 from closedloop.scoring.spark import spark_for_scoring

@@ -20,16 +20,9 @@ import importlib
 from typing import Any
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import (
-    Column,
-    DataContractError,
-    Schema,
-    SchemaError,
-    load_schema,
-    restore_dtypes,
-    validate,
-)
+from closedloop.contract.schema import Column, Schema, SchemaError, load_schema
 from closedloop.contract.telco import TELCO_SCHEMA, DataUnavailableError, load_telco
+from closedloop.contract.validation import DataContractError, restore_dtypes, validate
 
 __version__ = "0.2.0"
 
@@ -44,8 +37,8 @@ _LAZY = {
     "load_scenario": "simulate.scenarios",
     "TrainConfig": "model.train", "TrainResult": "model.train",
     "retrain_with_params": "model.train", "evaluate": "model.train", "split_data": "model.train",
-    "train_and_register": "model.registry", "promote": "model.registry",
-    "rollback": "model.registry", "aliases": "model.registry", "audit_log": "model.registry",
+    "train_and_register": "model.registry", "promote": "model.promotion",
+    "rollback": "model.promotion", "aliases": "model.registry", "audit_log": "model.promotion",
     "load_model": "model.registry", "model_params": "model.registry",
     "versions": "model.registry", "RegistryError": "model.registry",
     "GateConfig": "gates.config", "PRESETS": "gates.config", "get_preset": "gates.config",

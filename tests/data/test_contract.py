@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.contract.schema import Column, DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.schema import Column, Schema
 from closedloop.contract.telco import (
     DATA_HOME_ENV,
     DATA_HUB,
@@ -21,6 +21,7 @@ from closedloop.contract.telco import (
     fetch,
     load_telco,
 )
+from closedloop.contract.validation import DataContractError, restore_dtypes, validate
 
 REMOTE = DATA_HUB["telco"]
 

@@ -164,7 +164,7 @@ def _dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, Schema, str]:
         raise UsageError("--data needs --schema (a JSON schema file, as in "
                          "examples/loans.schema.json)")
     schema = _read_schema(args.schema)
-    from closedloop.contract.schema import restore_dtypes
+    from closedloop.contract.validation import restore_dtypes
 
     table = restore_dtypes(_read_table(args.data, "--data"), schema)
     return table, schema, str(Path(args.data).resolve())
@@ -221,7 +221,7 @@ def _model_dataset(args: argparse.Namespace, ref: str, *,
     """
     schema = _model_schema(args, ref)
     if args.data is not None:
-        from closedloop.contract.schema import restore_dtypes
+        from closedloop.contract.validation import restore_dtypes
 
         return (restore_dtypes(_read_table(args.data, "--data"), schema), schema,
                 str(Path(args.data).resolve()))

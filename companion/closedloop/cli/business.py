@@ -36,7 +36,7 @@ def cmd_roi(args: argparse.Namespace) -> int:
     # The model's contract; the champion's stored holdout unless --data (older versions) is given
     data, schema, _ = _model_dataset(args, args.alias)
     if args.input:  # any batch; realised value too if it carries the target column
-        from closedloop.contract.schema import restore_dtypes
+        from closedloop.contract.validation import restore_dtypes
 
         frame = restore_dtypes(_read_table(args.input, "--input"), schema)
     summary = champion_summary(args.workspace, business, frame, data=data, schema=schema,

@@ -29,7 +29,7 @@ STATUS_HISTORY_ROWS = 6
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from closedloop.contract.schema import validate
+    from closedloop.contract.validation import validate
     from closedloop.model.registry import train_and_register
     from closedloop.model.train import TrainConfig
 
@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from closedloop.model.registry import promote
+    from closedloop.model.promotion import promote
 
     move = promote(args.workspace, args.version, reason=args.reason, model_name=args.model_name,
                    force=args.force)
@@ -56,7 +56,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from closedloop.model.registry import rollback
+    from closedloop.model.promotion import rollback
 
     move = rollback(args.workspace, reason=args.reason, model_name=args.model_name)
     _emit(args, move.to_dict(), f"rolled back: v{move.version} is @champion again "
@@ -66,7 +66,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from closedloop.model.ledger import history
-    from closedloop.model.registry import aliases, audit_log, recover, versions
+    from closedloop.model.promotion import audit_log, recover
+    from closedloop.model.registry import aliases, versions
 
     recovered = recover(args.workspace, args.model_name, wait=False)
     table, audit = versions(args.workspace, args.model_name), audit_log(

@@ -32,8 +32,9 @@ from closedloop.cli._common import (
     build_workspace,
 )
 from closedloop.config import Workspace, quiet_mlflow
-from closedloop.contract.schema import DataContractError, SchemaError
+from closedloop.contract.schema import SchemaError
 from closedloop.contract.telco import DataUnavailableError
+from closedloop.contract.validation import DataContractError
 
 LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "history", "simulate",
               "score", "serve", "backfill", "monitor", "roi", "retrain", "loop")

@@ -41,7 +41,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     historical, schema, _ = (_model_dataset(args, "champion", default="training")
                              if _champion(args) else _dataset(args))
     if args.data is not None:  # a table that cannot be history is refused before step 1 runs
-        from closedloop.contract.schema import DataContractError, validate
+        from closedloop.contract.validation import DataContractError, validate
 
         try:
             validate(historical, schema)

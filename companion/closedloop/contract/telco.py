@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from closedloop.contract.schema import Column, DataContractError, Schema, restore_dtypes, validate
+from closedloop.contract.schema import Column, Schema
+from closedloop.contract.validation import DataContractError, restore_dtypes, validate
 
 _YES_NO = ("No", "Yes")
 _SERVICE = ("No", "Yes", "No internet service")

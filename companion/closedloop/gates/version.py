@@ -32,6 +32,7 @@ from closedloop.model.holdout import (
     split_signature,
     training_run,
 )
+from closedloop.model.promotion import recover
 from closedloop.model.registry import (
     CHALLENGER,
     CHAMPION,
@@ -43,7 +44,6 @@ from closedloop.model.registry import (
     RegistryError,
     aliases,
     load_model,
-    recover,
 )
 
 GATES_EXPERIMENT = "closedloop-gates"

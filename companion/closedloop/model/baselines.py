@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.contract.schema import Schema, validate
+from closedloop.contract.schema import Schema
+from closedloop.contract.validation import validate
 
 
 def _frame(proba: np.ndarray, labels: np.ndarray, index: pd.Index) -> pd.DataFrame:

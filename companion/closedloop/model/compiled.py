@@ -42,7 +42,8 @@ from closedloop.contract.features import (
     FeatureBuilder,
     default_derived,
 )
-from closedloop.contract.schema import Column, DataContractError, Schema, validate
+from closedloop.contract.schema import Column, Schema
+from closedloop.contract.validation import DataContractError, validate
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
 
 def _load_rows(workspace: Workspace, version_or_alias: str, artifact: str,
                model_name: str) -> pd.DataFrame:
-    from closedloop.contract.schema import restore_dtypes
+    from closedloop.contract.validation import restore_dtypes
 
     version = resolve_version(workspace, version_or_alias, model_name=model_name)
     if artifact not in stored_artifacts(workspace, version, model_name=model_name):

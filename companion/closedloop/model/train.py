@@ -26,7 +26,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from closedloop.contract.features import DerivedFeature, FeatureBuilder
-from closedloop.contract.schema import Schema, validate
+from closedloop.contract.schema import Schema
+from closedloop.contract.validation import validate
 
 #: Metrics reported for every model, all binary (class 1 = the schema's positive value).
 METRIC_NAMES = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss")

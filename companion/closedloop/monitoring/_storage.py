@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from closedloop.contract.schema import DataContractError, Schema, text_numbers_problem
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError, text_numbers_problem
 
 if TYPE_CHECKING:
     import duckdb

@@ -50,8 +50,9 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError
 from closedloop.monitoring._storage import (
     GROUND_TRUTH,
     LABEL_ARRIVED_AT,

@@ -49,8 +49,9 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError
 
 # The log's file layout, public here for the writers outside this stage (Spark scoring).
 from closedloop.monitoring._storage import (  # noqa: F401

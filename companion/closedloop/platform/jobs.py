@@ -32,7 +32,8 @@ from typing import Any
 import pandas as pd
 
 from closedloop.monitoring.report import MonitorReport
-from closedloop.platform.databricks import DatabricksMonitor, MonitorSpec, Query
+from closedloop.platform.databricks import DatabricksMonitor, MonitorSpec
+from closedloop.platform.errors import Query
 from closedloop.platform.target import Target
 
 #: The task value the job's condition task reads.

@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.contract.schema import DataContractError, Schema, validate
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError, validate
 from closedloop.retrain.prepare import labelled_rows, prepare_training_data
 from closedloop.retrain.steps import (
     compare_on_holdout,

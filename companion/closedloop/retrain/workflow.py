@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import Schema, validate
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import validate
 from closedloop.retrain.prepare import PreparedData, labelled_rows, prepare_training_data
 from closedloop.retrain.runs import RETRAIN_EXPERIMENT, STEPS, StepRecord, _Steps
 from closedloop.retrain.steps import (
@@ -488,7 +489,7 @@ class _State:
                 "summary": f"all {len(report.checks)} gate checks passed"}
 
     def promote(self, run_id: str) -> dict[str, Any]:
-        from closedloop.model.registry import promote
+        from closedloop.model.promotion import promote
 
         reasons = "; ".join(r.reason for r in self.decision.fired) or self.decision.summary
         move = promote(self.workspace, self.version, model_name=self.model_name,

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError, Schema
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -20,12 +20,8 @@ import pandas as pd
 
 from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
-from closedloop.monitoring.store import (
-    PREDICTION,
-    PREDICTION_ID,
-    PREDICTION_PROBA,
-    InferenceLog,
-)
+from closedloop.monitoring._storage import PREDICTION, PREDICTION_ID, PREDICTION_PROBA
+from closedloop.monitoring.store import InferenceLog
 
 logger = logging.getLogger("closedloop.serving")
 

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closedloop.contract.schema import Schema, validate
+from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import validate
 from closedloop.simulate.labels import LabelDelay, LabelModel, _category_codes, _sigmoid
 from closedloop.simulate.scenarios import _CHARGES, Condition, Scenario, _resolve
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from closedloop.cli import main
-from closedloop.contract.schema import validate
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import validate
 from closedloop.simulate.stream import STREAM_COLUMNS
 from tests.loans import LOAN_SCHEMA, make_loans
 

@@ -9,16 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.contract.schema import (
-    Column,
-    DataContractError,
-    Schema,
-    SchemaError,
-    load_schema,
-    restore_dtypes,
-    validate,
-)
+from closedloop.contract.schema import Column, Schema, SchemaError, load_schema
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError, restore_dtypes, validate
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "loans.schema.json"
 

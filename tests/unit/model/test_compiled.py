@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.contract.schema import DataContractError, validate
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError, validate
 from closedloop.model.compiled import CompiledPredictor, RecordContractError
 from closedloop.model.train import build_pipeline
 from tests.loans import LOAN_SCHEMA, make_loans

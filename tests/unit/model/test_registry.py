@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError
 from closedloop.model import ledger, registry
 from closedloop.model.ledger import history
 from closedloop.model.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, RegistryError

@@ -10,7 +10,8 @@ import pytest
 
 from closedloop.cli import main
 from closedloop.contract.telco import TELCO_SCHEMA
-from closedloop.model.registry import load_model, promote, train_and_register
+from closedloop.model.promotion import promote
+from closedloop.model.registry import load_model, train_and_register
 from closedloop.model.train import TrainConfig, split_data
 from closedloop.monitoring import InferenceLog
 from closedloop.monitoring.ground_truth import backfill, labels_from_stream

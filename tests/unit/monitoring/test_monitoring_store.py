@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.contract.schema import DataContractError
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError
 from closedloop.monitoring import InferenceLog, assign_windows, read_log
 from closedloop.monitoring.store import PREDICTIONS_TABLE
 from closedloop.monitoring.windows import Granularity, window_start_sql

@@ -8,13 +8,8 @@ import pandas as pd
 import pytest
 
 from closedloop.monitoring.drift import DRIFT_COLUMNS
-from closedloop.platform.databricks import (
-    DatabricksMonitor,
-    MonitorFailed,
-    MonitorSpec,
-    MonitorTimeout,
-    business_value_metric,
-)
+from closedloop.platform.databricks import DatabricksMonitor, MonitorSpec, business_value_metric
+from closedloop.platform.errors import MonitorFailed, MonitorTimeout
 
 TABLE, SCHEMA = "ml.churn.inference_log", "ml.churn"
 MONITORS = "/api/data-quality/v1/monitors"
@@ -175,7 +170,7 @@ def test_a_refresh_can_be_listed_and_cancelled(fake, client, spec):
 
 
 def test_a_query_callable_replaces_the_warehouse(fake, client, spec):
-    from closedloop.platform.databricks import statement_runner
+    from closedloop.platform.metric_tables import statement_runner
 
     monitor = _monitor(client)
     monitor.ensure(spec)

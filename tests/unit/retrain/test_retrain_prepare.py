@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from closedloop.contract.schema import validate
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import validate
 from closedloop.retrain.prepare import labelled_rows, prepare_training_data
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from closedloop.config import Workspace
-from closedloop.contract.schema import DataContractError
 from closedloop.contract.telco import TELCO_SCHEMA
+from closedloop.contract.validation import DataContractError
 from closedloop.model.train import TrainConfig
 from closedloop.monitoring.store import InferenceLog
 from closedloop.scoring._columns import RiskTiers, output_columns
@@ -38,7 +38,8 @@ def model(telco):
 @pytest.fixture(scope="module")
 def trained(telco, tmp_path_factory):
     from closedloop.config import Workspace
-    from closedloop.model.registry import promote, train_and_register
+    from closedloop.model.promotion import promote
+    from closedloop.model.registry import train_and_register
 
     ws = Workspace(tmp_path_factory.mktemp("scoring") / "ws")
     result = train_and_register(telco, TELCO_SCHEMA, ws, TrainConfig(n_trials=0))
@@ -250,7 +251,7 @@ def test_a_plain_retry_of_a_file_without_event_time_logs_once(trained, batch, tm
 @pytest.mark.parametrize("engine", ["pandas", "spark"])
 def test_a_bad_output_path_is_refused_and_nothing_is_logged(trained, batch, tmp_path, engine,
                                                             own_log):
-    from closedloop.scoring.batch import OutputError
+    from closedloop.scoring._columns import OutputError
 
     ws, _ = trained
     source = tmp_path / "in.parquet"
@@ -330,7 +331,7 @@ def test_numbers_as_text_are_refused_by_both_engines_alike(telco, tmp_path, spar
 
 def test_a_corrupt_file_is_named_not_a_java_traceback(trained, tmp_path, capsys, spark):
     from closedloop.cli import main
-    from closedloop.scoring.batch import InputFileError
+    from closedloop.scoring._columns import InputFileError
 
     ws, _ = trained
     corrupt = tmp_path / "corrupt.parquet"

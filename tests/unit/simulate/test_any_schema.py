@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop.contract.schema import Column, Schema, validate
+from closedloop.contract.schema import Column, Schema
 from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.contract.validation import validate
 from closedloop.model.train import TrainConfig, evaluate, train
 from closedloop.simulate.labels import LabelModel, TrueChurnModel
 from closedloop.simulate.scenarios import (

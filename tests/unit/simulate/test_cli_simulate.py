@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from closedloop.cli import main
-from closedloop.contract.schema import validate
+from closedloop.contract.validation import validate
 from closedloop.simulate.stream import STREAM_COLUMNS
 from tests.loans import LOAN_SCHEMA, make_loans
 

@@ -10,8 +10,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from closedloop.contract.schema import DataContractError, validate
 from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.contract.validation import DataContractError, validate
 from closedloop.simulate.labels import LabelDelay, TrueChurnModel
 from closedloop.simulate.scenarios import SCENARIOS, Scenario, get_scenario, list_scenarios
 from closedloop.simulate.stream import STREAM_COLUMNS, StreamSimulator, simulate_stream
