@@ -349,6 +349,11 @@ def drift_metrics(current: pd.DataFrame, baseline: pd.DataFrame | None = None, *
     -------
     DataFrame
         One row per window, column and drift type, columns :data:`DRIFT_COLUMNS`.
+
+    See Also
+    --------
+    closedloop.monitoring.aggregates.drift_from_log : the same table from an inference log,
+        counted by DuckDB over its Parquet files instead of a DataFrame.
     """
     kinds = _kinds(current, columns, schema)
     windows, groups, grain = _windows(current, granularity, timestamp)
