@@ -77,7 +77,7 @@ def value_counts_sql(kinds: Mapping[str, Kind], granularity: str | Granularity =
     Examples
     --------
     >>> sql = value_counts_sql({"tenure": "numeric", "Contract": "categorical"})
-    >>> "GROUPING SETS" in sql and "CAST(\\"Contract\\" AS VARCHAR)" in sql
+    >>> "GROUPING SETS" in sql and "CAST(Contract AS VARCHAR)" in sql
     True
     """
     names = list(kinds)
