@@ -10,11 +10,18 @@ monthly, weekly and daily windows (baseline and consecutive drift, every feature
 ``ks_2samp`` / ``chi2_contingency`` once per window and column, and for
 :meth:`closedloop.monitoring.estimate.CBPE.estimate` with weekly windows, all labelled and 20 %
 labelled.
+
+With ``--log`` it also writes the stream to a Parquet inference log (in a temporary workspace)
+and times :func:`closedloop.monitoring.aggregates.drift_from_log` (DuckDB value counts over the
+files) against the pandas path on the same rows (``InferenceLog.read`` then ``drift_metrics``),
+and :func:`closedloop.monitoring.report.monitor` with ``engine="duckdb"`` against
+``engine="pandas"``; both paths give the same table, which the script checks.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -22,6 +29,7 @@ from _timing import best_of  # benchmarks/_timing.py, beside this script
 from scipy import stats
 
 from closedloop.contract.telco import TELCO_SCHEMA, load_telco
+from closedloop.monitoring.aggregates import drift_from_log
 from closedloop.monitoring.drift import drift_columns, drift_metrics
 from closedloop.monitoring.estimate import CBPE
 from closedloop.monitoring.windows import assign_windows
@@ -46,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=360)
     parser.add_argument("--rows-per-day", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--log", action="store_true",
+                        help="also time the DuckDB path over a Parquet log against pandas")
     args = parser.parse_args(argv)
     simulator = StreamSimulator(load_telco(), seed=0, population=20_000)
     stream = simulator.stream(args.days, args.rows_per_day, "tenure_shift")
@@ -71,6 +81,32 @@ def main(argv: list[str] | None = None) -> None:
     partial = frame.assign(ground_truth=frame["ground_truth"].where(rng.random(len(frame)) < 0.2))
     seconds = best_of(args.repeat, lambda: cbpe.estimate(partial, "1w"))
     print(f"CBPE.estimate 1w, 20 % labelled (band of the labelled rows): {seconds:6.2f} s")
+    if args.log:
+        log_paths(frame, baseline, args.repeat)
+
+
+def log_paths(frame: pd.DataFrame, baseline: pd.DataFrame, repeat: int) -> None:
+    """The log path (DuckDB aggregates over Parquet) against the pandas path, same rows."""
+    from closedloop.monitoring.report import monitor
+    from closedloop.monitoring.store import InferenceLog
+
+    log = InferenceLog(tempfile.mkdtemp(prefix="bench-drift-"), TELCO_SCHEMA)
+    scored = frame[["prediction", "prediction_proba"]]
+    log.append(frame, model_name="m", model_version="1", timestamp="timestamp", scored=scored)
+    print(f"Parquet log of {len(log):,} rows:")
+    for granularity in ("1mo", "1w", "1d"):
+        a = drift_metrics(log.read(), baseline, granularity=granularity, schema=TELCO_SCHEMA)
+        b = drift_from_log(log, baseline, granularity=granularity)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, rtol=1e-9)
+        pandas_s = best_of(repeat, lambda: drift_metrics(
+            log.read(), baseline, granularity=granularity, schema=TELCO_SCHEMA))
+        log_s = best_of(repeat, lambda: drift_from_log(log, baseline, granularity=granularity))
+        print(f"  drift {granularity:>3}: log path (DuckDB) {log_s:6.2f} s, pandas path (read + "
+              f"drift_metrics) {pandas_s:6.2f} s, ratio {log_s / pandas_s:4.2f}; same table")
+    for engine in ("pandas", "duckdb"):
+        seconds = best_of(repeat, lambda: monitor(log, baseline, granularity="1w",
+                                                  engine=engine))
+        print(f"  monitor 1w engine={engine}: {seconds:6.2f} s")
 
 
 if __name__ == "__main__":

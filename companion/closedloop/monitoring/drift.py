@@ -199,6 +199,12 @@ def compare_many(cmps: Sequence[ColumnSample], curs: Sequence[ColumnSample], kin
     ``test`` is the value test (:data:`VALUE_TESTS`); by default :func:`value_test` on the
     comparison samples ``cmps``.
     """
+    return pd.DataFrame(_compare_arrays(cmps, curs, kind, config, test))
+
+
+def _compare_arrays(cmps: Sequence[ColumnSample], curs: Sequence[ColumnSample], kind: Kind,
+                    config: DriftConfig, test: str | None) -> dict[str, np.ndarray]:
+    """:func:`compare_many` as a dict of columns (no DataFrame per block)."""
     test = test or value_test(kind, cmps, config)
     a = [c.reduced for c in cmps]
     b = [c.reduced for c in curs]
@@ -234,7 +240,7 @@ def compare_many(cmps: Sequence[ColumnSample], curs: Sequence[ColumnSample], kin
                                                for x, y in zip(*pairs)])
         for name, values in stats.items():
             out[name][both] = values
-    return pd.DataFrame(out)
+    return out
 
 
 def _numeric_stats(a: Sequence[st.Reduced], b: Sequence[st.Reduced], config: DriftConfig
@@ -343,6 +349,11 @@ def drift_metrics(current: pd.DataFrame, baseline: pd.DataFrame | None = None, *
     -------
     DataFrame
         One row per window, column and drift type, columns :data:`DRIFT_COLUMNS`.
+
+    See Also
+    --------
+    closedloop.monitoring.aggregates.drift_from_log : the same table from an inference log,
+        counted by DuckDB over its Parquet files instead of a DataFrame.
     """
     kinds = _kinds(current, columns, schema)
     windows, groups, grain = _windows(current, granularity, timestamp)
@@ -389,21 +400,26 @@ def drift_table(windows: pd.DataFrame, reduced: Mapping[str, Sequence[ColumnSamp
                 continue
             cmps = ([baseline[name]] * current.size if previous is None  # type: ignore[index]
                     else [reduced[name][i] for i in previous])
-            block = compare_many(cmps, [reduced[name][i] for i in current], kind, config,
-                                 test)
-            block.insert(0, "window_start", starts[current])
-            block.insert(1, "window_end", ends[current])
+            block = _compare_arrays(cmps, [reduced[name][i] for i in current], kind, config,
+                                    test)
             cmp_at = (np.full(current.size, -1) if previous is None else previous)
-            block.insert(2, "window_cmp_start", starts[cmp_at].where(cmp_at >= 0))
-            block.insert(3, "window_cmp_end", ends[cmp_at].where(cmp_at >= 0))
-            block["drift_type"], block["column_name"], block["column_kind"] = (
-                drift_type, name, kind)
-            block["model_id"] = [models[i] for i in current] if models else None
-            block["_order"] = order
+            n = current.size
+            block.update({
+                "window_start": starts[current].to_numpy(),
+                "window_end": ends[current].to_numpy(),
+                "window_cmp_start": starts[cmp_at].where(cmp_at >= 0).to_numpy(),
+                "window_cmp_end": ends[cmp_at].where(cmp_at >= 0).to_numpy(),
+                "drift_type": np.full(n, drift_type, dtype=object),
+                "column_name": np.full(n, name, dtype=object),
+                "column_kind": np.full(n, kind, dtype=object),
+                "model_id": (np.array([models[i] for i in current], dtype=object) if models
+                             else np.full(n, None, dtype=object)),
+                "_order": np.full(n, order)})
             blocks.append(block)
     if not blocks:
         return pd.DataFrame(columns=list(DRIFT_COLUMNS))
-    table = pd.concat(blocks, ignore_index=True)
+    # One frame from the concatenated columns: a DataFrame per block costs more than its rows.
+    table = pd.DataFrame({key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]})
     table["drift_type"] = pd.Categorical(table["drift_type"], [BASELINE, CONSECUTIVE])
     table = table.sort_values(["window_start", "drift_type", "_order"], kind="stable")
     table["drift_type"] = table["drift_type"].astype(str)

@@ -39,6 +39,7 @@ from closedloop.monitoring._storage import (
     MODEL_VERSION,
     PREDICTION,
     PREDICTION_PROBA,
+    TIMESTAMP,
 )
 from closedloop.monitoring.drift import BASELINE, DriftConfig, drift_metrics
 from closedloop.monitoring.estimate import CBPE
@@ -114,7 +115,8 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
             granularity: str | Granularity = "1d", baseline_name: str = "given",
             labels_as_of: str | pd.Timestamp | None = None,
             drift_config: DriftConfig = DriftConfig(), random_state: int = 0,
-            baselines: Mapping[str, pd.DataFrame] | None = None) -> MonitorReport:
+            baselines: Mapping[str, pd.DataFrame] | None = None,
+            engine: str = "duckdb") -> MonitorReport:
     """Profile, drift and estimated performance of ``log`` per window.
 
     Parameters
@@ -135,6 +137,11 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
         and calibrated on, that version's baseline (``baseline`` for a version missing from the
         mapping), and both tables get a ``model_version`` column. The profile is always per
         model version.
+    engine : {"duckdb", "pandas"}
+        ``"duckdb"`` (default) computes drift and profile from DuckDB aggregates over the log's
+        Parquet files (:func:`closedloop.monitoring.aggregates.drift_from_log`) and reads only
+        the score, prediction and label columns for the estimate; ``"pandas"`` reads the whole
+        log into a DataFrame first (the reference implementation; same tables).
 
     Returns
     -------
@@ -143,6 +150,11 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
     from closedloop.monitoring.metrics import profile
 
     grain = Granularity.parse(granularity)
+    if engine not in ("duckdb", "pandas"):
+        raise ValueError(f"engine must be duckdb or pandas, not {engine!r}")
+    if engine == "duckdb":
+        return _monitor_duckdb(log, baseline, grain, baseline_name, labels_as_of, drift_config,
+                               random_state, baselines)
     frame = log.read(labels_as_of=labels_as_of)
     if frame.empty:
         raise ValueError(f"the inference log in {log.workspace.root} is empty: score and log "
@@ -182,6 +194,57 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
                          baseline_name if baseline is not None or by_version
                          else "none (consecutive only)",
                          profile(frame, grain), drift, estimate, notes, by_version)
+
+
+def _labelled(base: pd.DataFrame | None) -> bool:
+    return base is not None and {PREDICTION, PREDICTION_PROBA, GROUND_TRUTH} <= set(
+        base.columns) and bool(base[GROUND_TRUTH].notna().any())
+
+
+def _monitor_duckdb(log: InferenceLog, baseline: pd.DataFrame | None, grain: Granularity,
+                    baseline_name: str, labels_as_of: Any, drift_config: DriftConfig,
+                    random_state: int, baselines: Mapping[str, pd.DataFrame] | None
+                    ) -> MonitorReport:
+    """:func:`monitor` without reading the log into pandas: drift and profile from DuckDB
+    aggregates, the estimate from the score, prediction and label columns only."""
+    from closedloop.monitoring.aggregates import drift_from_log
+    from closedloop.monitoring.metrics import profile
+
+    rows = log.count()
+    if rows == 0:
+        raise ValueError(f"the inference log in {log.workspace.root} is empty: score and log "
+                         "predictions first")
+    by_version = baselines is not None
+    drift = drift_from_log(log, baseline, granularity=grain, baselines=baselines,
+                           config=drift_config, labels_as_of=labels_as_of)
+    narrow = [TIMESTAMP, PREDICTION, PREDICTION_PROBA, GROUND_TRUTH]
+    if by_version:
+        found = log.query(f"SELECT DISTINCT CAST({MODEL_VERSION} AS VARCHAR) AS v "
+                          "FROM predictions")["v"]
+        parts = [(v, baselines.get(v, baseline))  # type: ignore[union-attr]
+                 for v in sorted(found, key=lambda v: (len(v), v))]
+    else:
+        parts = [(None, baseline)]
+    notes: list[str] = []
+    estimates = []
+    for version, base in parts:
+        if not _labelled(base):
+            notes.append("no estimate" + (f" for version {version}" if by_version else "")
+                         + ": the baseline needs prediction, prediction_proba and ground_truth "
+                         "to calibrate it")
+            continue
+        scores = log.read(columns=narrow, labels_as_of=labels_as_of, model_version=version)
+        estimate = CBPE(random_state=random_state).fit(base).estimate(scores, grain)
+        if by_version and len(estimate):
+            estimate = estimate.assign(**{MODEL_VERSION: version})
+        estimates.append(estimate)
+    estimate = (pd.concat([e for e in estimates if len(e)], ignore_index=True)
+                if any(len(e) for e in estimates) else pd.DataFrame())
+    return MonitorReport(grain.label, rows,
+                         baseline_name if baseline is not None or by_version
+                         else "none (consecutive only)",
+                         profile(log, grain, labels_as_of=labels_as_of), drift, estimate, notes,
+                         by_version)
 
 
 def version_baselines(workspace: Workspace, versions: list[str] | tuple[str, ...], *,
