@@ -215,11 +215,13 @@ def simulator(telco) -> StreamSimulator:
 @pytest.fixture(scope="module")
 def associated_with_tenure(telco) -> set[str]:
     """Columns whose distribution among customers with tenure <= 12 differs from everyone's:
-    a mix shift towards that segment moves them too, legitimately."""
+    a mix shift towards that segment moves them too, legitimately. The threshold is low on
+    purpose: a 0/1 flag is tested with chi-square, which at 30,000 rows a month sees even the
+    senior share moving from 0.162 to about 0.154 (PSI 0.002 between segment and everyone)."""
     segment = telco[telco["tenure"] <= 12]
     return {name for name, kind in drift_columns(telco).items()
             if column_drift(telco[name], segment[name], kind)["population_stability_index"]
-            >= 0.01}
+            >= 0.001}
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -245,7 +247,7 @@ def test_each_scenario_is_detected_where_it_acts_and_only_there(name, simulator,
         quiet -= associated_with_tenure
     if scenario.kind in ("none", "data_quality"):  # labels come from the clean features
         quiet.add("ground_truth")
-    assert len(quiet) >= 4
+    assert len(quiet) >= 3
     false_alarms = detected[sorted(quiet)]
     assert false_alarms.mean() <= FALSE_ALARM_SHARE, false_alarms[false_alarms > 0]
     if scenario.kind == "concept":  # labels moved, the features did not
