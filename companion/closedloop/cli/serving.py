@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from closedloop.cli._common import EXIT_OK, Command
+from closedloop.cli.scoring import add_experiment_arguments, experiment_from_args
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -25,7 +26,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           model_name=args.model_name, workers=args.workers, max_body_bytes=args.max_body_bytes,
           max_concurrency=args.max_concurrency, poll_interval=args.poll_interval,
           flush_rows=args.flush_rows, flush_interval=args.flush_interval,
-          log_level="warning" if args.quiet else "info")
+          log_level="warning" if args.quiet else "info",
+          experiment=experiment_from_args(args), challenger_alias=args.challenger_alias)
     return EXIT_OK
 
 
@@ -47,6 +49,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the request log once this many rows are buffered")
     parser.add_argument("--flush-interval", type=float, default=1.0,
                         help="write the request log at least this often (seconds)")
+    add_experiment_arguments(parser)
 
 
 COMMANDS: dict[str, Command] = {
