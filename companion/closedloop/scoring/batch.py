@@ -95,8 +95,8 @@ __all__ = ["InputFileError", "OutputError", "ScoreResult", "check_input", "read_
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from closedloop.abtest.assignment import Experiment
     from closedloop.monitoring.store import InferenceLog
+    from closedloop.scoring.extras import Experiment
 
 
 def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,

@@ -19,8 +19,9 @@ Chapter "Explain, check fairness, test in production" (``book/10_explain_fairnes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -40,9 +41,18 @@ from closedloop.scoring._columns import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from closedloop.abtest.assignment import Experiment
+__all__ = ["ARM", "REASON_PREFIX", "Experiment", "add_reasons", "experiment_arms",
+           "reason_names"]
 
-__all__ = ["ARM", "REASON_PREFIX", "add_reasons", "experiment_arms", "reason_names"]
+
+class Experiment(Protocol):
+    """What scoring needs of an experiment: :class:`closedloop.abtest.assignment.Experiment`
+    (scoring does not import the A/B stage, which comes later in the loop)."""
+
+    name: str
+    arms: Sequence[str]
+
+    def assign(self, ids: Any) -> np.ndarray: ...
 
 #: Column of the output holding each row's experiment arm.
 ARM = "arm"
