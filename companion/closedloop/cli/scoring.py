@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from closedloop.cli._common import (
     EXIT_OK,
@@ -39,14 +40,50 @@ def cmd_score(args: argparse.Namespace) -> int:
                         tiers=RiskTiers(high=args.high, medium=args.medium),
                         scored_at=args.scored_at, log=not args.no_log, master=args.master,
                         event_time=args.event_time, carry=args.carry or (),
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, reasons=args.reasons,
+                        experiment=experiment_from_args(args),
+                        challenger_alias=args.challenger_alias)
     when = (f"logged at their {result.event_time}" if result.event_time
             else f"logged at {result.scored_at}")
+    arms = (f"; arms {result.arms} by versions {result.arm_versions}" if result.arms
+            is not None else "")
     _emit(args, result.to_dict(),
           f"scored {result.rows:,} rows with {result.model_name} v{result.model_version} "
-          f"({result.engine}) -> {result.output}; tiers {result.tiers}"
+          f"({result.engine}) -> {result.output}; tiers {result.tiers}{arms}"
           + (f"; {when}" if result.logged else ""))
     return EXIT_OK
+
+
+def experiment_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~closedloop.abtest.assignment.Experiment` of ``--experiment-salt``,
+    ``--experiment-split`` (the challenger's share) and ``--coverage``; None without a salt."""
+    salt = getattr(args, "experiment_salt", None)
+    if not salt:
+        return None
+    from closedloop.abtest.assignment import Experiment
+
+    split = float(args.experiment_split)
+    if not 0 <= split <= 1:
+        raise ValueError(f"--experiment-split must be in [0, 1] (got {split})")
+    return Experiment(args.experiment_name or f"ab-{salt}", salt=salt,
+                      split=(1 - split, split), coverage=float(args.coverage))
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--experiment-salt``, ``--experiment-split``, ``--coverage``,
+    ``--experiment-name`` and ``--challenger-alias`` (``score`` and ``serve``)."""
+    parser.add_argument("--experiment-salt", metavar="SALT",
+                        help="run an A/B experiment with this salt: entities assigned to the "
+                             "challenger arm are scored by --challenger-alias, the others by "
+                             "the champion (sticky assignment by entity id)")
+    parser.add_argument("--experiment-split", type=float, default=0.5, metavar="SHARE",
+                        help="the challenger's share of the experiment's traffic (default 0.5)")
+    parser.add_argument("--coverage", type=float, default=1.0,
+                        help="share of entities in the experiment (default 1; the rest are "
+                             "scored by the champion)")
+    parser.add_argument("--experiment-name", help="the experiment's name (default ab-SALT)")
+    parser.add_argument("--challenger-alias", default="challenger",
+                        help="alias (or version) of the challenger arm (default challenger)")
 
 
 def add_score_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +120,10 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schema",
                         help="the batch's data contract, a JSON file (default: the model's; "
                              "if given it must be the same)")
+    parser.add_argument("--reasons", type=int, metavar="K",
+                        help="append reason_1..reason_K, each row's top reasons in words, to "
+                             "the output file (not the log; pandas engine only)")
+    add_experiment_arguments(parser)
 
 
 COMMANDS: dict[str, Command] = {

@@ -22,6 +22,7 @@ from closedloop.cli._common import (
     number,
     whole_number,
 )
+from closedloop.cli.scoring import add_experiment_arguments, experiment_from_args
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -32,7 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           model_name=args.model_name, workers=args.workers, max_body_bytes=args.max_body_bytes,
           max_concurrency=args.max_concurrency, poll_interval=args.poll_interval,
           flush_rows=args.flush_rows, flush_interval=args.flush_interval,
-          log_level="warning" if args.quiet else "info")
+          log_level="warning" if args.quiet else "info",
+          experiment=experiment_from_args(args), challenger_alias=args.challenger_alias)
     return EXIT_OK
 
 
@@ -56,6 +58,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the request log once this many rows are buffered")
     parser.add_argument("--flush-interval", type=number(0, low_open=True), default=1.0,
                         help="write the request log at least this often (seconds)")
+    add_experiment_arguments(parser)
 
 
 COMMANDS: dict[str, Command] = {

@@ -310,3 +310,64 @@ def holdout_reference(workspace: Workspace, data: pd.DataFrame | None = None,
     return rows.assign(**{PREDICTION: scored[PREDICTION].to_numpy(),
                           PREDICTION_PROBA: scored[PREDICTION_PROBA].to_numpy(),
                           GROUND_TRUTH: schema.target_as_int(rows).to_numpy()})
+
+
+def fairness_windows(log: InferenceLog | pd.DataFrame, sensitive: list[str] | tuple[str, ...],
+                     *, metric: str = "equal_opportunity_difference",
+                     granularity: str | Granularity = "7d",
+                     labels_as_of: str | pd.Timestamp | None = None,
+                     by_version: bool = False, min_rows: int = 1, n_bootstrap: int = 200,
+                     random_state: int = 0) -> pd.DataFrame:
+    """A fairness disparity per window of the inference log's labelled rows.
+
+    :func:`closedloop.fairness.fairness_by_window` on the rows whose label has arrived (by
+    ``labels_as_of`` when given), windowed by prediction time like :func:`monitor`'s tables.
+
+    Parameters
+    ----------
+    log : InferenceLog or DataFrame
+        The inference log, or rows already read from it (:meth:`InferenceLog.read`).
+    sensitive : sequence of str
+        The sensitive columns (features stored in the log), one row per (window, column).
+    metric : str
+        A disparity of :data:`closedloop.fairness.DISPARITIES` (or an alias).
+    granularity : str or Granularity
+        Window width (``"1d"``, ``"1w"``, ``"1mo"``, ...), the windows of :func:`monitor`.
+    labels_as_of : str or Timestamp, optional
+        Use only labels arrived by then (with an :class:`InferenceLog`).
+    by_version : bool
+        One table per model version, stacked, with a ``model_version`` column.
+    min_rows : int
+        Windows with fewer labelled rows are left out.
+    n_bootstrap, random_state : int
+        The bootstrap of the intervals (0: no intervals).
+
+    Returns
+    -------
+    DataFrame
+        ``window_start``, (``model_version``,) ``column``, ``metric``, ``value``, ``ci_low``,
+        ``ci_high``, ``labelled_rows``; empty when no row is labelled.
+    """
+    from closedloop.fairness import fairness_by_window
+
+    frame = log if isinstance(log, pd.DataFrame) else log.read(labels_as_of=labels_as_of)
+    missing = [c for c in sensitive if c not in frame.columns]
+    if missing:
+        raise ValueError(f"sensitive column(s) not in the inference log: {missing}")
+    from closedloop.monitoring.windows import add_windows
+
+    frame = add_windows(frame, Granularity.parse(granularity))
+
+    def table(rows: pd.DataFrame) -> pd.DataFrame:
+        return fairness_by_window(rows, list(sensitive), metric=metric, window="window_start",
+                                  min_rows=min_rows, n_bootstrap=n_bootstrap,
+                                  random_state=random_state)
+
+    if not by_version:
+        return table(frame)
+    versions = frame[MODEL_VERSION].astype("object").astype(str)
+    parts = [table(frame[versions == v]).assign(**{MODEL_VERSION: v})
+             for v in sorted(versions.unique(), key=lambda v: (len(v), v))]
+    out = pd.concat(parts, ignore_index=True) if parts else table(frame.iloc[:0])
+    front = ["window_start", MODEL_VERSION]
+    return out[[*front, *[c for c in out.columns if c not in front]]]

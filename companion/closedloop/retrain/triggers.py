@@ -452,3 +452,122 @@ def _psi(reference: Reference, window: pd.DataFrame, schema: Schema) -> dict[str
         stats = column_drift(reference.rows[name], window[name], kind)
         out[name] = float(stats["population_stability_index"])
     return out
+
+
+# ------------------------------------------------------------------------------------ fairness
+
+
+@dataclass(frozen=True)
+class FairnessTrigger:
+    """Fires when a fairness disparity on recent labelled rows is strictly beyond a threshold.
+
+    :class:`Evidence` carries no rows, so this trigger reads them itself: either call
+    :meth:`evaluate` with the inference-log frame, or attach the frame with :meth:`with_rows`
+    and put the result in a :class:`RetrainPolicy` (its :meth:`check` then evaluates the rows as
+    of the evidence's ``as_of``, restricted to the evidence's model version when it names one).
+    Without rows, with fewer than ``min_rows`` labelled rows in the window, with fewer than two
+    groups in ``column``, or when the metric is undefined (a group without positives), it does
+    not fire ("not measured").
+
+    Parameters
+    ----------
+    column : str
+        The sensitive column (a feature stored in the log).
+    metric : str
+        A disparity of :data:`closedloop.fairness.DISPARITIES` (or an alias). A lower-is-fairer
+        disparity fires when it exceeds ``threshold``; ``demographic_parity_ratio``
+        (higher is fairer) fires when it falls strictly below ``threshold``.
+    threshold : float
+        The limit.
+    window_days : float
+        Only labels arrived (``label_arrived_at``; else predictions made, ``timestamp``) in the
+        ``window_days`` before ``as_of`` count.
+    min_rows : int
+        Fewer labelled rows in the window and nothing is measured.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"ground_truth": [1, 1, 0, 1, 1, 0], "prediction": [1, 1, 0, 1, 0, 0],
+    ...                      "SeniorCitizen": [1, 1, 1, 0, 0, 0]})
+    >>> trigger = FairnessTrigger("SeniorCitizen", "tpr_difference", 0.3, min_rows=1)
+    >>> trigger.evaluate(rows).reason
+    'equal_opportunity_difference of SeniorCitizen 0.5 > 0.3 (6 labelled rows)'
+    """
+
+    column: str
+    metric: str = "equal_opportunity_difference"
+    threshold: float = 0.1
+    window_days: float = 30
+    min_rows: int = 100
+    name: str = "fairness"
+    needs: frozenset[str] = frozenset()
+    rows: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from closedloop.fairness.metrics import metric_name
+
+        object.__setattr__(self, "metric", metric_name(self.metric))
+
+    def with_rows(self, frame: pd.DataFrame) -> FairnessTrigger:
+        """The same trigger holding ``frame`` (inference-log rows) for :meth:`check`."""
+        from dataclasses import replace
+
+        return replace(self, rows=frame)
+
+    def check(self, evidence: Evidence) -> TriggerResult:
+        """Evaluate the attached rows as of ``evidence.as_of`` (not measured without rows)."""
+        if self.rows is None:
+            return TriggerResult(self.name, False, None, self.threshold,
+                                 "not measured: no labelled rows given (use with_rows)")
+        rows = self.rows
+        if evidence.model_version is not None and "model_version" in rows.columns:
+            rows = rows[rows["model_version"].astype(str) == str(evidence.model_version)]
+        return self.evaluate(rows, as_of=evidence.as_of)
+
+    def evaluate(self, frame: pd.DataFrame, as_of: pd.Timestamp | None = None) -> TriggerResult:
+        """The verdict on ``frame``'s labelled rows (those in the window before ``as_of``).
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Inference-log rows (:meth:`closedloop.monitoring.store.InferenceLog.read`): the
+            ``column``, ``prediction``, ``ground_truth`` (null until the label arrives) and,
+            with ``as_of``, ``label_arrived_at`` or ``timestamp``.
+        as_of : Timestamp, optional
+            The moment of the decision; None: every labelled row counts.
+
+        Returns
+        -------
+        TriggerResult
+        """
+        from closedloop.fairness.metrics import HIGHER_IS_FAIRER, fairness_report
+
+        if self.column not in frame.columns:
+            return TriggerResult(self.name, False, None, self.threshold,
+                                 f"not measured: no column {self.column!r} in the rows")
+        labelled = frame[frame[GROUND_TRUTH].notna()] if GROUND_TRUTH in frame.columns \
+            else frame.iloc[:0]
+        if as_of is not None and len(labelled):
+            when = "label_arrived_at" if "label_arrived_at" in labelled.columns else "timestamp"
+            times = pd.to_datetime(labelled[when])
+            as_of = pd.Timestamp(as_of)
+            start = as_of - pd.Timedelta(days=self.window_days)
+            labelled = labelled[(times >= start) & (times < as_of)]
+        rows, groups = len(labelled), labelled[self.column].nunique(dropna=False)
+        if rows < self.min_rows or groups < 2:
+            return TriggerResult(self.name, False, None, self.threshold,
+                                 f"not measured: {rows} labelled rows (need {self.min_rows}) "
+                                 f"in {groups} group(s) of {self.column}")
+        value = fairness_report(labelled, [self.column], n_bootstrap=0).value(self.metric,
+                                                                              self.column)
+        higher = self.metric in HIGHER_IS_FAIRER
+        what = f"{self.metric} of {self.column}"
+        result = _result(self.name, None if value is None else (-value if higher else value),
+                         -self.threshold if higher else self.threshold, what,
+                         f"{what} undefined on {rows} labelled rows")
+        if result.value is None:
+            return TriggerResult(self.name, False, None, self.threshold, result.reason)
+        sign = ("<" if result.fired else ">=") if higher else (">" if result.fired else "<=")
+        return TriggerResult(self.name, result.fired, float(value), self.threshold,
+                             f"{what} {value:.4g} {sign} {self.threshold:g} "
+                             f"({rows} labelled rows)")

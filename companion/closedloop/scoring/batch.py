@@ -96,6 +96,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from closedloop.monitoring.store import InferenceLog
+    from closedloop.scoring.extras import Experiment
 
 
 def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
@@ -141,7 +142,7 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
           tiers: RiskTiers = RiskTiers(), scored_at: str | pd.Timestamp | None = None,
           log: InferenceLog | None = None, event_time: str | None = None,
           carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
-          timestamp: str | None = None) -> pd.DataFrame:
+          timestamp: str | None = None, reasons: int | None = None) -> pd.DataFrame:
     """Score a pandas batch: contract check, model, risk tier; optionally log it.
 
     Parameters
@@ -177,14 +178,18 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
         Columns beyond the contract that the batch may carry (and that are dropped).
     timestamp : str, optional
         Former name of ``event_time`` (used when ``event_time`` is not given).
+    reasons : int, optional
+        Append ``reason_1`` ... ``reason_<reasons>``: each row's top reasons in words (see
+        :func:`closedloop.scoring.extras.add_reasons`); never logged. ``model`` must hold a
+        fitted pipeline (a registry pyfunc or a ``PipelineModel``).
 
     Returns
     -------
     DataFrame
         The columns of :func:`output_columns`: entity id (object), ``prediction`` (int64),
         ``prediction_proba`` (float64), ``risk_tier``, ``model_name``, ``model_version``,
-        ``scored_at`` (datetime64[ns]), then the event time and carried columns if any, in the
-        input's row order.
+        ``scored_at`` (datetime64[ns]), then the event time and carried columns if any (then
+        the reason columns when asked), in the input's row order.
 
     Raises
     ------
@@ -214,9 +219,13 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     """
     typed, time_column, carried = _prepare(df, schema, event_time or timestamp, carry,
                                            allow_extra)
+    from closedloop.scoring.extras import add_reasons, check_reasons
+
+    reasons = check_reasons(reasons)
     key = _frame_digest(typed) if log is not None and scored_at is None else None
-    return _score_typed(typed, model, schema, str(model_name), str(model_version), tiers,
-                        _scored_at(scored_at), log, time_column, carried, key)
+    out = _score_typed(typed, model, schema, str(model_name), str(model_version), tiers,
+                       _scored_at(scored_at), log, time_column, carried, key)
+    return add_reasons(out, model, typed, schema, reasons) if reasons else out
 
 
 def _frame_digest(frame: pd.DataFrame) -> str:
@@ -334,6 +343,9 @@ class ScoreResult:
     event_time: str | None = None
     carried: tuple[str, ...] = ()
     log_written: bool | None = None  # False: the batch was already in the log (a retry)
+    reasons: int | None = None  # reason columns written (score_file(reasons=k))
+    arms: dict[str, int] | None = None  # rows per arm (score_file(experiment=...))
+    arm_versions: dict[str, str] | None = None  # the version that answered each arm
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -372,7 +384,9 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                scored_at: str | pd.Timestamp | None = None, log: bool = True,
                event_time: str | None = None, carry: Iterable[str] = (),
                allow_extra: Iterable[str] = (), master: str = "local[*]",
-               timestamp: str | None = None, overwrite: bool = False) -> ScoreResult:
+               timestamp: str | None = None, overwrite: bool = False,
+               reasons: int | None = None, experiment: Experiment | None = None,
+               challenger_alias: str = "challenger") -> ScoreResult:
     """Score a Parquet or CSV file with ``model_name@alias`` and write the output Parquet file.
 
     The input is validated before anything is written: on a contract violation no output file
@@ -396,16 +410,43 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     becomes each logged row's ``timestamp``; carried columns are kept in the output file only).
     A CSV file's id columns are read as text. ``timestamp`` is the former name of
     ``event_time``.
+
+    Optional column sets (pandas engine only; see :mod:`closedloop.scoring.extras`):
+    ``reasons=k`` appends ``reason_1`` ... ``reason_k`` (each row's top reasons, by the model
+    that scored it) to the output file, not to the log; ``experiment`` (an
+    :class:`~closedloop.abtest.assignment.Experiment` of two arms) scores the rows of its
+    second arm with ``challenger_alias`` and all others with ``alias``, adds an ``arm``
+    column, and logs one batch per version. The result then reports ``reasons``, ``arms``
+    and ``arm_versions``; its ``model_version`` is the champion's.
     """
+    from closedloop.scoring.extras import check_reasons
+
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     when = _scored_at(scored_at)
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
+    reasons = check_reasons(reasons)
+    if engine == "spark" and (reasons or experiment is not None):
+        raise ValueError("reasons and experiment are pandas-only for now: use engine='pandas'")
     check_output(output_path, overwrite, early=True)
     reap_output_leftovers(output_path)
     if not Path(input_path).exists():
         raise FileNotFoundError(f"{input_path}: no such input file")
     key = content_digest(input_path) if log and scored_at is None else None
+    if reasons or experiment is not None:
+        from closedloop.scoring.extras import score_file_extras
+
+        done = score_file_extras(
+            workspace, input_path, output_path, alias=alias, schema=schema,
+            model_name=model_name, tiers=tiers, when=when, log=log,
+            event_time=event_time or timestamp, carry=tuple(carry),
+            allow_extra=tuple(allow_extra), content_key=key, overwrite=overwrite,
+            reasons=reasons, experiment=experiment, challenger_alias=challenger_alias)
+        counts = done["counts"]
+        return ScoreResult(sum(counts.values()), str(output_path), model_name, done["version"],
+                           engine, str(when), {t: int(counts.get(t, 0)) for t in tiers.labels},
+                           log, done["time_column"], done["carried"], done["written"], reasons,
+                           done["arms"], done["arm_versions"])
     if engine == "pandas":
         version, counts, time_column, carried, written = _score_file_pandas(
             workspace, input_path, output_path, alias, schema, model_name, tiers, when, log,

@@ -23,6 +23,11 @@ Endpoints
     Look the alias up now; swap in a new version if it passes its smoke test (200), else keep
     the current one (409).
 
+With an ``experiment`` (:func:`create_app`, ``closedloop serve --experiment-salt``), each row is
+answered by its entity's arm (:mod:`closedloop.serving.experiment`): the challenger arm by
+``challenger_alias``, everything else by the champion; each row then also says its ``arm``, the
+response the ``experiment``, and ``/health`` is ready once both versions are loaded.
+
 Bad input is answered, never raised: the checks sit before the model, a request holds the version
 it started with, and any unexpected error becomes a 500 JSON answer for that request only.
 """
@@ -74,6 +79,8 @@ class ServeOptions:
     poll_interval: float = 10.0
     flush_rows: int = 1000
     flush_interval: float = 1.0
+    experiment: dict[str, Any] | None = None  # Experiment.to_dict()
+    challenger_alias: str = "challenger"
 
 
 # ------------------------------------------------------------------------ response models
@@ -94,6 +101,7 @@ class PredictionRow(BaseModel):
     risk_tier: str
     model_version: str
     reasons: list[ReasonItem] | None = None
+    arm: str | None = None
 
 
 class PredictResponse(BaseModel):
@@ -101,6 +109,7 @@ class PredictResponse(BaseModel):
     model_name: str
     model_version: str
     predictions: list[PredictionRow]
+    experiment: str | None = None
 
 
 class Problem(BaseModel):
@@ -125,6 +134,7 @@ class Health(BaseModel):
     swaps: int
     failed_version: dict[str, str] | None = None
     registry_error: str | None = None
+    experiment: dict[str, Any] | None = None
 
 
 def _error(status: int, error: str, detail: str | None = None,
@@ -249,7 +259,8 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
                alias: str = "champion", model_name: str = DEFAULT_MODEL_NAME,
                max_body_bytes: int = 1_048_576, max_concurrency: int = 64,
                poll_interval: float = 10.0, flush_rows: int = 1000,
-               flush_interval: float = 1.0) -> FastAPI:
+               flush_interval: float = 1.0, experiment: Any = None,
+               challenger_alias: str = "challenger") -> FastAPI:
     """The FastAPI application serving ``alias`` of ``model_name`` from ``workdir``.
 
     The version is loaded (and smoke-tested) by a background task at start-up, which then looks
@@ -257,21 +268,34 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
     Answered rows go to the workspace's inference log through a
     :class:`~closedloop.serving.request_log.RequestLog` flushed every ``flush_rows`` rows or
     ``flush_interval`` seconds and at shutdown. See the module docstring for the endpoints.
+
+    ``experiment`` (an :class:`~closedloop.abtest.assignment.Experiment` of two arms, or its
+    ``to_dict()``) routes each row by its entity's arm: the second arm is answered by
+    ``challenger_alias`` (loaded, smoke-tested and polled like the champion), all other rows by
+    ``alias``. The request log records the version that answered each row (it has no arm
+    column).
     """
+    from closedloop.serving.experiment import as_experiment, score_experiment
+
     workspace = workdir if isinstance(workdir, Workspace) else Workspace.resolve(workdir)
     service = ModelService(workspace, alias=alias, model_name=model_name)
+    experiment = as_experiment(experiment)
+    challenger = None if experiment is None else ModelService(
+        workspace, alias=challenger_alias, model_name=model_name)
+    services = [service] + ([challenger] if challenger is not None else [])
     request_log = RequestLog(workspace, max_rows=flush_rows, interval=flush_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         request_log.start()
-        keeper = asyncio.create_task(_keep_current(service, poll_interval))
+        keepers = [asyncio.create_task(_keep_current(s, poll_interval)) for s in services]
         try:
             yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for keeper in keepers:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
             written = await asyncio.to_thread(request_log.close)
             logger.info("shutdown: request log flushed (%s rows in this last batch, %s in all)",
                         written, request_log.written)
@@ -279,6 +303,7 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
     app = FastAPI(title="closedloop scoring service", lifespan=lifespan,
                   summary=f"scores with @{alias} of {model_name}")
     app.state.service, app.state.request_log = service, request_log
+    app.state.challenger, app.state.experiment = challenger, experiment
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
@@ -291,7 +316,8 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
     async def predict(request: Request, explain: bool = False,
                       top: int = Query(4, ge=1, le=50)) -> JSONResponse:
         loaded = service.current
-        if loaded is None:
+        rival = challenger.current if challenger is not None else None
+        if loaded is None or (challenger is not None and rival is None):
             return _error(503, "not ready", "no model version is loaded yet",
                           headers={"Retry-After": "1"})
         header = request.headers.get("x-request-id", "")
@@ -306,21 +332,35 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
                           f"objects, got {type(payload).__name__}")
         requested_at = pd.Timestamp.now(tz="UTC")
         try:
-            loaded, body = service.score(records, request_id, loaded, explain=explain,
-                                         top=top)
+            if experiment is None:
+                loaded, body = service.score(records, request_id, loaded, explain=explain,
+                                             top=top)
+                answered = [(loaded, list(range(len(records))))]
+            else:
+                answered, body = score_experiment(
+                    experiment, (service, challenger), (loaded, rival), records, request_id,
+                    explain=explain, top=top)
         except RecordContractError as err:
             return _error(422, f"data contract {loaded.schema.name!r} violated",
                           f"{len(err.record_problems)} problem(s)",
                           [p.to_dict() for p in err.record_problems])
-        request_log.add(loaded.schema, loaded.model_name, loaded.version, records,
-                        [row["prediction_id"] for row in body["predictions"]],
-                        [row["prediction"] for row in body["predictions"]],
-                        [row["prediction_proba"] for row in body["predictions"]], requested_at)
+        rows = body["predictions"]
+        for version, positions in answered:
+            request_log.add(version.schema, version.model_name, version.version,
+                            [records[i] for i in positions],
+                            [rows[i]["prediction_id"] for i in positions],
+                            [rows[i]["prediction"] for i in positions],
+                            [rows[i]["prediction_proba"] for i in positions], requested_at)
         return JSONResponse(body, headers={"X-Request-ID": request_id})
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> JSONResponse:
         status = service.status()
+        if challenger is not None:
+            other = challenger.status()
+            status["experiment"] = {**experiment.to_dict(), "challenger": other}
+            if other["status"] != "ready":
+                status["status"] = "loading"
         return JSONResponse(status, status_code=200 if status["status"] == "ready" else 503)
 
     @app.get("/metadata", responses={503: {"model": ErrorResponse}})
@@ -333,7 +373,11 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
     @app.post("/reload", responses={409: {"model": ErrorResponse}})
     async def reload() -> JSONResponse:
         result = await asyncio.to_thread(service.reload)
-        return JSONResponse(result, status_code=409 if "failed" in result else 200)
+        failed = "failed" in result
+        if challenger is not None:
+            result = {**result, "challenger": await asyncio.to_thread(challenger.reload)}
+            failed = failed or "failed" in result["challenger"]
+        return JSONResponse(result, status_code=409 if failed else 200)
 
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes,
                        max_concurrency=max_concurrency)
@@ -373,18 +417,26 @@ def serve(workdir: str | os.PathLike[str] | None = None, host: str = "127.0.0.1"
           port: int = 8000, alias: str = "champion", model_name: str = DEFAULT_MODEL_NAME,
           workers: int = 1, max_body_bytes: int = 1_048_576, max_concurrency: int = 64, *,
           poll_interval: float = 10.0, flush_rows: int = 1000, flush_interval: float = 1.0,
-          log_level: str = "info") -> None:
+          log_level: str = "info", experiment: Any = None,
+          challenger_alias: str = "challenger") -> None:
     """Run the scoring service until SIGINT/SIGTERM (then flush the request log and exit).
 
     Binds ``127.0.0.1`` unless another ``host`` is given. With ``workers > 1`` uvicorn starts
-    that many processes, each loading the model and logging its own rows.
+    that many processes, each loading the model and logging its own rows. ``experiment`` and
+    ``challenger_alias`` are those of :func:`create_app` (the assignment is the same in every
+    worker).
     """
     import uvicorn
 
     _configure_logging()
     root = str(Workspace.resolve(workdir).root)
+    from closedloop.serving.experiment import as_experiment
+
+    experiment = as_experiment(experiment)
     options = ServeOptions(root, alias, model_name, max_body_bytes, max_concurrency,
-                           poll_interval, flush_rows, flush_interval)
+                           poll_interval, flush_rows, flush_interval,
+                           None if experiment is None else experiment.to_dict(),
+                           challenger_alias)
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
               "timeout_graceful_shutdown": 30}
     if workers <= 1:
