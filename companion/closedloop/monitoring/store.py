@@ -53,7 +53,7 @@ from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.contract.validation import DataContractError
 
-# The log's file layout, public here for the writers outside this stage (Spark scoring).
+# The log's file layout, public here for the writers outside this stage (scoring, serving).
 from closedloop.monitoring._storage import (  # noqa: F401
     BACKFILLED_AT,
     BATCH_ID,
@@ -71,17 +71,20 @@ from closedloop.monitoring._storage import (  # noqa: F401
     commit_batch,
     digest,
     duckdb_connection,
+    fault,
     labels_arrow_schema,
     log_view_sql,
     naive_utc,
     now,
     predictions_arrow_schema,
     quote,
+    reap_leftovers,
     repeated_keys,
     restore_log_dtypes,
     to_arrow,
     write_batch,
 )
+from closedloop.monitoring._storage import _fsync_dir as fsync_dir  # noqa: F401
 
 if TYPE_CHECKING:
     import duckdb

@@ -268,7 +268,7 @@ def check_output(path: str | os.PathLike[str], overwrite: bool = False, *,
 
 def reap_output_leftovers(path: str | os.PathLike[str]) -> int:
     """Remove stale hidden temporary files and folders of ``path`` left by killed writers."""
-    from closedloop.monitoring._storage import reap_leftovers
+    from closedloop.monitoring.store import reap_leftovers
 
     path = Path(path)
     return reap_leftovers(path.parent, f".{glob.escape(path.name)}.*") if path.parent.is_dir() \
@@ -283,7 +283,7 @@ def output_partial(path: Path, suffix: str = "tmp") -> Path:
 def publish_output(partial: Path, path: Path) -> None:
     """Flush the written ``partial`` and rename it to ``path`` (atomic), then fire the
     ``score:after_output`` fault point."""
-    from closedloop.monitoring._storage import _fsync_dir, fault
+    from closedloop.monitoring.store import fault, fsync_dir
 
     fd = os.open(partial, os.O_RDONLY)
     try:
@@ -291,5 +291,5 @@ def publish_output(partial: Path, path: Path) -> None:
     finally:
         os.close(fd)
     os.replace(partial, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     fault("score:after_output")

@@ -264,7 +264,7 @@ def _event_times(values: pd.Series, column: str, schema: Schema) -> pd.Series:
 def _check_repeats(typed: pd.DataFrame, schema: Schema, when: pd.Timestamp,
                    time_column: str | None) -> None:
     """Refuse a batch to log where an (entity id, event time) pair repeats."""
-    from closedloop.monitoring._storage import repeated_keys
+    from closedloop.monitoring.store import repeated_keys
 
     times = typed[time_column] if time_column else pd.Series(
         np.full(len(typed), when.to_datetime64(), dtype="datetime64[ns]"))
@@ -491,8 +491,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     import pyarrow.parquet as pq
 
     from closedloop.model.registry import load_model
-    from closedloop.monitoring._storage import PREDICTION_ID, digest
-    from closedloop.monitoring.store import InferenceLog, prediction_ids
+    from closedloop.monitoring.store import PREDICTION_ID, InferenceLog, digest, prediction_ids
 
     typed, time_column, carried = _prepare(read_table(input_path, schema), schema, event_time,
                                            carry, allow_extra)

@@ -41,10 +41,10 @@ from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.contract.validation import DataContractError, restore_dtypes, text_numbers_message
-from closedloop.monitoring._storage import BATCH_ID as _BATCH_ID
-from closedloop.monitoring._storage import LOGGED_AT as _LOGGED_AT
-from closedloop.monitoring._storage import PREDICTION_ID as _PREDICTION_ID
-from closedloop.monitoring._storage import TIMESTAMP as _TIMESTAMP
+from closedloop.monitoring.store import BATCH_ID as _BATCH_ID
+from closedloop.monitoring.store import LOGGED_AT as _LOGGED_AT
+from closedloop.monitoring.store import PREDICTION_ID as _PREDICTION_ID
+from closedloop.monitoring.store import TIMESTAMP as _TIMESTAMP
 from closedloop.scoring._columns import (
     DEFAULT_MODEL_NAME,
     MODEL_NAME,
@@ -562,7 +562,7 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
     import pyarrow.parquet as pq
 
     from closedloop.monitoring import store as _storage
-    from closedloop.monitoring._storage import fault
+    from closedloop.monitoring.store import fault
     from closedloop.scoring._columns import OUTPUT_BATCH_KEY
 
     partial = output_partial(output_path)
@@ -608,7 +608,7 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring._storage import digest, repeated_keys
+    from closedloop.monitoring.store import digest, repeated_keys
 
     ids = pa.concat_arrays([chunk for part in parts for chunk in
                             pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
@@ -630,7 +630,7 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring._storage import now, predictions_arrow_schema
+    from closedloop.monitoring.store import now, predictions_arrow_schema
 
     out_schema = out_schema or output_arrow_schema(schema)
     log_schema = predictions_arrow_schema(schema)

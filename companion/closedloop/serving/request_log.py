@@ -20,8 +20,7 @@ import pandas as pd
 
 from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
-from closedloop.monitoring._storage import PREDICTION, PREDICTION_ID, PREDICTION_PROBA
-from closedloop.monitoring.store import InferenceLog
+from closedloop.monitoring.store import PREDICTION, PREDICTION_ID, PREDICTION_PROBA, InferenceLog
 
 logger = logging.getLogger("closedloop.serving")
 
