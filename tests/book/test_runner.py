@@ -52,7 +52,8 @@ def test_a_parameter_the_chapter_lacks_is_a_usage_error():
 @pytest.mark.slow
 def test_a_chapter_runs_with_parameters(tmp_path: Path):
     out = tmp_path / "out" / "02.ipynb"
-    done = _run("02_data_contract", "-p", "n_loans", "200", "-o", str(out), cwd=tmp_path)
+    done = _run("02_data_contract", "-p", "n_loans", "200", "-o", str(out), "--book", str(BOOK),
+                cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     nb = nbformat.read(out, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
