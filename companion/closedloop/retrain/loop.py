@@ -286,7 +286,11 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
 def _progress(items: Any, total: int, name: str, enabled: bool) -> Any:
     if not enabled:
         return items
-    from tqdm.auto import tqdm
+    import warnings
+
+    with warnings.catch_warnings():  # no ipywidgets in a notebook kernel: the console bar
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
 
     return tqdm(items, total=total, desc=name, leave=False)
 
