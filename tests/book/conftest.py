@@ -63,7 +63,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (copy / "_config.yml").write_text(config.replace("execute_notebooks: cache",
                                                      'execute_notebooks: "off"'))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "companion")}
-    done = subprocess.run([str(JUPYTER_BOOK), "build", str(copy), "--keep-going"],
+    done = subprocess.run([str(JUPYTER_BOOK), "build", str(copy), "--keep-going"], check=False,
                           capture_output=True, text=True, env=env, timeout=1800)
     html = copy / "_build" / "html"
     assert done.returncode == 0 and (html / "index.html").is_file(), (
@@ -79,7 +79,8 @@ def _install_chromium() -> str | None:
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in ([apt, "update"], [apt, "install", "-y", "chromium"]):
-        if subprocess.run(argv, capture_output=True, env=env, timeout=1200).returncode != 0:
+        if subprocess.run(argv, capture_output=True, env=env, timeout=1200,
+                          check=False).returncode != 0:
             return None
     return shutil.which("chromium")
 

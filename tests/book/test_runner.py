@@ -21,7 +21,8 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
     env = {**os.environ, "PYTHONPATH": env_path + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run([sys.executable, "-m", "closedloop.cli", "book", "run", *args],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=900,
+                          check=False)
 
 
 def test_values_are_read_like_papermill():
