@@ -193,13 +193,7 @@ def tune(splits: Splits, schema: Schema, config: TrainConfig,
 
     With ``log_trials`` each trial is a nested MLflow run under the active run.
     """
-    import warnings
-
-    with warnings.catch_warnings():
-        # optuna imports tqdm.auto, which warns "IProgress not found" in a notebook kernel
-        # without ipywidgets (and then uses the console bar anyway): noise in every chapter.
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import optuna
+    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     X_train, y_train = splits.train, schema.target_as_int(splits.train)

@@ -286,11 +286,7 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
 def _progress(items: Any, total: int, name: str, enabled: bool) -> Any:
     if not enabled:
         return items
-    import warnings
-
-    with warnings.catch_warnings():  # no ipywidgets in a notebook kernel: the console bar
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
     return tqdm(items, total=total, desc=name, leave=False)
 
