@@ -1,6 +1,6 @@
 # Two user-facing targets:
 #   make book   execute every chapter and build the HTML book (_build/html/index.html)
-#   make test   run the whole test suite (unit, data, model, notebooks)
+#   make test   run the whole test suite (unit, data, model, notebooks, the book in a browser)
 # Both create .venv and install the package with all extras on first use, and again whenever
 # pyproject.toml changes (the stamp file is named after its hash).
 
@@ -28,7 +28,7 @@ export PYTHONHASHSEED := 0
 
 BOOK_WORKDIR := $(CURDIR)/_build/workdir
 
-.PHONY: help book test install
+.PHONY: help book test install browser
 
 help:
 	@echo "make book   execute every chapter and build _build/html/index.html"
@@ -40,8 +40,15 @@ book: install
 	test -f _build/html/index.html
 	@echo "Open _build/html/index.html"
 
-test: install
+test: install browser
 	$(VENV_PY) -m pytest
+
+# Internal: headless Chromium for tests/book/test_browser.py (Debian's `chromium`), installed when
+# missing and possible (root with apt-get); otherwise those tests are skipped and say why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  >/dev/null; } || echo "chromium not available: the browser tests will be skipped"
 
 # Internal: (re)create the environment when pyproject.toml changed; a no-op otherwise.
 install: $(STAMP)

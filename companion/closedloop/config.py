@@ -202,9 +202,20 @@ def quiet_mlflow() -> None:
     """Silence MLflow's INFO logs and artifact-download progress bars in this process.
 
     Called explicitly by the chapters and the CLI (never at import): MLflow's chatter would
-    otherwise bury the output a reader is meant to look at.
+    otherwise bury the output a reader is meant to look at. The schema enforcement's
+    "Found extra inputs ... will be ignored" warning is silenced too: scoring passes whole rows
+    (ids, timestamps) on purpose and the model keeps only its features. So is tqdm's
+    "IProgress not found" warning, printed in notebooks when MLflow or optuna first import it.
     """
     import logging
 
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.models.utils").setLevel(logging.ERROR)
+    # MLflow (and optuna) import tqdm.auto, which in a notebook kernel without ipywidgets warns
+    # "IProgress not found" (then uses the console bar): import it once here, quietly.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import tqdm.auto  # noqa: F401

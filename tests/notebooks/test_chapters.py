@@ -2,17 +2,21 @@
 
 Chapters are discovered with a glob, so a new chapter is tested without touching this file; give it
 small parameters in ``SMALL_PARAMETERS`` if its defaults are slow. A chapter that declares a
-``workdir`` parameter gets a fresh temporary workspace.
+``workdir`` parameter gets a fresh temporary workspace. Its executed outputs must be clean: no
+warning, traceback, path of the repository or of the Python environment (``FORBIDDEN_OUTPUT``).
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-BOOK = Path(__file__).resolve().parents[2] / "book"
+ROOT = Path(__file__).resolve().parents[2]
+BOOK = ROOT / "book"
 CHAPTERS = sorted(BOOK.glob("*.ipynb"))
 
 #: Parameters that keep each chapter fast in tests, by notebook stem (default: none).
@@ -29,6 +33,38 @@ SMALL_PARAMETERS: dict[str, dict] = {
     "12_your_own_table": {"n_trials": 0, "days": 45, "rows_per_day": 50, "months": 1,
                           "loop_rows_per_day": 40},
 }
+
+
+#: What a reader must never see in a chapter's outputs: warnings, tracebacks, and paths of the
+#: machine that built the book (the repository, the Python environment's packages).
+FORBIDDEN_OUTPUT = re.compile("|".join([
+    r"Warning\b", r"WARNING", r"Traceback", re.escape(str(ROOT)), re.escape(sys.prefix),
+    r"site-packages",
+]))
+
+
+def output_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """``"code cell N: ...text..."`` for every output of ``nb`` that shows a forbidden string."""
+    problems = []
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for i, cell in enumerate(code, start=1):
+        for output in cell.get("outputs", []):
+            texts = [output.get("text", "")]
+            texts += [str(v) for k, v in output.get("data", {}).items()
+                      if k.startswith("text/") or k.endswith("json")]
+            if output.get("output_type") == "error":
+                texts += ["Traceback " + output.get("ename", "")]
+            for text in texts:
+                seen = set()
+                for match in FORBIDDEN_OUTPUT.finditer(text):
+                    line_start = text.rfind("\n", 0, match.start()) + 1
+                    if line_start in seen:
+                        continue
+                    seen.add(line_start)
+                    line_end = text.find("\n", match.end())
+                    line = text[line_start:line_end if line_end >= 0 else None]
+                    problems.append(f"code cell {i}: {line.strip()[:200]}")
+    return problems
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -54,10 +90,13 @@ def test_chapter_executes(chapter: Path, tmp_path: Path, monkeypatch: pytest.Mon
         parameters["workdir"] = str(workdir)
     unknown = set(parameters) - set(declared)
     assert not unknown, f"{chapter.name} has no parameters {sorted(unknown)}"
-    papermill.execute_notebook(
+    executed = papermill.execute_notebook(
         str(chapter), str(tmp_path / chapter.name), parameters=parameters,
         kernel_name="python3", cwd=str(BOOK), progress_bar=False,
     )
+    problems = output_problems(executed)
+    assert not problems, (f"{chapter.name} shows readers warnings, tracebacks or build paths:\n  "
+                          + "\n  ".join(problems))
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=_ids(CHAPTERS))

@@ -3,7 +3,8 @@
 :func:`build_parser` assembles the sub-commands from the stage modules
 (:mod:`~closedloop.cli.model`, :mod:`~closedloop.cli.gates`, :mod:`~closedloop.cli.simulate`,
 :mod:`~closedloop.cli.scoring`, :mod:`~closedloop.cli.serving`, :mod:`~closedloop.cli.monitoring`,
-:mod:`~closedloop.cli.business`, :mod:`~closedloop.cli.retrain`) in the order the loop runs them,
+:mod:`~closedloop.cli.business`, :mod:`~closedloop.cli.retrain`, then
+:mod:`~closedloop.cli.book`, which executes the book's chapters) in the order the loop runs them,
 each with the common options of :func:`closedloop.cli._common.add_common_options`; :func:`main`
 runs one and turns the library's errors into exit codes.
 """
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from closedloop.cli import (
+    book,
     business,
     gates,
     model,
@@ -37,7 +39,7 @@ from closedloop.contract.telco import DataUnavailableError
 from closedloop.contract.validation import DataContractError
 
 LOOP_ORDER = ("train", "validate", "promote", "rollback", "status", "history", "simulate",
-              "score", "serve", "backfill", "monitor", "roi", "retrain", "loop")
+              "score", "serve", "backfill", "monitor", "roi", "retrain", "loop", "book")
 """The sub-commands in the order the loop runs them (and ``closedloop --help`` lists them)."""
 
 NEEDS_MODEL = frozenset({"validate", "promote", "rollback", "status", "history", "score",
@@ -74,7 +76,8 @@ def check_workspace(args: argparse.Namespace) -> None:
 def _commands() -> dict[str, Command]:
     """Every stage module's ``COMMANDS``, in :data:`LOOP_ORDER`."""
     found: dict[str, Command] = {}
-    for stage in (model, gates, simulate, scoring, serving, monitoring, business, retrain):
+    for stage in (model, gates, simulate, scoring, serving, monitoring, business, retrain,
+                  book):
         found.update(stage.COMMANDS)
     return {name: found[name] for name in LOOP_ORDER}
 

@@ -60,7 +60,11 @@ TRAIN_ARTIFACT = "train.parquet"
 VALIDATION_ARTIFACT = "validation.parquet"
 
 try:  # mlflow is a core dependency; the guard only keeps the class definable in light contexts
-    from mlflow.pyfunc import PythonModel
+    with warnings.catch_warnings():
+        # Importing MLflow imports tqdm.auto, which in a notebook kernel without ipywidgets warns
+        # "IProgress not found" (and then uses the console bar): noise in every chapter.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover
     PythonModel = object  # type: ignore[assignment,misc]
 
