@@ -64,7 +64,7 @@ def summarise_arms(frame: pd.DataFrame, *, arm: str = "arm", outcome: str = "chu
     arms : sequence of str
         The arms to report, in order.
     business : BusinessModel or str, optional
-        The economics (a :class:`closedloop.business.BusinessModel` or a template name such as
+        The economics (a :class:`~closedloop.business.templates.BusinessModel` or a template name such as
         ``"telecom"``). Adds ``value_per_customer``: minus the customer value lost to churn and,
         with ``targeted``, minus the cost of the interventions. The outcomes were realised
         after each arm's interventions, so the saves are already in the churn rate.
@@ -231,7 +231,7 @@ def promote_winner(workspace: Any, decision: Decision, *, reason: str,
                    model_name: str | None = None, version: str | None = None) -> Any:
     """Promote the challenger if, and only if, the decision says it won.
 
-    Calls :func:`closedloop.model.registry.promote` (never with ``force``): the quality gates
+    Calls :func:`~closedloop.model.promotion.promote` (never with ``force``): the quality gates
     still apply, and a gate that failed or ran against another champion refuses the promotion
     with :class:`~closedloop.model.registry.RegistryError`. The audit trail's reason gets the
     decision's summary appended.

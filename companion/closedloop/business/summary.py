@@ -134,7 +134,7 @@ def executive_summary(scored: pd.DataFrame, business: BusinessModel, *, y: Any =
 
 
 def impact_table(impacts: Mapping[str, BusinessImpact]) -> pd.DataFrame:
-    """Several :class:`BusinessImpact` side by side, one column each (e.g. two models).
+    """Several :class:`~closedloop.business.value.BusinessImpact` side by side, one column each (e.g. two models).
 
     Examples
     --------

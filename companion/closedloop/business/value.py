@@ -1,10 +1,10 @@
 """Business impact: what acting on a model's scores is worth, priced on its precision and recall.
 
-A :class:`BusinessModel` holds three numbers a business owner can argue about: what a customer
+A :class:`~closedloop.business.templates.BusinessModel` holds three numbers a business owner can argue about: what a customer
 who leaves is worth (``customer_value``), what one intervention costs (``intervention_cost``,
-a call, a discount, a manual review) and how often it works (``success_rate``). :data:`TEMPLATES`
+a call, a discount, a manual review) and how often it works (``success_rate``). :data:`~closedloop.business.templates.TEMPLATES`
 holds starting points for telecom churn, retail churn and financial-services fraud; override any
-field with :func:`template`.
+field with :func:`~closedloop.business.templates.template`.
 
 Value is always computed from the model's output, never as ``count x constants``:
 
@@ -16,9 +16,9 @@ Value is always computed from the model's output, never as ``count x constants``
   positives for the same number of calls earns more; a model that targets nobody earns nothing.
 
 Targeting every customer whose expected net value is positive means a threshold of
-``intervention_cost / (success_rate * customer_value)`` (:meth:`BusinessModel.break_even`);
+``intervention_cost / (success_rate * customer_value)`` (:meth:`~closedloop.business.templates.BusinessModel.break_even`);
 :func:`profit_curve` shows the whole trade-off and compares the business-optimal threshold with
-the F1-optimal one. :func:`executive_summary` puts it on one page.
+the F1-optimal one. :func:`~closedloop.business.summary.executive_summary` puts it on one page.
 
 See Also
 --------

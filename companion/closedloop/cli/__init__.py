@@ -3,7 +3,7 @@
 The commands follow the loop: ``train``, ``validate``, ``promote``, ``rollback``, ``status``,
 ``simulate``, ``score``, ``backfill``, ``monitor``, ``roi``, ``retrain`` and ``loop``, each in the
 module of its stage (:mod:`~closedloop.cli.model`, :mod:`~closedloop.cli.gates`, ...), assembled
-by :func:`build_parser`; last, ``book run`` executes the book's chapters
+by :func:`~closedloop.cli.parser.build_parser`; last, ``book run`` executes the book's chapters
 (:mod:`~closedloop.cli.book`). Every command takes ``--workdir`` (default ``$CLOSEDLOOP_WORKDIR`` or
 ``./closedloop-work``) and ``--json`` (machine-readable output on stdout; logs and progress go to
 stderr). Exit codes: 0 done, 1 a check failed, 2 a usage, data-contract or registry error (the

@@ -1,6 +1,6 @@
 """Command of the serving stage: ``serve``.
 
-``serve`` runs the real-time scoring service (:func:`closedloop.serving.serve`): the alias
+``serve`` runs the real-time scoring service (:func:`~closedloop.serving.app.serve`): the alias
 (``@champion`` by default) loaded once with its version pinned, ``POST /predict``,
 ``GET /health``, ``GET /metadata`` and ``POST /reload`` on ``127.0.0.1`` unless told otherwise,
 every answered row logged to the workspace's inference log, a promotion picked up without a

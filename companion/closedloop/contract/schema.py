@@ -9,7 +9,7 @@ Telco churn data; readers declare their own for another table, in Python or in a
 stage (features, training, scoring, monitoring) takes the schema.
 
 A schema is checked when it is built: :class:`SchemaError` lists every problem of the declaration
-at once, as :class:`DataContractError` lists every problem of a table.
+at once, as :class:`~closedloop.contract.validation.DataContractError` lists every problem of a table.
 
 See Also
 --------
@@ -32,7 +32,7 @@ import pandas as pd
 ColumnKind = Literal["id", "category", "integer", "float", "timestamp", "boolean"]
 
 #: Pandas dtype that each column kind is stored as once it has passed the contract. ``id``
-#: columns hold text (:func:`restore_dtypes` turns integer ids into strings); a ``boolean``
+#: columns hold text (:func:`~closedloop.contract.validation.restore_dtypes` turns integer ids into strings); a ``boolean``
 #: column with nulls is held as pandas' nullable ``boolean`` dtype.
 KIND_DTYPES: Mapping[str, str] = {
     "id": "object",
@@ -95,7 +95,7 @@ class Column:
     ``integer``, ``float``, ``timestamp`` or ``boolean``. ``categories`` lists the allowed values
     of a ``category`` column; ``low``/``high`` bound a numeric column (inclusive). ``nullable``
     says whether missing values are allowed at all; an ``integer`` column with nulls fails
-    :func:`restore_dtypes`, because pandas would silently turn it into floats.
+    :func:`~closedloop.contract.validation.restore_dtypes`, because pandas would silently turn it into floats.
 
     The column is checked by the :class:`Schema` that holds it, so that one error lists every
     problem of the declaration.
@@ -124,7 +124,7 @@ class Schema:
     name : str
         Short name, used in run names and lineage tags.
     columns : tuple of Column
-        Every column, in order. Columns not listed are an error in :func:`validate`.
+        Every column, in order. Columns not listed are an error in :func:`~closedloop.contract.validation.validate`.
     target : str
         The label column: an ``integer`` column bounded by 0 and 1, a ``boolean`` column, or a
         ``category`` column with exactly two categories.

@@ -1,12 +1,12 @@
 """Quality gates: a declarative configuration, a run of every check, a report, a verdict.
 
-:class:`GateConfig` says what a model must achieve; :data:`PRESETS` hold configurations for a few
-domains and :func:`derive_floors` derives floors from the class balance of the data instead.
+:class:`~closedloop.gates.config.GateConfig` says what a model must achieve; :data:`~closedloop.gates.config.PRESETS` hold configurations for a few
+domains and :func:`~closedloop.gates.config.derive_floors` derives floors from the class balance of the data instead.
 :func:`run_gates` runs every check of :mod:`closedloop.gates.checks`, :mod:`closedloop.gates.robustness` and
 :mod:`closedloop.gates.compare` on one holdout and returns a :class:`GateReport`.
 :func:`closedloop.gates.version.gate_version` does the same for a registered version (rebuilding
 its holdout and comparing it with the ``@champion``) and logs the report to MLflow, where
-:func:`closedloop.model.registry.promote` reads the verdict: no passed verdict, no promotion.
+:func:`~closedloop.model.promotion.promote` reads the verdict: no passed verdict, no promotion.
 
 See Also
 --------
@@ -162,7 +162,7 @@ def run_gates(model: Predictor, holdout: pd.DataFrame, schema: Schema,
     schema : Schema
         The data contract (target, positive class, feature columns).
     config : GateConfig or str
-        A config, a preset name or a YAML/JSON path (see :func:`resolve_config`).
+        A config, a preset name or a YAML/JSON path (see :func:`~closedloop.gates.config.resolve_config`).
     champion : Predictor or None
         The model to beat, scored on the same rows; None for a first model (the comparison
         checks then pass, with that reason recorded).

@@ -6,7 +6,7 @@ parameters of its training run, refusing another table), scores the version and 
 ``@champion`` on those same rows through :func:`closedloop.gates.run.run_gates`, and hands the
 report to :func:`log_gate_report`: a run in the ``closedloop-gates`` experiment with the report
 as a JSON artifact, one tag per check and the verdict on the model version, where
-:func:`closedloop.model.registry.promote` reads it.
+:func:`~closedloop.model.promotion.promote` reads it.
 
 See Also
 --------
@@ -65,7 +65,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
     """Run the quality gates on a registered version (default ``@challenger``, or the
     ``@champion`` when there is no challenger, e.g. after a promotion) and log them.
 
-    The holdout is the version's own, as stored with it (:func:`holdout_for`), and the schema
+    The holdout is the version's own, as stored with it (:func:`~closedloop.model.holdout.holdout_for`), and the schema
     its own contract; the ``@champion``, if there is one and it is another version, is scored
     on the same rows. If the champion was
     trained on another split, some holdout rows may be its training rows, which favours the
@@ -128,7 +128,7 @@ def log_gate_report(workspace: Workspace, report: GateReport, *, version: str | 
     """Log ``report`` for a model version; returns the id of the gates run.
 
     The version's previous verdict is withdrawn first, so a failure half-way leaves the version
-    without a verdict (which :func:`closedloop.model.registry.promote` refuses), never with a stale
+    without a verdict (which :func:`~closedloop.model.promotion.promote` refuses), never with a stale
     ``passed``. Then: a run in ``closedloop-gates`` with the report as ``gate_report.json``, its
     numeric values as metrics and the verdict as a tag; on the version, one
     ``closedloop.gate.<check>`` tag per check, the champion compared against, the run id, and

@@ -15,7 +15,7 @@ matrix goes to ``Booster.predict`` with an explicit thread count. The probabilit
 matrix.
 
 The contract check stays in front: a frame goes through
-:func:`closedloop.contract.schema.validate` as the pyfunc does; records (one JSON object per row,
+:func:`~closedloop.contract.validation.validate` as the pyfunc does; records (one JSON object per row,
 what a REST request carries) go through :meth:`CompiledPredictor.check_records`, which applies
 the same rules value by value and says which row, field and value broke which rule.
 
@@ -63,7 +63,7 @@ class RecordProblem:
 class RecordContractError(DataContractError):
     """Raised by :meth:`CompiledPredictor.check_records`; ``record_problems`` lists each
     :class:`RecordProblem` (``problems`` holds the ``(field, message)`` pairs, as
-    :class:`~closedloop.contract.schema.DataContractError` does)."""
+    :class:`~closedloop.contract.validation.DataContractError` does)."""
 
     def __init__(self, problems: list[RecordProblem], schema_name: str = "") -> None:
         self.record_problems = problems
@@ -231,7 +231,7 @@ class CompiledPredictor:
         """Check each record against the contract; raise :class:`RecordContractError` listing
         every problem (row, field, value).
 
-        The rules of :func:`~closedloop.contract.schema.validate` for a model's input, value by
+        The rules of :func:`~closedloop.contract.validation.validate` for a model's input, value by
         value: every feature present; no field outside the contract (the entity id, timestamp
         and label are allowed, and ``allow_extra``); no null in a non-nullable column; numbers
         for numeric columns (whole numbers for integer ones, never booleans); text from the

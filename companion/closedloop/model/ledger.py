@@ -8,7 +8,7 @@ read when MLflow cannot be:
     its state (``pending``, or ``aborting`` once the process decided to undo it). Written
     atomically (temporary file, ``fsync``, :func:`os.replace`, ``fsync`` of the folder) before the
     first alias moves, removed after the last write. Its presence means "an alias move may be
-    half done": :func:`closedloop.model.registry.recover` finishes or undoes it.
+    half done": :func:`~closedloop.model.promotion.recover` finishes or undoes it.
 ``ledger-<model>.jsonl``
     Append-only JSON lines, one ``fsync`` per line. ``kind = "move"``: one alias moved (when,
     alias, from version, to version, action ``promote``, ``rollback`` or ``recover``, reason, gate
@@ -32,8 +32,8 @@ variable is set a point costs one dictionary lookup. The points are :data:`FAULT
 
 See Also
 --------
-:func:`closedloop.model.registry.promote`, :func:`closedloop.model.registry.rollback`,
-:func:`closedloop.model.registry.recover`.
+:func:`~closedloop.model.promotion.promote`, :func:`~closedloop.model.promotion.rollback`,
+:func:`~closedloop.model.promotion.recover`.
 """
 
 from __future__ import annotations

@@ -386,7 +386,7 @@ def _require_reason(reason: str) -> None:
 
 def _require_registered(workspace: Workspace, model_name: str,
                         version: str | None = None) -> None:
-    """Refuse (:class:`RegistryError`, nothing created) a workspace without ``model_name`` and,
+    """Refuse (:class:`~closedloop.model.registry.RegistryError`, nothing created) a workspace without ``model_name`` and,
     if given, a ``version`` that is not one of its versions."""
     if not workspace.mlflow_db.exists():
         raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "

@@ -5,16 +5,16 @@ Every model is logged as a :class:`ClosedLoopModel` pyfunc whose ``predict`` ret
 ``prediction_proba``, validated against the data contract before anything is predicted.
 
 Aliases ``challenger``, ``champion`` and ``previous_champion`` say which version plays which role.
-:func:`promote` and :func:`rollback` move them as one crash-safe transaction: an intent record is
+:func:`~closedloop.model.promotion.promote` and :func:`~closedloop.model.promotion.rollback` move them as one crash-safe transaction: an intent record is
 written first, the aliases move in an order where every prefix leaves the serving version with an
 alias (``@previous_champion`` before ``@champion``, ``@challenger`` last), each move is appended
 to the alias ledger (:mod:`closedloop.model.ledger`), and a transaction that a crash, a kill or an
-unavailable store interrupted is finished or undone by :func:`recover`, which the next
-:func:`promote`, :func:`rollback` or ``closedloop status`` runs first. Each committed move is
+unavailable store interrupted is finished or undone by :func:`~closedloop.model.promotion.recover`, which the next
+:func:`~closedloop.model.promotion.promote`, :func:`~closedloop.model.promotion.rollback` or ``closedloop status`` runs first. Each committed move is
 also recorded as tags on the version and as a run in the ``closedloop-registry`` experiment,
-which :func:`audit_log` reads back.
+which :func:`~closedloop.model.promotion.audit_log` reads back.
 
-:func:`promote` refuses a version whose latest quality-gate verdict (written by
+:func:`~closedloop.model.promotion.promote` refuses a version whose latest quality-gate verdict (written by
 :func:`closedloop.gates.version.log_gate_report`) is missing or failed, or was reached against
 another champion than the current one, unless it is forced; a forced promotion says so in the
 audit trail.
@@ -280,7 +280,7 @@ def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[
     """Current ``alias -> version`` of the registered model (empty if it does not exist).
 
     The store as it is: if a promotion or rollback was interrupted, this may be a state in the
-    middle of it (still one where the serving version has an alias). Call :func:`recover` first
+    middle of it (still one where the serving version has an alias). Call :func:`~closedloop.model.promotion.recover` first
     when the answer must be consistent.
     """
     if not workspace.mlflow_db.exists():  # no store yet: none, and none created by asking

@@ -175,7 +175,7 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
 
 
 def restore_log_dtypes(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:
-    """Give a log frame read by any engine the log's pandas dtypes (see :meth:`InferenceLog.read`).
+    """Give a log frame read by any engine the log's pandas dtypes (see :meth:`~closedloop.monitoring.store.InferenceLog.read`).
 
     Integer features keep ``int64`` unless they hold nulls (a data-quality incident), then
     ``Int64``; categories and ids are ``object`` with None for missing values.
@@ -315,8 +315,8 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Cast to the table's fixed schema, so every batch file has the same column types.
 
     Numbers that arrive as text (``"12"`` in an integer column) are refused, not parsed (see
-    :func:`~closedloop.contract.schema.text_numbers_problem`); they, and any value that cannot
-    take its column's type, raise :class:`~closedloop.contract.schema.DataContractError`
+    :func:`~closedloop.contract.validation.text_numbers_problem`); they, and any value that cannot
+    take its column's type, raise :class:`~closedloop.contract.validation.DataContractError`
     naming the column.
     """
     import pyarrow as pa

@@ -320,21 +320,21 @@ def fairness_windows(log: InferenceLog | pd.DataFrame, sensitive: list[str] | tu
                      random_state: int = 0) -> pd.DataFrame:
     """A fairness disparity per window of the inference log's labelled rows.
 
-    :func:`closedloop.fairness.fairness_by_window` on the rows whose label has arrived (by
+    :func:`~closedloop.fairness.metrics.fairness_by_window` on the rows whose label has arrived (by
     ``labels_as_of`` when given), windowed by prediction time like :func:`monitor`'s tables.
 
     Parameters
     ----------
     log : InferenceLog or DataFrame
-        The inference log, or rows already read from it (:meth:`InferenceLog.read`).
+        The inference log, or rows already read from it (:meth:`~closedloop.monitoring.store.InferenceLog.read`).
     sensitive : sequence of str
         The sensitive columns (features stored in the log), one row per (window, column).
     metric : str
-        A disparity of :data:`closedloop.fairness.DISPARITIES` (or an alias).
+        A disparity of :data:`~closedloop.fairness.metrics.DISPARITIES` (or an alias).
     granularity : str or Granularity
         Window width (``"1d"``, ``"1w"``, ``"1mo"``, ...), the windows of :func:`monitor`.
     labels_as_of : str or Timestamp, optional
-        Use only labels arrived by then (with an :class:`InferenceLog`).
+        Use only labels arrived by then (with an :class:`~closedloop.monitoring.store.InferenceLog`).
     by_version : bool
         One table per model version, stacked, with a ``model_version`` column.
     min_rows : int

@@ -139,7 +139,7 @@ def _value_counts(frame: SparkDataFrame, kinds: Mapping[str, Kind],
 
 def _samples(counts: pd.DataFrame, kinds: Mapping[str, Kind], starts: pd.DatetimeIndex
              ) -> dict[str, list[ColumnSample]]:
-    """Turn the collected counts into one :class:`ColumnSample` per column and window."""
+    """Turn the collected counts into one :class:`~closedloop.monitoring.drift_stats.ColumnSample` per column and window."""
     empty = ColumnSample(st.Reduced(np.array([]), np.array([], dtype=np.int64)))
     out = {name: [empty] * len(starts) for name in kinds}
     position = {start: i for i, start in enumerate(starts)}

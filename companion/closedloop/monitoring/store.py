@@ -28,7 +28,7 @@ never shows up twice in a query either. The same holds for labels: the first-arr
 prediction id wins, and a backfill never writes a label that contradicts a stored one.
 
 Types: a number that arrives as text in a numeric column is refused by :meth:`InferenceLog.append`
-(a :class:`~closedloop.contract.schema.DataContractError` naming the column), never parsed: the
+(a :class:`~closedloop.contract.validation.DataContractError` naming the column), never parsed: the
 same rule as both scoring engines, so the log never hides an upstream type change.
 
 See Also

@@ -8,8 +8,8 @@ so that ``closedloop monitor`` means the same on a workspace as on a laptop:
    columns, granularities, slices, baseline table and a custom business-value metric
    (:func:`business_value_metric`);
 2. :meth:`~DatabricksMonitor.wait_active` polls it until it is active, with a timeout and a
-   growing interval, comparing SDK enum to SDK enum, and raises :class:`MonitorTimeout` or
-   :class:`MonitorFailed` naming the last status and the time waited;
+   growing interval, comparing SDK enum to SDK enum, and raises :class:`~closedloop.platform.errors.MonitorTimeout` or
+   :class:`~closedloop.platform.errors.MonitorFailed` naming the last status and the time waited;
 3. :meth:`~DatabricksMonitor.refresh` runs a refresh and waits for its terminal state;
 4. :meth:`~DatabricksMonitor.report` reads the profile and drift metric tables (through the SQL
    statement execution API, or any ``query(sql) -> DataFrame`` the caller passes, e.g.
@@ -60,7 +60,7 @@ with the workspace's message; the adapter lets them through unchanged, except a 
 ``get_monitor``, which means "no monitor yet" and leads to a create.
 
 Mapping of the drift metrics table onto the local drift table
-(:data:`closedloop.monitoring.drift.DRIFT_COLUMNS`), see :data:`DRIFT_COLUMN_MAP`:
+(:data:`closedloop.monitoring.drift.DRIFT_COLUMNS`), see :data:`~closedloop.platform.metric_tables.DRIFT_COLUMN_MAP`:
 ``window.start/end`` -> ``window_start/end``, ``window_cmp.start/end`` ->
 ``window_cmp_start/end``, ``drift_type``, ``granularity`` (``"1 day"`` -> ``"1d"``),
 ``column_name``, ``data_type`` -> ``column_kind`` (numeric types ``numeric``, others
@@ -441,7 +441,7 @@ class DatabricksMonitor:
         :class:`~closedloop.monitoring.report.MonitorReport`.
 
         ``query(sql)`` runs the two ``SELECT`` statements; by default they go through the SQL
-        statement execution API on ``warehouse_id`` (:func:`statement_runner`). The estimate
+        statement execution API on ``warehouse_id`` (:func:`~closedloop.platform.metric_tables.statement_runner`). The estimate
         table is empty: the workspace computes no label-free estimate.
         """
         table = spec.table if isinstance(spec, MonitorSpec) else spec

@@ -73,7 +73,7 @@ class LoopConfig:
     label_delay_days : int
         Days until a customer's outcome is known.
     business : str
-        Template of :data:`closedloop.business.value.TEMPLATES` that prices the decisions.
+        Template of :data:`~closedloop.business.templates.TEMPLATES` that prices the decisions.
     gates : str or GateConfig
         Quality gates of each retraining (default: the ``telecom_churn`` preset with fewer
         latency calls and bootstrap replicates, to keep a replay quick).

@@ -75,7 +75,7 @@ def _label_metrics(y: np.ndarray, proba: np.ndarray, predicted: np.ndarray,
 
 def gate_config(base: Any, holdout: pd.DataFrame, schema: Schema, *, derive: bool,
                 skill: float = 0.1) -> Any:
-    """Step 8's :class:`~closedloop.gates.run.GateConfig`: ``base`` (a preset name, file or config),
+    """Step 8's :class:`~closedloop.gates.config.GateConfig`: ``base`` (a preset name, file or config),
     with floors derived from ``holdout``'s labels (``skill`` of the way from no skill to
     perfect) when ``derive``."""
     from closedloop.gates.config import derive_floors, resolve_config

@@ -462,7 +462,7 @@ class FairnessTrigger:
     """Fires when a fairness disparity on recent labelled rows is strictly beyond a threshold.
 
     :class:`Evidence` carries no rows, so this trigger reads them itself: either call
-    :meth:`evaluate` with the inference-log frame, or attach the frame with :meth:`with_rows`
+    :meth:`~closedloop.model.train.evaluate` with the inference-log frame, or attach the frame with :meth:`with_rows`
     and put the result in a :class:`RetrainPolicy` (its :meth:`check` then evaluates the rows as
     of the evidence's ``as_of``, restricted to the evidence's model version when it names one).
     Without rows, with fewer than ``min_rows`` labelled rows in the window, with fewer than two
@@ -474,7 +474,7 @@ class FairnessTrigger:
     column : str
         The sensitive column (a feature stored in the log).
     metric : str
-        A disparity of :data:`closedloop.fairness.DISPARITIES` (or an alias). A lower-is-fairer
+        A disparity of :data:`~closedloop.fairness.metrics.DISPARITIES` (or an alias). A lower-is-fairer
         disparity fires when it exceeds ``threshold``; ``demographic_parity_ratio``
         (higher is fairer) fires when it falls strictly below ``threshold``.
     threshold : float

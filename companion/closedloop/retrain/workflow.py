@@ -11,11 +11,11 @@
 6. **compare**: challenger and champion on the same fresh holdout;
 7. **register**: log and register the challenger, only if it is not worse;
 8. **gates**: the quality gates (:func:`closedloop.gates.run.run_gates`) on the fresh holdout,
-   against the champion, logged where :func:`closedloop.model.registry.promote` reads them;
+   against the champion, logged where :func:`~closedloop.model.promotion.promote` reads them;
 9. **promote**: make it the champion, with the decision's reasons in the audit trail.
 
 A step that fails stops the run: the parent and the step are marked ``FAILED`` with the reason,
-and the champion is untouched (only step 9 moves it, and :func:`closedloop.model.registry.promote` is
+and the champion is untouched (only step 9 moves it, and :func:`~closedloop.model.promotion.promote` is
 all-or-nothing). Nothing is half-written either: a crash after step 7 leaves a registered
 challenger that no alias but ``@challenger`` points at, and re-running starts again from step 1.
 
@@ -86,7 +86,7 @@ class RetrainConfig:
         Step 8's gate configuration (preset name, file or config).
     derive_floors : bool
         Replace the gates' fixed floors by floors derived from the fresh holdout's base rate
-        (:func:`closedloop.gates.run.derive_floors`). Fixed floors are calibrated on the
+        (:func:`~closedloop.gates.config.derive_floors`). Fixed floors are calibrated on the
         population the first model saw; once drift has moved the base rate, they can reject a
         challenger that beats the champion and so keep the worse model (the closed-loop
         simulation shows it). The comparison with the champion is unchanged.

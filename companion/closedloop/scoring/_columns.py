@@ -85,7 +85,7 @@ def output_columns(schema: Schema = TELCO_SCHEMA, extra: Sequence[str] = ()) -> 
 
 def output_arrow_schema(schema: Schema = TELCO_SCHEMA, extra: Iterable[pa.Field] = ()
                         ) -> pa.Schema:
-    """Arrow schema of the output file of :func:`score_file` (either engine).
+    """Arrow schema of the output file of :func:`~closedloop.scoring.batch.score_file` (either engine).
 
     ``scored_at`` is stored in microseconds, which Spark reads (pandas' default nanoseconds it
     does not). ``extra`` fields (the event time, carried columns) follow, their types made

@@ -2,7 +2,7 @@
 
 One batch goes through the same steps whatever the engine: the input is checked against the data
 contract (every problem named, nothing written when there is one), its dtypes are restored, the
-registered model scores it, each row gets a :class:`RiskTiers` tier, and the result (entity id,
+registered model scores it, each row gets a :class:`~closedloop.scoring.tiers.RiskTiers` tier, and the result (entity id,
 ``prediction``, ``prediction_proba``, ``risk_tier``, ``model_name``, ``model_version``,
 ``scored_at``, then the event time and the carried columns when there are some) is written
 atomically and appended to the inference log.
@@ -28,7 +28,7 @@ this very batch: a retry), a folder always. Leftover temporary files of killed j
 a few minutes are removed by the next write beside the output and in the log folder.
 
 Types: a number that arrives as text (``"12"`` in an integer column) is refused at the door by
-both engines, with one :class:`~closedloop.contract.schema.DataContractError` naming the
+both engines, with one :class:`~closedloop.contract.validation.DataContractError` naming the
 column, the count of text values and the first rows; it is never parsed.
 
 :func:`score` works on a pandas DataFrame with a loaded model; :func:`score_file` runs either
@@ -103,12 +103,12 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
                 allow_extra: Iterable[str] = ()) -> pd.DataFrame:
     """Restore the contract's dtypes on ``df``, then validate it (no target needed).
 
-    Raises one :class:`~closedloop.contract.schema.DataContractError` naming every offending
+    Raises one :class:`~closedloop.contract.validation.DataContractError` naming every offending
     column. A column that cannot take its dtype (12.5 in an integer column, text in a float
     column) is reported together with every other problem found by
-    :func:`closedloop.contract.schema.validate`. A number that arrives as text in a numeric
+    :func:`~closedloop.contract.validation.validate`. A number that arrives as text in a numeric
     column is refused, not parsed (see
-    :func:`closedloop.contract.schema.text_numbers_problem`).
+    :func:`~closedloop.contract.validation.text_numbers_problem`).
 
     Examples
     --------

@@ -3,8 +3,8 @@
 Two additions to the output of :func:`closedloop.scoring.batch.score_file` (pandas engine only):
 
 - ``reasons=k`` appends ``reason_1`` ... ``reason_k``: each row's top reasons in words, computed
-  by :func:`closedloop.explain.explain` with the model that scored the row, and flattened by
-  :func:`closedloop.explain.reason_columns` (``None`` where a row has fewer reasons). They are
+  by :func:`~closedloop.explain.reasons.explain` with the model that scored the row, and flattened by
+  :func:`~closedloop.explain.reasons.reason_columns` (``None`` where a row has fewer reasons). They are
   written to the output file only, never to the inference log (its schema is fixed).
 - ``experiment=Experiment(...)`` scores each row with its arm's model: the experiment's first arm
   (``champion``) and the rows outside the experiment with ``alias``, its second arm

@@ -81,13 +81,13 @@ __all__ = ["SparkFileResult", "score_file_spark", "score_spark", "spark_for_scor
 
 def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
                    allow_extra: Iterable[str] = ()) -> SparkDataFrame:
-    """:func:`closedloop.contract.schema.validate` for a Spark DataFrame (no target needed), in
+    """:func:`~closedloop.contract.validation.validate` for a Spark DataFrame (no target needed), in
     one pass.
 
     Checks missing and extra columns, Spark types, nulls, unknown categories and ranges; raises
-    one :class:`~closedloop.contract.schema.DataContractError` naming every offending column.
+    one :class:`~closedloop.contract.validation.DataContractError` naming every offending column.
     A text column where the contract has numbers is refused with the message of the pandas
-    engine (:func:`closedloop.contract.schema.text_numbers_problem`): count of text values,
+    engine (:func:`~closedloop.contract.validation.text_numbers_problem`): count of text values,
     first rows and values.
     """
     from pyspark.sql import functions as F
@@ -248,7 +248,7 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     -----
     The input is validated first with :func:`validate_spark` (one Spark job); whole-number
     floats in integer columns are cast back, as
-    :func:`closedloop.contract.schema.restore_dtypes` does.
+    :func:`~closedloop.contract.validation.restore_dtypes` does.
     Columns: those of :func:`closedloop.scoring.batch.output_columns`, then ``keep`` (e.g. the
     features, to log them).
     """
@@ -601,7 +601,7 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
               time_column: str | None = None) -> str:
     """The log's batch id (a digest of the sorted prediction ids), reading only that column.
 
-    Raises :class:`~closedloop.contract.schema.DataContractError` when an id repeats (an
+    Raises :class:`~closedloop.contract.validation.DataContractError` when an id repeats (an
     entity scored twice at one time), naming the rows as the pandas path does.
     """
     import pyarrow as pa

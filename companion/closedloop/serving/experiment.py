@@ -74,7 +74,7 @@ def score_experiment(experiment: Experiment, services: tuple[ModelService, Model
     request_id : str
         Prefix of each row's ``prediction_id`` (its position in the request follows).
     explain, top : bool, int
-        As in :meth:`ModelService.score`.
+        As in :meth:`~closedloop.serving.service.ModelService.score`.
 
     Returns
     -------

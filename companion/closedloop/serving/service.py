@@ -99,8 +99,8 @@ def explain_records(predictor: CompiledPredictor, records: list[dict[str, Any]],
                     top: int = 4) -> list[list[dict[str, Any]]]:
     """The top reasons of each record's prediction, by the predictor's own pipeline.
 
-    The records must have passed :meth:`CompiledPredictor.check_records`. Their frame is
-    explained with :func:`closedloop.explain.explain` on the fitted pipeline the predictor was
+    The records must have passed :meth:`~closedloop.model.compiled.CompiledPredictor.check_records`. Their frame is
+    explained with :func:`~closedloop.explain.reasons.explain` on the fitted pipeline the predictor was
     compiled from (the smoke test checked that both give the same probabilities), so the
     reasons are those of the version that scored the rows.
 

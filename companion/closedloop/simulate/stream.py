@@ -2,8 +2,8 @@
 
 Telco has 7,043 undated rows; monitoring, retraining and scale need a production stream. A
 :class:`StreamSimulator` emits daily batches of any size from a population resampled from the
-reference, draws each label from a fixed :class:`LabelModel`, dates its arrival with a
-:class:`LabelDelay`, and applies a named :class:`Scenario` (:data:`SCENARIOS`). Day ``d`` depends
+reference, draws each label from a fixed :class:`~closedloop.simulate.labels.LabelModel`, dates its arrival with a
+:class:`~closedloop.simulate.labels.LabelDelay`, and applies a named :class:`~closedloop.simulate.scenarios.Scenario` (:data:`~closedloop.simulate.scenarios.SCENARIOS`). Day ``d`` depends
 on ``(seed, d)`` alone, with one generator each for customers, clock, labels, delays and scenario:
 a day is the same alone or inside a long stream, and the same customers arrive at the same times
 under every scenario, so a scenario changes only what it claims.
@@ -72,7 +72,7 @@ class StreamSimulator:
     Each day draws its customers from the population (without replacement when ``rows`` fits, so
     customers recur across days, not within one) at uniform random times, sorted. The population
     is stationary: tenure does not grow with elapsed time, so the ``none`` stream has no drift at
-    all and every change comes from a :class:`Scenario`.
+    all and every change comes from a :class:`~closedloop.simulate.scenarios.Scenario`.
 
     Parameters
     ----------
@@ -196,7 +196,7 @@ class StreamSimulator:
         return np.isin(x, np.asarray(values, float))
 
     def check(self, scenario: str | Scenario | Mapping[str, Any]) -> Scenario:
-        """The scenario (a name, a :class:`Scenario` or its data form), checked against the schema.
+        """The scenario (a name, a :class:`~closedloop.simulate.scenarios.Scenario` or its data form), checked against the schema.
 
         Raises
         ------
