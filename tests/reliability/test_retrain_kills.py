@@ -1,13 +1,13 @@
 """A retraining killed midway: the next run cleans up, the cool-down ignores it, nothing twice.
 
-One small workspace per module: v1 (trained on Telco) is the champion and 100 days of a
-loyalty-erosion stream are logged with the labels known by ``AS_OF``, so the default policy
-fires. Each case copies it and runs :func:`closedloop.retrain.workflow.run_retraining` in a
-subprocess that kills itself with SIGKILL at a named point
-(:data:`closedloop.retrain.runs.FAULT_POINTS`, or a point inside the promotion transaction of
-:data:`closedloop.model.ledger.FAULT_POINTS`), then runs it again in this process and checks: no
-run is left ``RUNNING``, the crash did not start the cool-down, nothing was registered or
-promoted twice, and the aliases point at versions that exist.
+One workspace per module: v1 (trained on Telco) is the champion and 120 days of a
+loyalty-erosion stream (200 customers a day, as in the workflow tests) are logged with the
+labels known by ``AS_OF``, so the default policy fires. Each case copies it and runs
+:func:`closedloop.retrain.workflow.run_retraining` in a subprocess that kills itself with
+SIGKILL at a named point (:data:`closedloop.retrain.runs.FAULT_POINTS`, or one inside the
+promotion transaction, :data:`closedloop.model.ledger.FAULT_POINTS`), then runs it again in
+this process and checks: no run is left ``RUNNING``, the crash did not start the cool-down,
+nothing was registered or promoted twice, and the aliases point at versions that exist.
 """
 
 import os
@@ -33,7 +33,7 @@ from closedloop.simulate.stream import StreamSimulator
 
 pytestmark = pytest.mark.slow
 
-AS_OF = "2026-04-11"
+AS_OF = "2026-05-01"
 COMPANION = str(Path(__file__).resolve().parents[2] / "companion")
 QUICK = RetrainConfig(gates=PRESETS["telecom_churn"].override(n_bootstrap=200,
                                                                robustness_rows=200),
@@ -56,7 +56,7 @@ def deployed(tmp_path_factory, telco):
     result = registry.train_and_register(telco, TELCO_SCHEMA, ws,
                                          TrainConfig(n_trials=0, n_jobs=1))
     registry.promote(ws, reason="first model", force=True)
-    stream = StreamSimulator(telco, seed=0, population=20_000).stream(100, 50,
+    stream = StreamSimulator(telco, seed=0, population=20_000).stream(120, 200,
                                                                        "loyalty_erosion")
     log = InferenceLog(ws, TELCO_SCHEMA)
     scored = registry.load_model(ws).predict(stream[TELCO_SCHEMA.feature_names])
