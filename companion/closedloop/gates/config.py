@@ -227,34 +227,72 @@ def resolve_config(config: GateConfig | str | os.PathLike[str]) -> GateConfig:
     return get_preset(str(config))
 
 
+#: What :func:`derive_floors` leaves as the base configuration has it, and why. Every other limit
+#: that depends on the class balance is derived (see :data:`DERIVED_LIMITS`).
+FIXED_WHEN_DERIVED: dict[str, str] = {
+    "min_brier_skill": "already relative to the base rate: the Brier skill score compares the "
+                       "model with always predicting the prevalence",
+    "max_ece": "calibration error is in probability units, whatever the base rate",
+    "non_inferiority": "margins of the comparison with the champion, not floors",
+    "latency and robustness": "properties of the service, not of the labels",
+}
+
+#: The limits :func:`derive_floors` derives from the labels' prevalence ``p``, each from what a
+#: model with no skill achieves (closing a share ``skill`` of the gap to perfect).
+DERIVED_LIMITS: dict[str, str] = {
+    "floors.roc_auc": "from 0.5 (random ranking)",
+    "floors.pr_auc": "from p (random ranking)",
+    "floors.precision": "from p (flagging at random)",
+    "floors.f1": "from 2p / (1 + p) (flagging everyone)",
+    "min_minority_f1": "from 2m / (1 + m), m the minority share (flagging everyone as minority)",
+    "max_false_negative_rate": "1 - recall floor; recall from p (flagging a random share p)",
+    "max_false_positive_rate": "if the base sets one: 1 - specificity floor, specificity from "
+                               "1 - p (flagging a random share p)",
+    "min_minority_share": "half the minority share",
+}
+
+
 def derive_floors(y: np.ndarray, *, skill: float = 0.25,
                   base: GateConfig | None = None) -> GateConfig:
-    """Floors relative to what a model with no skill achieves on labels ``y``.
+    """Floors and error limits relative to what a model with no skill achieves on labels ``y``.
 
-    Each floor closes ``skill`` of the gap between the no-skill value and a perfect 1.0: ROC AUC
-    from 0.5; PR AUC and precision from the prevalence (what random ranking and flagging
-    everyone achieve); F1 from ``2p / (1 + p)``, the F1 of flagging everyone. No accuracy floor:
-    the majority class alone scores the majority rate, and a threshold chosen for F1 trades
-    accuracy away on purpose. The minority class must be predicted for at least half its share.
+    Each floor closes ``skill`` of the gap between the no-skill value and a perfect 1.0
+    (:data:`DERIVED_LIMITS`): ROC AUC from 0.5; PR AUC and precision from the prevalence ``p``
+    (random ranking, flagging at random); F1 from ``2p / (1 + p)``, the F1 of flagging everyone,
+    and the minority class's F1 the same way from its share; recall from ``p`` (flagging a
+    random share ``p`` of rows), which sets the false-negative-rate limit to one minus it (and
+    the false-positive-rate limit from specificity ``1 - p``); a limit the base switched off
+    (``None``) stays off. No
+    accuracy floor: the majority class alone scores the majority rate, and a threshold chosen
+    for F1 trades accuracy away on purpose. The minority class must be predicted for at least
+    half its share. The limits that stay as in ``base`` are :data:`FIXED_WHEN_DERIVED`, each
+    with its reason.
 
     Examples
     --------
     >>> config = derive_floors(np.r_[np.zeros(75), np.ones(25)])
     >>> {k: round(v, 3) for k, v in config.floors.items()}
     {'roc_auc': 0.625, 'pr_auc': 0.438, 'precision': 0.438, 'f1': 0.55}
-    >>> config.min_minority_share
-    0.125
+    >>> config.min_minority_share, round(config.min_minority_f1, 3)
+    (0.125, 0.55)
+    >>> round(config.max_false_negative_rate, 4)
+    0.5625
     """
     prevalence = float(np.mean(y))
     minority = min(prevalence, 1 - prevalence)
-    no_skill_f1 = 2 * prevalence / (1 + prevalence)
 
     def closing(no_skill: float) -> float:
         return no_skill + skill * (1 - no_skill)
 
     floors = {"roc_auc": closing(0.5), "pr_auc": closing(prevalence),
-              "precision": closing(prevalence), "f1": closing(no_skill_f1)}
+              "precision": closing(prevalence), "f1": closing(2 * prevalence / (1 + prevalence))}
+    base = base or GateConfig()
+    limits = {"min_minority_f1": closing(2 * minority / (1 + minority)),
+              "max_false_negative_rate": 1 - closing(prevalence),
+              "max_false_positive_rate": 1 - closing(1 - prevalence)}
     return dataclasses.replace(
-        base or GateConfig(), name=f"derived(skill={skill})", floors=floors,
+        base, name=f"derived(skill={skill})", floors=floors,
         description=f"floors from prevalence {prevalence:.3f} and no-skill baselines",
-        min_minority_share=minority / 2)
+        min_minority_share=minority / 2,
+        # A check the base switched off (None) stays off.
+        **{k: None if getattr(base, k) is None else v for k, v in limits.items()})

@@ -6,7 +6,10 @@ champion. Each day the champion scores the day's customers, the rows go to the p
 labels whose arrival time has passed become visible, the evidence is measured
 (:func:`~closedloop.retrain.triggers.collect_evidence`), the policy decides, and a retraining
 runs the workflow's steps: fresh data at the 70/30 ratio with a fresh holdout, contract check,
-the champion's hyperparameters, refit, comparison on the holdout, quality gates, promotion.
+the champion's hyperparameters, refit, comparison on the holdout (the same paired rule as step 6
+of the workflow: by default the challenger must be shown better), quality gates, promotion. As
+in the workflow, the cool-down starts only when an attempt reaches training, and a promoted
+version's reference F1 is its F1 on the fresh holdout it was judged on.
 
 Every customer's outcome is known to the simulator, so each policy is charged what its model's
 decisions actually earn (:func:`closedloop.business.value.assess` on the realised outcomes: saved
@@ -296,8 +299,9 @@ def _reference(result: Any, holdout: pd.DataFrame, schema: Schema, version: int,
                trained_at: pd.Timestamp, config: LoopConfig) -> Reference:
     from closedloop.model.baselines import PipelineModel
 
+    # F1 measured on ``holdout`` as the realised F1 is: the performance trigger's yardstick.
     return model_reference(PipelineModel(result.pipeline, result.threshold), holdout, schema,
-                           str(version), result.metrics["f1"], trained_at, result.pipeline,
+                           str(version), None, trained_at, result.pipeline,
                            config.retrain.evidence.top_k)
 
 
@@ -365,7 +369,6 @@ class _Replay:
         decision = self.policy.evaluate(evidence, self.last_attempt)
         if not decision.retrain:
             return
-        self.last_attempt = as_of
         started = time.perf_counter()
         outcome, reason = self.retrain(view, as_of, end)
         self.events.append({
@@ -393,13 +396,17 @@ class _Replay:
             validate(prepared.holdout, schema)
         except DataContractError as err:
             return "stopped", f"step 3: {err}"
+        self.last_attempt = as_of  # reached training: the cool-down starts
         fitted = fit_challenger(prepared.train, schema, old.params, seed=config.seed)
         challenger = PipelineModel(fitted.pipeline, fitted.threshold, schema)
         champion = PipelineModel(old.pipeline, old.threshold, schema)
         comparison = compare_on_holdout(challenger, champion, prepared.holdout, schema,
-                                        metric=config.compare_metric,
-                                        tolerance=config.tolerance)
-        if not comparison["not_worse"]:
+                                        metric=config.compare_metric, rule=config.compare_rule,
+                                        margin=config.compare_margin,
+                                        confidence=config.compare_confidence,
+                                        n_bootstrap=config.compare_bootstrap,
+                                        random_state=config.seed)
+        if not comparison["accepted"]:
             return "stopped", f"step 6: {comparison['summary']}"
         gates = gate_config(self.config.gate_config(), prepared.holdout, schema,
                             derive=config.derive_floors, skill=config.floor_skill)

@@ -44,7 +44,8 @@ class Evidence:
 
     as_of: pd.Timestamp
     model_version: str | None = None
-    #: The model's F1 on its own holdout when it was trained, the yardstick of the drops.
+    #: The model's F1 on its holdout (for a retrained version: the fresh production holdout of
+    #: its retraining), the yardstick of the drops.
     reference_f1: float | None = None
     #: F1 on the predictions whose labels arrived in the window (same threshold, same metric).
     realised_f1: float | None = None
@@ -434,6 +435,20 @@ def collect_evidence(log: pd.DataFrame, reference: Reference | None, as_of: pd.T
     return Evidence(as_of, reference.model_version, reference.f1, realised, labelled,
                     None if estimated is None else float(estimated), len(window), psi,
                     null_rates, reference.trained_at)
+
+
+def reference_f1(rows: pd.DataFrame) -> float:
+    """F1 of the ``prediction`` column against ``ground_truth``: the realised F1's definition.
+
+    Applied to a :class:`Reference`'s scored holdout it gives the yardstick of the performance
+    triggers, measured exactly as :func:`collect_evidence` measures the realised F1.
+
+    Examples
+    --------
+    >>> reference_f1(pd.DataFrame({"ground_truth": [1, 1, 0, 0], "prediction": [1, 0, 1, 0]}))
+    0.5
+    """
+    return _f1(rows[GROUND_TRUTH].to_numpy(int), rows[PREDICTION].to_numpy(int))
 
 
 def _f1(y: np.ndarray, predicted: np.ndarray) -> float:

@@ -8,8 +8,12 @@
 3. **validate**: both tables against the data contract;
 4. **champion_params**: the champion's hyperparameters, from the registry;
 5. **retrain**: fit with them (no HPO unless asked);
-6. **compare**: challenger and champion on the same fresh holdout;
-7. **register**: log and register the challenger, only if it is not worse;
+6. **compare**: challenger and champion on the same fresh holdout, with the paired statistics of
+   the gates: by default the challenger goes on only if it is shown better (the interval of its
+   improvement lies above zero; ``RetrainConfig.compare_rule``);
+7. **register**: log and register the challenger, only if step 6 accepted it; its F1 on the
+   fresh holdout becomes the yardstick of the performance trigger
+   (``closedloop.reference_f1`` on the version, ``reference.parquet`` on its run);
 8. **gates**: the quality gates (:func:`closedloop.gates.run.run_gates`) on the fresh holdout,
    against the champion, logged where :func:`~closedloop.model.promotion.promote` reads them;
 9. **promote**: make it the champion, with the decision's reasons in the audit trail.
@@ -18,6 +22,13 @@ A step that fails stops the run: the parent and the step are marked ``FAILED`` w
 and the champion is untouched (only step 9 moves it, and :func:`~closedloop.model.promotion.promote` is
 all-or-nothing). Nothing is half-written either: a crash after step 7 leaves a registered
 challenger that no alias but ``@challenger`` points at, and re-running starts again from step 1.
+
+A process killed midway leaves its runs ``RUNNING``; the next :func:`run_retraining` closes them
+first (:func:`closedloop.retrain.runs.close_stale_runs`): ``FAILED`` as ``crashed``, which does
+not start the cool-down, or, when the killed run had already promoted its version, ``FINISHED``
+as ``promoted``, and the re-run returns that promotion instead of registering a copy. The
+cool-down counts only attempts that reached step 5 (a challenger was being trained): a run that
+stops for want of labels can be retried the next day.
 
 The parent and step runs are created with the MLflow client rather than as nested active runs,
 so steps that open runs of their own (logging the model, the gates, the promotion audit) work
@@ -43,8 +54,19 @@ from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.contract.validation import validate
+from closedloop.model.ledger import fault
 from closedloop.retrain.prepare import PreparedData, labelled_rows, prepare_training_data
-from closedloop.retrain.runs import RETRAIN_EXPERIMENT, STEPS, StepRecord, _Steps
+from closedloop.retrain.runs import (
+    CHAMPION_BEFORE,
+    CRASHED,
+    OUTCOME,
+    REGISTERED,
+    RETRAIN_EXPERIMENT,
+    STEPS,
+    StepRecord,
+    _Steps,
+    close_stale_runs,
+)
 from closedloop.retrain.steps import (
     StepFailed,
     compare_on_holdout,
@@ -61,10 +83,13 @@ from closedloop.retrain.triggers import (
     collect_evidence,
     default_policy,
     get_policy,
+    reference_f1,
     top_features,
 )
 
 REFERENCE_ARTIFACT = "reference.parquet"
+#: Version tag: the version's F1 on the fresh holdout of its retraining (the trigger's yardstick).
+REFERENCE_F1_TAG = "closedloop.reference_f1"
 DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.model.registry (not imported: MLflow)
 
 
@@ -79,9 +104,19 @@ class RetrainConfig:
     recent_share, holdout_share : float
         Share of recent rows in training (default 70/30 with history); share of recent rows
         held out (see :func:`~closedloop.retrain.prepare.prepare_training_data`).
-    compare_metric, tolerance : str, float
-        Step 6: the challenger is "not worse" when its ``compare_metric`` on the fresh holdout
-        is at least the champion's minus ``tolerance``.
+    compare_metric : str
+        Step 6 compares challenger and champion in this metric on the fresh holdout, with the
+        paired statistics of the gates (:func:`~closedloop.retrain.steps.compare_on_holdout`).
+    compare_rule : str
+        ``"superior"`` (default): the challenger goes on only if the lower end of the
+        ``compare_confidence`` interval of its improvement is above 0. A working champion is
+        replaced for a shown improvement, not a point estimate: with a point comparison a
+        replay without drift promoted almost every other challenger on noise and lost money.
+        ``"non_inferior"``: it goes on when the lower end is at least ``-compare_margin``
+        (no worse within the margin; the gates of step 8 ask that question anyway).
+    compare_margin, compare_confidence, compare_bootstrap : float, float, int
+        The non-inferiority margin (in metric units), the interval's two-sided confidence and
+        the number of paired bootstrap replicates.
     gates : str or GateConfig
         Step 8's gate configuration (preset name, file or config).
     derive_floors : bool
@@ -100,13 +135,20 @@ class RetrainConfig:
         Step 1's monitoring window.
     seed : int
         Seeds the history sample and training.
+    stale_after_hours : float
+        A retraining run still ``RUNNING`` whose process cannot be checked (another host, no
+        pid recorded) counts as crashed after this many hours (see
+        :func:`~closedloop.retrain.runs.close_stale_runs`).
     """
 
     recent_days: float = 90
     recent_share: float = 0.7
     holdout_share: float = 0.2
     compare_metric: str = "f1"
-    tolerance: float = 0.0
+    compare_rule: str = "superior"
+    compare_margin: float = 0.01
+    compare_confidence: float = 0.95
+    compare_bootstrap: int = 1000
     gates: Any = "telecom_churn"
     derive_floors: bool = True
     floor_skill: float = 0.1
@@ -114,6 +156,16 @@ class RetrainConfig:
     n_trials: int = 20
     evidence: EvidenceConfig = EvidenceConfig()
     seed: int = 0
+    stale_after_hours: float = 6.0
+
+    def __post_init__(self) -> None:
+        from closedloop.retrain.steps import COMPARE_RULES
+
+        if self.compare_rule not in COMPARE_RULES:
+            raise ValueError(f"compare_rule must be one of {COMPARE_RULES}, "
+                             f"not {self.compare_rule!r}")
+        if not 0 < self.compare_confidence < 1 or self.compare_margin < 0:
+            raise ValueError("compare_confidence must be in (0, 1) and compare_margin >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -197,7 +249,9 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
     """The :class:`~closedloop.retrain.triggers.Reference` of the model behind ``alias``.
 
     A version registered by :func:`run_retraining` carries its scored fresh holdout as the
-    ``reference.parquet`` artifact of its run; any other version's held-out rows come from
+    ``reference.parquet`` artifact of its run and its F1 there as the ``closedloop.reference_f1``
+    tag: the performance trigger's yardstick is the holdout it was judged on, not the internal
+    test split of its training mix; any other version's held-out rows come from
     :func:`closedloop.monitoring.report.holdout_reference`: the ones it stores, or for a version
     registered before models stored them, rebuilt from ``historical`` (the table it was trained
     on). ``schema`` defaults to the version's own contract.
@@ -223,6 +277,7 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
         with tempfile.TemporaryDirectory() as tmp:
             rows = pd.read_parquet(client.download_artifacts(version.run_id, REFERENCE_ARTIFACT,
                                                              tmp))
+        f1 = float(version.tags.get(REFERENCE_F1_TAG, reference_f1(rows)))
     elif stored or historical is not None:
         from closedloop.monitoring.report import holdout_reference
 
@@ -267,18 +322,27 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
     RetrainRun
         ``outcome`` is ``promoted``, ``not_triggered`` or ``stopped`` (with the failed step's
         reason); ``run_id`` is the parent MLflow run in the ``closedloop-retraining``
-        experiment.
+        experiment. If an earlier run was killed after promoting its version, that run is
+        closed as promoted and returned (no steps run, nothing registered again).
     """
     from closedloop.model.registry import CHAMPION, aliases
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     as_of = _as_of(as_of)
     policy = default_policy() if policy is None else get_policy(policy)
+    closed = close_stale_runs(workspace, model_name, stale_after_hours=config.stale_after_hours)
+    done = [c for c in closed if c.outcome == "promoted"]
+    if done:  # the promotion a killed run made is the result: do not make another
+        last = done[-1]
+        return RetrainRun("promoted", last.reason, [], None, last.champion_before,
+                          aliases(workspace, model_name).get(CHAMPION),
+                          last.registered_version, last.run_id, last.as_of)
     before = aliases(workspace, model_name).get(CHAMPION)
     historical, schema = champion_inputs(workspace, historical, schema, before,
                                          model_name=model_name)
     steps = _Steps(workspace, as_of, {"closedloop.policy": policy.name,
                                       "closedloop.model_name": model_name,
+                                      CHAMPION_BEFORE: str(before),
                                       "closedloop.config": json.dumps(config.to_dict())})
     state = _State(workspace, historical, schema, policy, config, as_of, model_name, before)
     outcome, reason = "promoted", ""
@@ -369,19 +433,21 @@ class _State:
                 "triggers": {r.trigger: r.to_dict() for r in self.decision.results}}
 
     def _last_attempt(self) -> pd.Timestamp | None:
-        # The cool-down counts from the last run that got past step 1, as recorded in MLflow.
+        # The cool-down counts from the last run that reached step 5 (tagged "attempted" there)
+        # and was not killed (a crashed run is closed with outcome "crashed" before step 1).
         client = self.workspace.client()
         with self.workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:
             runs = client.search_runs([experiment_id], filter_string=(
                 f"tags.`closedloop.model_name` = '{self.model_name}' and "
                 "tags.`closedloop.attempted` = 'true'"), order_by=["attributes.start_time DESC"],
-                max_results=1)
+                max_results=50)
+        runs = [r for r in runs if r.data.tags.get(OUTCOME) != CRASHED]
         return pd.Timestamp(runs[0].data.tags["closedloop.as_of"]) if runs else None
 
+    def _parent(self, run_id: str) -> str:
+        return self.workspace.client().get_run(run_id).data.tags["mlflow.parentRunId"]
+
     def prepare(self, run_id: str) -> dict[str, Any]:
-        client = self.workspace.client()
-        parent = client.get_run(run_id).data.tags["mlflow.parentRunId"]
-        client.set_tag(parent, "closedloop.attempted", "true")
         start = self.as_of - pd.Timedelta(days=self.config.recent_days)
         recent = labelled_rows(self.log.read(start, self.as_of, labels_as_of=self.as_of,
                                              model_name=self.model_name), self.schema)
@@ -394,6 +460,7 @@ class _State:
                 holdout_share=self.config.holdout_share, seed=self.config.seed)
         except ValueError as err:
             raise StepFailed(str(err)) from err
+        fault("retrain:after_prepare")
         s = self.prepared.summary
         return {**s, "summary": (f"{s['recent_rows']} recent + {s['historical_rows']} historical "
                                  f"rows ({s['recent_share']:.3f} recent, asked "
@@ -415,6 +482,8 @@ class _State:
                            + ", ".join(f"{k}={v}" for k, v in self.params.items())}
 
     def retrain(self, run_id: str) -> dict[str, Any]:
+        # Reaching training is an attempt: the cool-down starts (unless the process dies).
+        self.workspace.client().set_tag(self._parent(run_id), "closedloop.attempted", "true")
         c = self.config
         self.result = fit_challenger(self.prepared.train, self.schema, self.params, seed=c.seed,
                                      tune=c.tune, n_trials=c.n_trials)
@@ -430,11 +499,14 @@ class _State:
 
         self.challenger = PipelineModel(self.result.pipeline, self.result.threshold, self.schema)
         self.champion = load_model(self.workspace, model_name=self.model_name)
+        c = self.config
         comparison = compare_on_holdout(self.challenger, self.champion,
                                         self.prepared.holdout, self.schema,
-                                        metric=self.config.compare_metric,
-                                        tolerance=self.config.tolerance)
-        self.not_worse = comparison["not_worse"]
+                                        metric=c.compare_metric, rule=c.compare_rule,
+                                        margin=c.compare_margin,
+                                        confidence=c.compare_confidence,
+                                        n_bootstrap=c.compare_bootstrap, random_state=c.seed)
+        self.accepted = comparison["accepted"]
         return comparison
 
     def register(self, run_id: str) -> dict[str, Any]:
@@ -442,11 +514,14 @@ class _State:
 
         from closedloop.model.registry import log_contract, log_lineage, log_model, register
 
-        if not self.not_worse:
-            raise StepFailed("the challenger is worse than the champion on the fresh holdout: "
-                             "not registered")
+        if not self.accepted:
+            rule = "shown better than" if self.config.compare_rule == "superior" else \
+                "shown non-inferior to"
+            raise StepFailed(f"the challenger is not {rule} the champion on the fresh holdout "
+                             "(step 6): not registered")
+        # The yardstick of the performance trigger: F1 on the fresh holdout, as realised F1 is.
         reference = model_reference(self.challenger, self.prepared.holdout,
-                                    self.schema, "new", self.result.metrics["f1"], None)
+                                    self.schema, "new", None, None)
         with self.workspace.mlflow(RETRAIN_EXPERIMENT), mlflow.start_run(run_id=run_id):
             log_lineage(self.prepared.train, self.schema, "retraining: recent + historical")
             mlflow.log_params({**self.result.params, "threshold": self.result.threshold,
@@ -461,11 +536,20 @@ class _State:
             # can be judged, monitored and retrained later without this run's in-memory mix.
             log_contract(self.schema, self.prepared.holdout, self.prepared.train)
             info = log_model(self.result, self.schema, self.prepared.train)
+            mlflow.log_metric("reference_f1", reference.f1)
+        client = self.workspace.client()
+        client.update_run(run_id, status="RUNNING")  # start_run's exit marked it FINISHED
+        fault("retrain:in_register")
         self.result.run_id = run_id
         self.version = register(self.workspace, info.model_uri, self.result,
                                 model_name=self.model_name)
-        return {"version": self.version, "summary": f"registered as v{self.version} "
-                                                    "@challenger"}
+        client.set_model_version_tag(self.model_name, self.version, REFERENCE_F1_TAG,
+                                     repr(reference.f1))
+        client.set_tag(self._parent(run_id), REGISTERED, self.version)
+        fault("retrain:after_register")
+        return {"version": self.version, "reference_f1": reference.f1,
+                "summary": f"registered as v{self.version} @challenger, holdout F1 "
+                           f"{reference.f1:.4f} (the performance trigger's yardstick)"}
 
     def gates(self, run_id: str) -> dict[str, Any]:
         from closedloop.gates.run import run_gates
@@ -494,6 +578,7 @@ class _State:
         reasons = "; ".join(r.reason for r in self.decision.fired) or self.decision.summary
         move = promote(self.workspace, self.version, model_name=self.model_name,
                        reason=f"retraining run (policy {self.policy.name}): {reasons}")
+        fault("retrain:after_promote")
         return {"version": self.version, "previous": move.previous_version,
                 "summary": f"v{self.version} promoted to @champion "
                            f"(was v{move.previous_version})"}
