@@ -34,14 +34,10 @@ DEFAULT_EXPERIMENT = "closedloop"
 class MlflowTarget(Protocol):
     """Where a workspace's MLflow state lives (:class:`closedloop.platform.target.Target` is one).
 
-    Methods
-    -------
-    tracking_uri(workspace)
-        MLflow tracking URI for ``workspace`` (its :attr:`Workspace.store_uri` on a laptop).
-    registry_uri(workspace)
-        MLflow model-registry URI for ``workspace``.
-    experiment_name(name)
-        The experiment ``name`` (None: the default one) as the tracking server names it.
+    Three methods: ``tracking_uri(workspace)``, the MLflow tracking URI for ``workspace`` (its
+    :attr:`Workspace.store_uri` on a laptop); ``registry_uri(workspace)``, the model-registry
+    URI; ``experiment_name(name)``, the experiment ``name`` (None: the default one) as the
+    tracking server names it.
     """
 
     def tracking_uri(self, workspace: Workspace | None = None) -> str: ...

@@ -97,3 +97,17 @@ def test_the_checker_sees_a_violation(tmp_path):
     found = [target for _, target in _imports(bad)]
     assert found == ["closedloop.monitoring._storage.digest",
                      "closedloop.retrain.workflow.run_retraining"]
+
+
+def test_every_public_module_has_an_api_page_entry():
+    book = PACKAGE.parents[1] / "book"
+    pages = "\n".join(p.read_text() for p in [book / "api.md", *(book / "api").glob("*.md")])
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if any(part.startswith("_") and part != "__init__" for part in parts):
+            continue
+        name = ".".join(("closedloop", *parts)).removesuffix(".__init__")
+        if f".. automodule:: {name}\n" not in pages:
+            missing.append(name)
+    assert not missing, f"no API page documents {missing}"

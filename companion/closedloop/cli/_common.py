@@ -2,7 +2,7 @@
 
 A command's handler takes the parsed arguments and returns its exit code: :data:`EXIT_OK` when it
 is done, :data:`EXIT_FAILED` when a check it ran failed, :data:`EXIT_USAGE` for a usage,
-data-contract or registry error (raised as :class:`UsageError` or the library's own errors and
+data-contract or registry error (raised as ``UsageError`` or the library's own errors and
 reported by :func:`closedloop.cli.main`). Each stage module lists its commands in
 ``COMMANDS``: name -> (handler, help text, function that adds the command's own arguments).
 """
@@ -126,7 +126,7 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 def _read_table(path: str, option: str = "") -> pd.DataFrame:
     """The table in ``path`` (.csv/.parquet); a missing file, a folder or another file type is a
-    :class:`UsageError` naming ``option`` (e.g. ``--data``) and the path."""
+    ``UsageError`` naming ``option`` (e.g. ``--data``) and the path."""
     from closedloop.scoring.batch import read_table
 
     name = f"{option} {path}".strip()
@@ -178,7 +178,7 @@ def _champion(args: argparse.Namespace) -> str | None:
 
 
 def _require_model_ref(args: argparse.Namespace, ref: str, option: str = "--alias") -> None:
-    """Refuse (:class:`UsageError`) an alias or version number ``ref`` of ``--model-name``
+    """Refuse (``UsageError``) an alias or version number ``ref`` of ``--model-name``
     that does not exist, naming ``option`` and the aliases and versions there are."""
     from closedloop.model.registry import aliases
 
@@ -198,7 +198,7 @@ def _require_model_ref(args: argparse.Namespace, ref: str, option: str = "--alia
 
 def _model_schema(args: argparse.Namespace, ref: str) -> Schema:
     """The contract of the registered version or alias ``ref``; ``--schema``, if given, must be
-    the same (a :class:`UsageError` names both and the first differing key)."""
+    the same (a ``UsageError`` names both and the first differing key)."""
     from closedloop.model.holdout import check_contract, load_contract
 
     contract = load_contract(args.workspace, ref, model_name=args.model_name)
@@ -269,7 +269,7 @@ SCHEMA_HELP = "its data contract, a JSON schema file (book page 'The schema file
 def add_data_options(parser: argparse.ArgumentParser, data_help: str,
                      schema_help: str = SCHEMA_HELP
                      ) -> None:
-    """Add ``--data`` (its help says which table) and ``--schema``, as :func:`_dataset` and
-    :func:`_model_dataset` read them."""
+    """Add ``--data`` (its help says which table) and ``--schema``, as ``_dataset`` and
+    ``_model_dataset`` read them."""
     parser.add_argument("--data", help=data_help)
     parser.add_argument("--schema", help=schema_help)

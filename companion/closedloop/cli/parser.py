@@ -5,7 +5,7 @@
 :mod:`~closedloop.cli.scoring`, :mod:`~closedloop.cli.serving`, :mod:`~closedloop.cli.monitoring`,
 :mod:`~closedloop.cli.business`, :mod:`~closedloop.cli.retrain`, then
 :mod:`~closedloop.cli.book`, which executes the book's chapters) in the order the loop runs them,
-each with the common options of :func:`closedloop.cli._common.add_common_options`; :func:`main`
+each with the common options of ``closedloop.cli._common.add_common_options``; :func:`main`
 runs one and turns the library's errors into exit codes.
 """
 
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``closedloop`` command; returns the exit code.
 
     A usage error argparse finds (a missing or out-of-range argument) is printed by argparse
-    and returned as :data:`~closedloop.cli._common.EXIT_USAGE`, like every other usage error,
+    and returned as ``EXIT_USAGE``, like every other usage error,
     rather than raised as ``SystemExit``.
     """
     try:

@@ -49,7 +49,7 @@ def promote(workspace: Workspace, version: str | None = None, *, reason: str,
     ``forced`` in the audit trail. The old champion becomes ``@previous_champion``;
     ``@challenger`` is removed from the promoted version.
 
-    Crash-safe (see :func:`_move`): a transaction left half done by an earlier process is first
+    Crash-safe (see ``_move``): a transaction left half done by an earlier process is first
     finished or undone by :func:`recover`; if that finished a promotion of this same version
     (or of the challenger, when ``version`` is None), its record is returned and nothing more
     is done, so re-running an interrupted ``promote`` ends where an uninterrupted one would.

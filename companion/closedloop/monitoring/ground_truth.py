@@ -28,7 +28,7 @@ in the log; run the backfill again later, when the predictions are logged). It t
 labels as one atomic batch, so running the same backfill twice writes nothing the second time.
 
 Concurrent backfills: the read-check-append runs under an exclusive lock on
-``tables/ground_truth/.lock`` (:func:`closedloop.monitoring._storage.folder_lock`), so two feeds
+``tables/ground_truth/.lock`` (``closedloop.monitoring._storage.folder_lock``), so two feeds
 backfilling at once are checked one after the other: when they contradict each other, the second
 sees the first's labels and reports its rows as ``conflicting``; the stored labels are always
 one consistent set. The lock dies with its process (a killed backfill blocks nobody).

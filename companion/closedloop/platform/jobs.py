@@ -84,7 +84,7 @@ def bundle_tasks(path: str | os.PathLike[str]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`BUNDLE_TASK_COLUMNS`: ``job`` (its key), ``task`` (``task_key``),
+        Columns: ``job`` (its key), ``task`` (``task_key``),
         ``kind`` (one of :data:`TASK_KINDS`), ``runs`` (the console script's first argument,
         the notebook's file name, or the condition), ``depends_on`` (a tuple of task keys),
         ``outcome`` (the condition outcome a dependency waits for, or None) and ``order`` (the

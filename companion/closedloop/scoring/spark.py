@@ -213,7 +213,7 @@ def _checked(sdf: SparkDataFrame, schema: Schema, allow_extra: Iterable[str]) ->
 
 @dataclass(frozen=True)
 class _LogIds:
-    """What the workers need to compute the log's prediction ids (see :func:`_with_ids`)."""
+    """What the workers need to compute the log's prediction ids (see ``_with_ids``)."""
 
     time_column: str | None  # a column of prediction times, or None: every row at ``when``
     when: pd.Timestamp
@@ -448,7 +448,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     file's id columns are read as text. ``timestamp`` is the former name of ``event_time``.
     ``content_key`` replaces the scoring time in the prediction ids when the input has no
     event time; ``overwrite`` is that of :func:`~closedloop.scoring.batch.score_file`. A file
-    Spark cannot read raises :class:`~closedloop.scoring._columns.InputFileError` naming it.
+    Spark cannot read raises ``InputFileError`` naming it.
     """
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
