@@ -180,7 +180,7 @@ def close_stale_runs(workspace: Workspace, model_name: str, *,
     """Close the retraining runs of ``model_name`` left ``RUNNING`` by a dead process.
 
     First any half-done promotion is finished or undone
-    (:func:`closedloop.model.registry.recover`), so the aliases are consistent. Then, for each
+    (:func:`closedloop.model.promotion.recover`), so the aliases are consistent. Then, for each
     stale parent run (:func:`stale_reason`): if the version it registered
     (``closedloop.registered_version``) is ``@champion`` and was not before the run, the
     process died after promoting it: the run is closed ``FINISHED`` with outcome ``promoted``

@@ -96,7 +96,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from closedloop.monitoring.store import InferenceLog
-    from closedloop.scoring.extras import Experiment
+    from closedloop.scoring.extras import ExperimentLike
 
 
 def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
@@ -385,7 +385,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                event_time: str | None = None, carry: Iterable[str] = (),
                allow_extra: Iterable[str] = (), master: str = "local[*]",
                timestamp: str | None = None, overwrite: bool = False,
-               reasons: int | None = None, experiment: Experiment | None = None,
+               reasons: int | None = None, experiment: ExperimentLike | None = None,
                challenger_alias: str = "challenger") -> ScoreResult:
     """Score a Parquet or CSV file with ``model_name@alias`` and write the output Parquet file.
 

@@ -41,11 +41,11 @@ from closedloop.scoring._columns import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ARM", "REASON_PREFIX", "Experiment", "add_reasons", "experiment_arms",
+__all__ = ["ARM", "REASON_PREFIX", "ExperimentLike", "add_reasons", "experiment_arms",
            "reason_names"]
 
 
-class Experiment(Protocol):
+class ExperimentLike(Protocol):
     """What scoring needs of an experiment: :class:`closedloop.abtest.assignment.Experiment`
     (scoring does not import the A/B stage, which comes later in the loop)."""
 
@@ -107,7 +107,7 @@ def add_reasons(out: pd.DataFrame, model: Any, typed: pd.DataFrame, schema: Sche
     return out
 
 
-def experiment_arms(experiment: Experiment, ids: Any) -> np.ndarray:
+def experiment_arms(experiment: ExperimentLike, ids: Any) -> np.ndarray:
     """Each id's arm (``None`` outside the experiment), ids taken as text.
 
     Refuses an experiment without exactly two arms: the first is answered by the champion, the
@@ -138,7 +138,7 @@ def score_file_extras(workspace: Workspace, input_path: Any, output_path: Any, *
                       schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
                       log: bool, event_time: str | None, carry: tuple[str, ...],
                       allow_extra: tuple[str, ...], content_key: str | None, overwrite: bool,
-                      reasons: int | None, experiment: Experiment | None,
+                      reasons: int | None, experiment: ExperimentLike | None,
                       challenger_alias: str = "challenger") -> dict[str, Any]:
     """The pandas file-to-file path of :func:`~closedloop.scoring.batch.score_file` with reasons
     and/or an experiment (see the module notes).

@@ -3,8 +3,8 @@
 With an :class:`~closedloop.abtest.assignment.Experiment` of two arms, the service holds two
 :class:`~closedloop.serving.service.ModelService`: the champion's (its first arm, and every row
 outside the experiment or without an entity id) and the challenger's (its second arm). A row's
-arm is :meth:`Experiment.assign` of its entity id, so an entity always gets the same arm
-(sticky), whichever worker answers. Every answered row says its ``arm`` (``None`` outside the
+arm is :meth:`~closedloop.abtest.assignment.Experiment.assign` of its entity id, so an entity
+always gets the same arm (sticky), whichever worker answers. Every answered row says its ``arm`` (``None`` outside the
 experiment) and the ``model_version`` that computed it.
 
 Limitation: the inference log's schema has no arm column. Each row is logged with the version
@@ -27,7 +27,8 @@ __all__ = ["as_experiment", "score_experiment"]
 
 
 def as_experiment(experiment: Experiment | Mapping[str, Any] | None) -> Experiment | None:
-    """An :class:`Experiment` from itself or its :meth:`Experiment.to_dict`; None stays None.
+    """An :class:`~closedloop.abtest.assignment.Experiment` from itself or its
+    :meth:`~closedloop.abtest.assignment.Experiment.to_dict`; None stays None.
 
     Raises ValueError unless it has exactly two arms (champion first, challenger second).
     """
