@@ -56,7 +56,8 @@ class RequestLog:
     >>> import tempfile
     >>> from closedloop.contract.schema import Column, Schema
     >>> toy = Schema("toy", (Column("id", "id"), Column("x", "float"),
-    ...                      Column("y", "integer")), target="y", positive=1, entity_id="id")
+    ...                      Column("y", "integer", low=0, high=1)),
+    ...              target="y", positive=1, entity_id="id")
     >>> log = RequestLog(Workspace.resolve(tempfile.mkdtemp()), interval=60).start()
     >>> log.add(toy, "m", "1", [{"id": "a", "x": 0.5}], ["r1-0"], [1], [0.9],
     ...         pd.Timestamp("2026-01-01 09:00", tz="UTC"))
