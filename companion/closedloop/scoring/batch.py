@@ -79,11 +79,14 @@ from closedloop.scoring._columns import (
     _closedloop_model,
     _scored_at,
     carried_columns,
+    check_method,
     check_output,
+    compile_fitted,
     content_digest,
     event_time_column,
     output_arrow_schema,
     output_partial,
+    predict_fitted,
     publish_output,
     reap_output_leftovers,
     resolve_model,
@@ -141,7 +144,7 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
           tiers: RiskTiers = RiskTiers(), scored_at: str | pd.Timestamp | None = None,
           log: InferenceLog | None = None, event_time: str | None = None,
           carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
-          timestamp: str | None = None) -> pd.DataFrame:
+          timestamp: str | None = None, method: str = "auto") -> pd.DataFrame:
     """Score a pandas batch: contract check, model, risk tier; optionally log it.
 
     Parameters
@@ -177,6 +180,12 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
         Columns beyond the contract that the batch may carry (and that are dropped).
     timestamp : str, optional
         Former name of ``event_time`` (used when ``event_time`` is not given).
+    method : {"auto", "compiled", "pipeline"}
+        How a model holding a fitted pipeline predicts: ``compiled`` through
+        :class:`~closedloop.model.compiled.CompiledPredictor` (contract columns straight into
+        the LightGBM booster, same probabilities bit for bit, faster), ``pipeline`` through the
+        scikit-learn pipeline (for comparison), ``auto`` compiled when the model compiles. Any
+        other model is asked for ``predict`` whatever the method (``compiled`` refuses it).
 
     Returns
     -------
@@ -216,7 +225,8 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
                                            allow_extra)
     key = _frame_digest(typed) if log is not None and scored_at is None else None
     return _score_typed(typed, model, schema, str(model_name), str(model_version), tiers,
-                        _scored_at(scored_at), log, time_column, carried, key)
+                        _scored_at(scored_at), log, time_column, carried, key,
+                        check_method(method))
 
 
 def _frame_digest(frame: pd.DataFrame) -> str:
@@ -267,15 +277,15 @@ def _check_repeats(typed: pd.DataFrame, schema: Schema, when: pd.Timestamp,
 def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: str,
                  model_version: str, tiers: RiskTiers, when: pd.Timestamp,
                  log: InferenceLog | None, time_column: str | None,
-                 carried: tuple[str, ...] = (), content_key: str | None = None
-                 ) -> pd.DataFrame:
+                 carried: tuple[str, ...] = (), content_key: str | None = None,
+                 method: str = "auto") -> pd.DataFrame:
     if log is not None:
         _check_repeats(typed, schema, when, time_column)
     fitted = _closedloop_model(model)
+    compiled = compile_fitted(fitted, method)
     if fitted is not None:
         # The batch passed check_input(): the pyfunc would check the whole contract again.
-        proba = fitted.pipeline.predict_proba(typed[schema.feature_names])[:, 1]
-        prediction = proba >= fitted.threshold
+        prediction, proba = predict_fitted(fitted, compiled, typed, schema.feature_names)
     else:
         predicted = model.predict(typed[schema.feature_names])
         prediction, proba = predicted[PREDICTION], predicted[PREDICTION_PROBA]
@@ -372,7 +382,8 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                scored_at: str | pd.Timestamp | None = None, log: bool = True,
                event_time: str | None = None, carry: Iterable[str] = (),
                allow_extra: Iterable[str] = (), master: str = "local[*]",
-               timestamp: str | None = None, overwrite: bool = False) -> ScoreResult:
+               timestamp: str | None = None, overwrite: bool = False,
+               method: str = "auto") -> ScoreResult:
     """Score a Parquet or CSV file with ``model_name@alias`` and write the output Parquet file.
 
     The input is validated before anything is written: on a contract violation no output file
@@ -395,12 +406,14 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     ``event_time`` and ``carry`` are those of :func:`score` (the event time, found by default,
     becomes each logged row's ``timestamp``; carried columns are kept in the output file only).
     A CSV file's id columns are read as text. ``timestamp`` is the former name of
-    ``event_time``.
+    ``event_time``. ``method`` is that of :func:`score` (``auto``: the compiled path, which
+    ``benchmarks/bench_scoring.py`` times against the pipeline with each engine).
     """
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     when = _scored_at(scored_at)
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
+    check_method(method)
     check_output(output_path, overwrite, early=True)
     reap_output_leftovers(output_path)
     if not Path(input_path).exists():
@@ -409,7 +422,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     if engine == "pandas":
         version, counts, time_column, carried, written = _score_file_pandas(
             workspace, input_path, output_path, alias, schema, model_name, tiers, when, log,
-            event_time or timestamp, tuple(carry), tuple(allow_extra), key, overwrite)
+            event_time or timestamp, tuple(carry), tuple(allow_extra), key, overwrite, method)
     else:
         from closedloop.scoring.spark import score_file_spark
 
@@ -417,7 +430,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                                 model_name=model_name, tiers=tiers, scored_at=when, log=log,
                                 event_time=event_time or timestamp, carry=carry,
                                 allow_extra=allow_extra, master=master, content_key=key,
-                                overwrite=overwrite)
+                                overwrite=overwrite, method=method)
         version, counts = done.model_version, done.tiers
         time_column, carried, written = done.event_time, done.carried, done.log_written
     return ScoreResult(sum(counts.values()), str(output_path), model_name, version, engine,
@@ -430,7 +443,8 @@ def _on_every_core(model: Any) -> Any:
 
     Models are trained with one thread (on a few thousand rows threads cost more than they
     save); a file of many rows is the opposite case. Trees score each row independently, so
-    the probabilities are the same with any number of threads.
+    the probabilities are the same with any number of threads. The compiled path reads the
+    same setting (:func:`~closedloop.scoring._columns.model_threads`).
     """
     try:
         step = model.unwrap_python_model().pipeline.named_steps["model"]
@@ -445,7 +459,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
                        schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
                        log: bool, event_time: str | None, carry: tuple[str, ...],
                        allow_extra: tuple[str, ...], content_key: str | None = None,
-                       overwrite: bool = False
+                       overwrite: bool = False, method: str = "auto"
                        ) -> tuple[str, dict[str, int], str | None, tuple[str, ...], bool | None]:
     import pyarrow.parquet as pq
 
@@ -459,7 +473,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     _, version = resolve_model(workspace, alias, model_name=model_name)
     model = _on_every_core(load_model(workspace, version, model_name=model_name))
     out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None,
-                       carried)
+                       carried, method=method)
     batch_id, logged = None, typed
     if log:
         times = typed[time_column] if time_column else pd.Series(
