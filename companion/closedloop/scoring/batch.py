@@ -2,10 +2,12 @@
 
 One batch goes through the same steps whatever the engine: the input is checked against the data
 contract (every problem named, nothing written when there is one), its dtypes are restored, the
-registered model scores it, each row gets a :class:`RiskTiers` tier, and the result (entity id,
-``prediction``, ``prediction_proba``, ``risk_tier``, ``model_name``, ``model_version``,
-``scored_at``, then the event time and the carried columns when there are some) is written
-atomically and appended to the inference log.
+registered model scores it (through its :class:`~closedloop.model.compiled.CompiledPredictor`
+unless ``method="pipeline"``: the same probabilities bit for bit, without the scikit-learn
+pipeline), each row gets a :class:`RiskTiers` tier, and the result (entity id, ``prediction``,
+``prediction_proba``, ``risk_tier``, ``model_name``, ``model_version``, ``scored_at``, then the
+event time and the carried columns when there are some) is written atomically and appended to
+the inference log.
 
 Event time: when the input has an event-time column (named by ``event_time``; by default the
 contract's ``Schema.timestamp``, else a column named ``event_time``, as ``closedloop simulate``
