@@ -38,8 +38,8 @@ from _timing import best_of  # benchmarks/_timing.py, beside this script
 from closedloop.config import Workspace, quiet_mlflow
 from closedloop.contract.telco import TELCO_SCHEMA, load_telco
 from closedloop.model.compiled import CompiledPredictor
-from closedloop.model.registry import DEFAULT_MODEL_NAME, train_and_register
 from closedloop.model.promotion import promote
+from closedloop.model.registry import DEFAULT_MODEL_NAME, train_and_register
 from closedloop.model.train import TrainConfig
 
 COMPANION = Path(__file__).resolve().parents[1] / "companion"

@@ -180,6 +180,65 @@ def _closedloop_model(model: Any) -> Any:
     return inner if hasattr(inner, "pipeline") and hasattr(inner, "threshold") else None
 
 
+#: How a batch is scored: ``auto`` (the compiled path when the model compiles), ``compiled``
+#: (refused for a model that does not) or ``pipeline`` (the scikit-learn pipeline, to compare).
+SCORING_METHODS = ("auto", "compiled", "pipeline")
+
+
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`SCORING_METHODS`; else a ``ValueError``."""
+    if method not in SCORING_METHODS:
+        raise ValueError(f"method must be one of {list(SCORING_METHODS)} (got {method!r})")
+    return method
+
+
+def compile_fitted(fitted: Any, method: str = "auto") -> Any:
+    """The :class:`~closedloop.model.compiled.CompiledPredictor` of ``fitted`` (what
+    :func:`_closedloop_model` returns), or None for the scikit-learn pipeline path.
+
+    ``method="pipeline"`` always gives None; ``"auto"`` gives None for a model whose pipeline
+    cannot be compiled (another feature step, another classifier); ``"compiled"`` raises a
+    ``ValueError`` for it. The contract is the feature step's own (the one the pipeline
+    applies), so both paths build the same matrix.
+    """
+    if check_method(method) == "pipeline" or fitted is None:
+        if method == "compiled":
+            raise ValueError("method='compiled' needs a model holding a fitted pipeline")
+        return None
+    from closedloop.model.compiled import CompiledPredictor
+
+    try:
+        builder = fitted.pipeline.named_steps["features"]
+        return CompiledPredictor(fitted.pipeline, fitted.threshold, builder.schema)
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        if method == "compiled":
+            raise ValueError(f"the model cannot be compiled: {err}") from err
+        return None
+
+
+def model_threads(fitted: Any) -> int:
+    """The thread count the pipeline's LightGBM step predicts with (its ``n_jobs``), as
+    ``Booster.predict``'s ``num_threads`` (0: every core), so both paths use the same."""
+    try:
+        n_jobs = fitted.pipeline.named_steps["model"].get_params().get("n_jobs")
+    except (AttributeError, KeyError):
+        return 0
+    return int(n_jobs) if n_jobs is not None and n_jobs > 0 else 0
+
+
+def predict_fitted(fitted: Any, compiled: Any, frame: pd.DataFrame,
+                   features: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(prediction, prediction_proba)`` of a batch that already passed the contract check
+    (it is not checked again): through ``compiled`` when given, else the fitted pipeline.
+    The two are equal bit for bit."""
+    if compiled is not None:
+        proba = compiled.predict_proba(frame, check=False, num_threads=model_threads(fitted))
+    else:
+        proba = fitted.pipeline.predict_proba(frame[list(features)])[:, 1]
+    proba = np.asarray(proba, dtype=np.float64)
+    return (proba >= fitted.threshold).astype(np.int64), proba
+
+
 def _scored_at(scored_at: str | pd.Timestamp | None) -> pd.Timestamp:
     when = pd.Timestamp.now(tz="UTC") if scored_at is None else pd.Timestamp(scored_at)
     when = when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when

@@ -2,10 +2,12 @@
 
 One batch goes through the same steps whatever the engine: the input is checked against the data
 contract (every problem named, nothing written when there is one), its dtypes are restored, the
-registered model scores it, each row gets a :class:`~closedloop.scoring.tiers.RiskTiers` tier, and the result (entity id,
-``prediction``, ``prediction_proba``, ``risk_tier``, ``model_name``, ``model_version``,
-``scored_at``, then the event time and the carried columns when there are some) is written
-atomically and appended to the inference log.
+registered model scores it (through its :class:`~closedloop.model.compiled.CompiledPredictor`
+unless ``method="pipeline"``: the same probabilities bit for bit, without the scikit-learn
+pipeline), each row gets a risk tier (:class:`~closedloop.scoring.tiers.RiskTiers`), and the
+result (entity id, ``prediction``, ``prediction_proba``, ``risk_tier``, ``model_name``,
+``model_version``, ``scored_at``, then the event time and the carried columns when there are
+some) is written atomically and appended to the inference log.
 
 Event time: when the input has an event-time column (named by ``event_time``; by default the
 contract's ``Schema.timestamp``, else a column named ``event_time``, as ``closedloop simulate``
@@ -79,11 +81,14 @@ from closedloop.scoring._columns import (
     _closedloop_model,
     _scored_at,
     carried_columns,
+    check_method,
     check_output,
+    compile_fitted,
     content_digest,
     event_time_column,
     output_arrow_schema,
     output_partial,
+    predict_fitted,
     publish_output,
     reap_output_leftovers,
     resolve_model,
@@ -142,7 +147,8 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
           tiers: RiskTiers = RiskTiers(), scored_at: str | pd.Timestamp | None = None,
           log: InferenceLog | None = None, event_time: str | None = None,
           carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
-          timestamp: str | None = None, reasons: int | None = None) -> pd.DataFrame:
+          timestamp: str | None = None, reasons: int | None = None,
+          method: str = "auto") -> pd.DataFrame:
     """Score a pandas batch: contract check, model, risk tier; optionally log it.
 
     Parameters
@@ -182,6 +188,12 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
         Append ``reason_1`` ... ``reason_<reasons>``: each row's top reasons in words (see
         :func:`closedloop.scoring.extras.add_reasons`); never logged. ``model`` must hold a
         fitted pipeline (a registry pyfunc or a ``PipelineModel``).
+    method : {"auto", "compiled", "pipeline"}
+        How a model holding a fitted pipeline predicts: ``compiled`` through
+        :class:`~closedloop.model.compiled.CompiledPredictor` (contract columns straight into
+        the LightGBM booster, same probabilities bit for bit, faster), ``pipeline`` through the
+        scikit-learn pipeline (for comparison), ``auto`` compiled when the model compiles. Any
+        other model is asked for ``predict`` whatever the method (``compiled`` refuses it).
 
     Returns
     -------
@@ -224,7 +236,8 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     reasons = check_reasons(reasons)
     key = _frame_digest(typed) if log is not None and scored_at is None else None
     out = _score_typed(typed, model, schema, str(model_name), str(model_version), tiers,
-                       _scored_at(scored_at), log, time_column, carried, key)
+                       _scored_at(scored_at), log, time_column, carried, key,
+                       check_method(method))
     return add_reasons(out, model, typed, schema, reasons) if reasons else out
 
 
@@ -276,15 +289,15 @@ def _check_repeats(typed: pd.DataFrame, schema: Schema, when: pd.Timestamp,
 def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: str,
                  model_version: str, tiers: RiskTiers, when: pd.Timestamp,
                  log: InferenceLog | None, time_column: str | None,
-                 carried: tuple[str, ...] = (), content_key: str | None = None
-                 ) -> pd.DataFrame:
+                 carried: tuple[str, ...] = (), content_key: str | None = None,
+                 method: str = "auto") -> pd.DataFrame:
     if log is not None:
         _check_repeats(typed, schema, when, time_column)
     fitted = _closedloop_model(model)
+    compiled = compile_fitted(fitted, method)
     if fitted is not None:
         # The batch passed check_input(): the pyfunc would check the whole contract again.
-        proba = fitted.pipeline.predict_proba(typed[schema.feature_names])[:, 1]
-        prediction = proba >= fitted.threshold
+        prediction, proba = predict_fitted(fitted, compiled, typed, schema.feature_names)
     else:
         predicted = model.predict(typed[schema.feature_names])
         prediction, proba = predicted[PREDICTION], predicted[PREDICTION_PROBA]
@@ -386,7 +399,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                allow_extra: Iterable[str] = (), master: str = "local[*]",
                timestamp: str | None = None, overwrite: bool = False,
                reasons: int | None = None, experiment: ExperimentLike | None = None,
-               challenger_alias: str = "challenger") -> ScoreResult:
+               challenger_alias: str = "challenger", method: str = "auto") -> ScoreResult:
     """Score a Parquet or CSV file with ``model_name@alias`` and write the output Parquet file.
 
     The input is validated before anything is written: on a contract violation no output file
@@ -417,7 +430,8 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     :class:`~closedloop.abtest.assignment.Experiment` of two arms) scores the rows of its
     second arm with ``challenger_alias`` and all others with ``alias``, adds an ``arm``
     column, and logs one batch per version. The result then reports ``reasons``, ``arms``
-    and ``arm_versions``; its ``model_version`` is the champion's.
+    and ``arm_versions``; its ``model_version`` is the champion's. ``method`` is that of :func:`score` (``auto``: the
+    compiled path, which ``benchmarks/bench_scoring.py`` times against the pipeline).
     """
     from closedloop.scoring.extras import check_reasons
 
@@ -428,6 +442,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     reasons = check_reasons(reasons)
     if engine == "spark" and (reasons or experiment is not None):
         raise ValueError("reasons and experiment are pandas-only for now: use engine='pandas'")
+    check_method(method)
     check_output(output_path, overwrite, early=True)
     reap_output_leftovers(output_path)
     if not Path(input_path).exists():
@@ -450,7 +465,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     if engine == "pandas":
         version, counts, time_column, carried, written = _score_file_pandas(
             workspace, input_path, output_path, alias, schema, model_name, tiers, when, log,
-            event_time or timestamp, tuple(carry), tuple(allow_extra), key, overwrite)
+            event_time or timestamp, tuple(carry), tuple(allow_extra), key, overwrite, method)
     else:
         from closedloop.scoring.spark import score_file_spark
 
@@ -458,7 +473,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
                                 model_name=model_name, tiers=tiers, scored_at=when, log=log,
                                 event_time=event_time or timestamp, carry=carry,
                                 allow_extra=allow_extra, master=master, content_key=key,
-                                overwrite=overwrite)
+                                overwrite=overwrite, method=method)
         version, counts = done.model_version, done.tiers
         time_column, carried, written = done.event_time, done.carried, done.log_written
     return ScoreResult(sum(counts.values()), str(output_path), model_name, version, engine,
@@ -471,7 +486,8 @@ def _on_every_core(model: Any) -> Any:
 
     Models are trained with one thread (on a few thousand rows threads cost more than they
     save); a file of many rows is the opposite case. Trees score each row independently, so
-    the probabilities are the same with any number of threads.
+    the probabilities are the same with any number of threads. The compiled path reads the
+    same setting (:func:`~closedloop.scoring._columns.model_threads`).
     """
     try:
         step = model.unwrap_python_model().pipeline.named_steps["model"]
@@ -486,7 +502,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
                        schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
                        log: bool, event_time: str | None, carry: tuple[str, ...],
                        allow_extra: tuple[str, ...], content_key: str | None = None,
-                       overwrite: bool = False
+                       overwrite: bool = False, method: str = "auto"
                        ) -> tuple[str, dict[str, int], str | None, tuple[str, ...], bool | None]:
     import pyarrow.parquet as pq
 
@@ -500,7 +516,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     _, version = resolve_model(workspace, alias, model_name=model_name)
     model = _on_every_core(load_model(workspace, version, model_name=model_name))
     out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None,
-                       carried)
+                       carried, method=method)
     batch_id, logged = None, typed
     if log:
         times = typed[time_column] if time_column else pd.Series(

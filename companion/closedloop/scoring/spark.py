@@ -4,9 +4,9 @@ The Spark half of :mod:`closedloop.scoring.batch` (whose pandas half needs no py
 :func:`score_spark`, :func:`validate_spark`, :func:`spark_for_scoring` and
 :func:`spark_to_pandas` are importable from there too). :func:`validate_spark` checks a Spark
 DataFrame against the data contract in one job; :func:`score_spark` scores it lazily, through
-``mapInPandas`` (the model's fitted pipeline shipped to the workers) or
-``mlflow.pyfunc.spark_udf(..., env_manager="local")``; :func:`score_file_spark` runs a file to
-file job whose rows never gather on the driver.
+``mapInPandas`` (the model's compiled predictor, or its fitted pipeline, shipped to the workers)
+or ``mlflow.pyfunc.spark_udf(..., env_manager="local")``; :func:`score_file_spark` runs a file
+to file job whose rows never gather on the driver.
 
 How the file job stays within the driver's memory: the executors write the scored rows (the
 output columns, the prediction ids and the features to log) to a hidden temporary Parquet folder
@@ -58,10 +58,13 @@ from closedloop.scoring._columns import (
     _closedloop_model,
     _scored_at,
     carried_columns,
+    check_method,
     check_output,
+    compile_fitted,
     event_time_column,
     output_arrow_schema,
     output_partial,
+    predict_fitted,
     publish_output,
     resolve_model,
 )
@@ -237,9 +240,12 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
         A :class:`~closedloop.config.Workspace` (``model_name@alias`` is scored), a model URI
         or a loaded pyfunc (both with ``model_version``).
     method : str
-        ``"auto"``, ``"map"`` or ``"udf"``. ``map`` ships the model's fitted pipeline to the
-        workers and scores each Arrow batch with ``mapInPandas`` (workers import neither MLflow
-        nor the model's files: seconds faster to start); ``udf`` uses
+        ``"auto"``, ``"map"``, ``"compiled"``, ``"pipeline"`` or ``"udf"``. ``map`` ships the
+        model to the workers and scores each Arrow batch with ``mapInPandas`` (workers import
+        neither MLflow nor the model's files: seconds faster to start), through its
+        :class:`~closedloop.model.compiled.CompiledPredictor` when the model compiles, else its
+        fitted pipeline; ``compiled`` and ``pipeline`` are ``map`` with that predictor forced
+        (the same probabilities bit for bit; ``pipeline`` is there to compare). ``udf`` uses
         ``mlflow.pyfunc.spark_udf(..., env_manager="local")``, which serves any pyfunc.
         ``auto`` picks ``map`` for a :class:`~closedloop.model.registry.ClosedLoopModel`, else
         ``udf``.
@@ -266,11 +272,15 @@ def _score_checked(sdf: SparkDataFrame, model: Any, uri: str | None, loaded: Any
     and prediction time (columns ``prediction_id`` and ``timestamp``)."""
     from pyspark.sql import functions as F
 
+    if method not in ("auto", "map", "compiled", "pipeline", "udf"):
+        raise ValueError("method must be 'auto', 'map', 'compiled', 'pipeline' or 'udf' "
+                         f"(got {method!r})")
     python_model = _closedloop_model(loaded) if method != "udf" else None
-    if method == "map" and python_model is None:
-        raise ValueError("method='map' needs a ClosedLoopModel pyfunc")
+    if method in ("map", "compiled", "pipeline") and python_model is None:
+        raise ValueError(f"method={method!r} needs a ClosedLoopModel pyfunc")
     if python_model is not None:
-        scored = _score_map(sdf, python_model.pipeline, python_model.threshold, schema, ids)
+        predictor = method if method in ("compiled", "pipeline") else "auto"
+        scored = _score_map(sdf, python_model, schema, ids, predictor)
     else:
         scored = _score_udf(sdf, model, uri, schema)
         scored = _with_ids(scored, schema, ids) if ids else scored
@@ -324,11 +334,19 @@ def _log_ids(batch: pd.DataFrame, schema: Schema, ids: _LogIds) -> dict[str, Any
             _TIMESTAMP: when.to_numpy()}
 
 
-def _score_map(sdf: SparkDataFrame, pipeline: Any, threshold: float, schema: Schema,
-               ids: _LogIds | None = None) -> SparkDataFrame:
+def _score_map(sdf: SparkDataFrame, fitted: Any, schema: Schema, ids: _LogIds | None = None,
+               method: str = "auto") -> SparkDataFrame:
+    """Score with ``mapInPandas``: ``fitted`` (holding ``pipeline`` and ``threshold``) or its
+    compiled predictor (see :func:`~closedloop.scoring._columns.compile_fitted`) is shipped to
+    the workers with the task."""
     from pyspark.sql import types as T
 
+    from closedloop.model.baselines import PipelineModel
+
     features = schema.feature_names
+    compiled = compile_fitted(fitted, method)
+    # Only what predicting needs goes to the workers (not the pyfunc wrapper around it).
+    model = PipelineModel(fitted.pipeline, fitted.threshold) if compiled is None else None
     out_schema = T.StructType([*sdf.schema.fields, T.StructField(PREDICTION, T.LongType()),
                                T.StructField(PREDICTION_PROBA, T.DoubleType()),
                                *_id_fields(ids)])
@@ -336,10 +354,9 @@ def _score_map(sdf: SparkDataFrame, pipeline: Any, threshold: float, schema: Sch
     def predict(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # The batch passed the contract on the driver; the model's own check is not repeated.
         for batch in batches:
-            proba = pipeline.predict_proba(batch[features])[:, 1].astype(np.float64)
+            prediction, proba = predict_fitted(compiled or model, compiled, batch, features)
             logged = _log_ids(batch, schema, ids) if ids else {}
-            yield batch.assign(**{PREDICTION: (proba >= threshold).astype(np.int64),
-                                  PREDICTION_PROBA: proba}, **logged)
+            yield batch.assign(**{PREDICTION: prediction, PREDICTION_PROBA: proba}, **logged)
 
     return sdf.mapInPandas(predict, out_schema)
 
@@ -436,8 +453,8 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                      log: bool = True, event_time: str | None = None,
                      carry: Iterable[str] = (), allow_extra: Iterable[str] = (),
                      master: str = "local[*]", timestamp: str | None = None,
-                     content_key: str | None = None, overwrite: bool = False
-                     ) -> SparkFileResult:
+                     content_key: str | None = None, overwrite: bool = False,
+                     method: str = "auto") -> SparkFileResult:
     """The Spark engine of :func:`closedloop.scoring.batch.score_file` (see there): same output
     file, same logged rows, no row collected on the driver.
 
@@ -447,8 +464,9 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     ``event_time`` and ``carry`` are those of :func:`closedloop.scoring.batch.score`; a CSV
     file's id columns are read as text. ``timestamp`` is the former name of ``event_time``.
     ``content_key`` replaces the scoring time in the prediction ids when the input has no
-    event time; ``overwrite`` is that of :func:`~closedloop.scoring.batch.score_file`. A file
-    Spark cannot read raises ``InputFileError`` naming it.
+    event time; ``overwrite`` and ``method`` (``auto``, ``compiled`` or ``pipeline``) are those
+    of :func:`~closedloop.scoring.batch.score_file`. A file Spark cannot read raises
+    ``InputFileError`` naming it.
     """
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
@@ -476,7 +494,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
 
         sdf = sdf.withColumn(time_column, F.col(f"`{time_column}`").cast("timestamp_ntz"))
     scored = _score_checked(sdf, workspace, None, loaded, schema, str(model_name), version,
-                            tiers, scored_at, keep, "auto", ids)
+                            tiers, scored_at, keep, check_method(method), ids)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     staging = output_partial(output_path, "spark")
     try:

@@ -343,3 +343,21 @@ def test_a_corrupt_file_is_named_not_a_java_traceback(trained, tmp_path, capsys,
                  str(tmp_path / "out.parquet"), "--engine", "spark", "--master", "local[2]"])
     err = capsys.readouterr().err
     assert code == 2 and "corrupt.parquet" in err and "\tat " not in err
+
+
+@pytest.mark.parametrize("engine", ["pandas", "spark"])
+def test_score_file_compiled_equals_pipeline(trained, batch, tmp_path, engine, request):
+    import pyarrow.parquet as pq
+
+    if engine == "spark":
+        request.getfixturevalue("spark")
+    ws, _ = trained
+    source = tmp_path / "in.parquet"
+    batch.to_parquet(source, index=False)
+    tables = {}
+    for method in ("compiled", "pipeline"):
+        output = tmp_path / f"{method}.parquet"
+        score_file(ws, source, output, engine=engine, scored_at=SCORED_AT, log=False,
+                   method=method)
+        tables[method] = pq.read_table(output)
+    assert tables["compiled"].equals(tables["pipeline"]) and len(tables["compiled"]) == len(batch)
