@@ -45,7 +45,7 @@ _LAZY = {
     "derive_floors": "gates.config", "GateReport": "gates.run", "run_gates": "gates.run",
     "CheckResult": "gates.checks", "compare_models": "gates.compare",
     "gate_version": "gates.version", "log_gate_report": "gates.version",
-    "RiskTiers": "scoring._columns", "score": "scoring.batch", "score_file": "scoring.batch",
+    "RiskTiers": "scoring.tiers", "score": "scoring.batch", "score_file": "scoring.batch",
     "ScoreResult": "scoring.batch", "score_spark": "scoring.spark",
     "BusinessModel": "business.templates", "TEMPLATES": "business.templates",
     "template": "business.templates",

@@ -195,7 +195,8 @@ def close_stale_runs(workspace: Workspace, model_name: str, *,
     list of StaleRun
         The runs closed, oldest first.
     """
-    from closedloop.model.registry import CHAMPION, aliases, recover
+    from closedloop.model.promotion import recover
+    from closedloop.model.registry import CHAMPION, aliases
 
     client = workspace.client()
     with workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:

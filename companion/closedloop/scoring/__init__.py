@@ -17,7 +17,7 @@ _LAZY = {
     "ScoreResult": "batch",
     "read_table": "batch",
     "score_file": "batch",
-    "RiskTiers": "_columns",
+    "RiskTiers": "tiers",
     "output_columns": "_columns",
     "resolve_model": "_columns",
     "validate_spark": "spark",

@@ -11,7 +11,6 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,38 +37,6 @@ RISK_TIER, MODEL_NAME, MODEL_VERSION, SCORED_AT = (
     "risk_tier", "model_name", "model_version", "scored_at")
 
 
-@dataclass(frozen=True)
-class RiskTiers:
-    """Probability thresholds of the risk tiers: ``high`` at or above ``high``, ``medium`` at or
-    above ``medium``, ``low`` below.
-
-    Examples
-    --------
-    >>> RiskTiers().assign(np.array([0.1, 0.4, 0.69, 0.7])).tolist()
-    ['low', 'medium', 'medium', 'high']
-    >>> RiskTiers(high=0.5, medium=0.2).assign(np.array([0.2, 0.5])).tolist()
-    ['medium', 'high']
-    """
-
-    high: float = 0.7
-    medium: float = 0.4
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.medium <= self.high <= 1.0:
-            raise ValueError(f"need 0 <= medium <= high <= 1 (got medium={self.medium}, "
-                             f"high={self.high})")
-
-    @property
-    def labels(self) -> tuple[str, str, str]:
-        """The tier names, lowest risk first."""
-        return ("low", "medium", "high")
-
-    def assign(self, proba: np.ndarray | pd.Series) -> np.ndarray:
-        """The tier of each probability (an object array of ``low``/``medium``/``high``)."""
-        proba = np.asarray(proba, dtype=np.float64)
-        # Comparisons, not np.digitize: the same >= the Spark path uses, so ties agree exactly.
-        return np.select([proba >= self.high, proba >= self.medium], ["high", "medium"],
-                         "low").astype(object)
 
 
 #: The column the event time is read from by default, when the contract declares none.

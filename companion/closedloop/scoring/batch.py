@@ -77,7 +77,6 @@ from closedloop.scoring._columns import (
     SCORED_AT,
     InputFileError,
     OutputError,
-    RiskTiers,
     _closedloop_model,
     _scored_at,
     carried_columns,
@@ -93,6 +92,7 @@ from closedloop.scoring._columns import (
     reap_output_leftovers,
     resolve_model,
 )
+from closedloop.scoring.tiers import RiskTiers
 
 __all__ = ["InputFileError", "OutputError", "ScoreResult", "check_input", "read_table",
            "score", "score_file"]
@@ -198,7 +198,7 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
     Returns
     -------
     DataFrame
-        The columns of :func:`output_columns`: entity id (object), ``prediction`` (int64),
+        The columns of ``output_columns``: entity id (object), ``prediction`` (int64),
         ``prediction_proba`` (float64), ``risk_tier``, ``model_name``, ``model_version``,
         ``scored_at`` (datetime64[ns]), then the event time and carried columns if any (then
         the reason columns when asked), in the input's row order.
@@ -326,7 +326,7 @@ def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, mode
 
 def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...],
                   batch_id: str | None = None) -> pa.Table:
-    """``out`` as an Arrow table of :func:`output_arrow_schema` (carried types inferred), with
+    """``out`` as an Arrow table of ``output_arrow_schema`` (carried types inferred), with
     the log batch id in its metadata when given."""
     import pyarrow as pa
 
@@ -370,7 +370,7 @@ def read_table(path: str | os.PathLike[str], schema: Schema | None = None) -> pd
     With ``schema``, a CSV file's entity id and other id columns are read as text, so numeric
     ids (``1001``, ``007``) stay the identifiers they are rather than becoming numbers.
 
-    Raises :class:`InputFileError` (a ``ValueError``) naming a file that cannot be read.
+    Raises ``InputFileError`` (a ``ValueError``) naming a file that cannot be read.
     """
     import pyarrow as pa
 
@@ -409,11 +409,11 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     output file was not delivered. A retry of the same input with the same model version logs
     nothing twice: without an event time and without ``scored_at`` the batch's identity is a
     digest of the input file (see the module notes). The output file has the Arrow schema
-    :func:`output_arrow_schema` and records its log batch id in its Parquet metadata.
+    ``output_arrow_schema`` and records its log batch id in its Parquet metadata.
 
-    An existing ``output_path`` is refused (:class:`OutputError`, a ``ValueError``) unless
+    An existing ``output_path`` is refused (``OutputError``, a ``ValueError``) unless
     ``overwrite`` or it records the same log batch (a retry of this very batch); a folder is
-    always refused. An input file that cannot be read raises :class:`InputFileError`.
+    always refused. An input file that cannot be read raises ``InputFileError``.
 
     ``engine="spark"`` reads, validates and scores with Spark (``master``, default
     ``local[*]``) through :func:`closedloop.scoring.spark.score_file_spark`, without collecting

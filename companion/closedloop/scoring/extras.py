@@ -30,13 +30,13 @@ from closedloop.config import Workspace
 from closedloop.contract.schema import Schema
 from closedloop.scoring._columns import (
     RISK_TIER,
-    RiskTiers,
     check_output,
     output_arrow_schema,
     output_partial,
     publish_output,
     resolve_model,
 )
+from closedloop.scoring.tiers import RiskTiers
 
 if TYPE_CHECKING:
     import pyarrow as pa

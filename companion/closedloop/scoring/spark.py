@@ -54,7 +54,6 @@ from closedloop.scoring._columns import (
     RISK_TIER,
     SCORED_AT,
     InputFileError,
-    RiskTiers,
     _closedloop_model,
     _scored_at,
     carried_columns,
@@ -68,6 +67,7 @@ from closedloop.scoring._columns import (
     publish_output,
     resolve_model,
 )
+from closedloop.scoring.tiers import RiskTiers
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -255,7 +255,7 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     The input is validated first with :func:`validate_spark` (one Spark job); whole-number
     floats in integer columns are cast back, as
     :func:`~closedloop.contract.validation.restore_dtypes` does.
-    Columns: those of :func:`closedloop.scoring.batch.output_columns`, then ``keep`` (e.g. the
+    Columns: those of ``output_columns``, then ``keep`` (e.g. the
     features, to log them).
     """
     sdf = _checked(sdf, schema, allow_extra)

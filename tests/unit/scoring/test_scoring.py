@@ -17,9 +17,10 @@ from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.contract.validation import DataContractError
 from closedloop.model.train import TrainConfig
 from closedloop.monitoring.store import InferenceLog
-from closedloop.scoring._columns import RiskTiers, output_columns
+from closedloop.scoring._columns import output_columns
 from closedloop.scoring.batch import check_input, score, score_file
 from closedloop.scoring.spark import score_spark, spark_to_pandas
+from closedloop.scoring.tiers import RiskTiers
 
 SCORED_AT = pd.Timestamp("2026-02-01 08:00")
 
