@@ -15,16 +15,6 @@ BOOK = Path(__file__).resolve().parents[2] / "book"
 CHAPTERS = sorted(BOOK.glob("*.ipynb"))
 MAX_LINE = 88
 
-#: Chapters other engineers are rewriting now; their long lines are fixed with that work.
-BEING_EDITED = {"08_automated_retraining", "09", "10", "11"}
-#: Out of this change's scope.
-NOT_YET: set[str] = set()
-
-
-def _being_edited(chapter: Path) -> bool:
-    return chapter.stem in BEING_EDITED or chapter.stem.split("_")[0] in BEING_EDITED
-
-
 def long_lines(chapter: Path, limit: int = MAX_LINE) -> list[str]:
     """``"cell N, line M (L chars): text"`` for every code line of ``chapter`` over ``limit``."""
     nb = nbformat.read(chapter, as_version=4)
@@ -34,16 +24,7 @@ def long_lines(chapter: Path, limit: int = MAX_LINE) -> list[str]:
             for j, line in enumerate(cell.source.splitlines(), start=1) if len(line) > limit]
 
 
-def _marked(chapter: Path) -> object:
-    if _being_edited(chapter):
-        return pytest.param(chapter, marks=pytest.mark.xfail(strict=False, reason="being edited"))
-    if chapter.stem in NOT_YET:
-        return pytest.param(chapter, marks=pytest.mark.xfail(
-            strict=False, reason="parameters comment over the limit; not edited in this change"))
-    return chapter
-
-
-@pytest.mark.parametrize("chapter", [_marked(c) for c in CHAPTERS], ids=[c.stem for c in CHAPTERS])
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_code_lines_fit_the_page(chapter: Path):
     offenders = long_lines(chapter)
     assert not offenders, (f"{chapter.name}: code lines over {MAX_LINE} characters:\n  "
