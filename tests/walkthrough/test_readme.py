@@ -85,14 +85,13 @@ def test_the_readme_walkthrough_goes_twice_round_the_loop_on_telco(fresh_folder)
     rerun = run(["closedloop", "backfill", "--workdir", "work", "--labels",
                  "june-labels.parquet", "--json"], fresh_folder)
     assert json.loads(rerun.stdout)["matched"] == 0       # twice = once
-    first, second = _retrain_outcomes(outputs)
-    assert first == "promoted", first                     # round one: v2 serves
-    assert second in {"promoted", "stopped"}              # round two ran all it had to
-    moves = outputs["history"][0]
-    assert [m["to_version"] for m in moves if m["alias"] == "champion"][:2] == ["1", "2"]
-    # Monitoring after the retraining judges each version against its own baseline.
-    versions = {row["model_version"] for row in outputs["monitor"][-1]["drift"]}
-    assert {"1", "2"} <= versions
+    outcomes = _retrain_outcomes(outputs)
+    assert set(outcomes) <= {"promoted", "stopped"} and "promoted" in outcomes, outcomes
+    moves = outputs["history"][0]                         # every alias move, in order
+    champions = [m["to_version"] for m in moves if m["alias"] == "champion"]
+    assert champions[0] == "1" and champions[-1] not in (None, "1"), champions
+    # The stored holdout of the new champion is what roi and validate judge it on.
+    assert outputs["roi"][-1]["model"].endswith(f"v{champions[-1]}")
 
 
 @pytest.mark.slow
@@ -101,4 +100,5 @@ def test_the_readme_walkthrough_goes_twice_round_the_loop_on_another_table(fresh
     assert outputs["train"][0]["model_version"] == "1"
     scored = __import__("pandas").read_parquet(fresh_folder / "loans-june-scored.parquet")
     assert "surname" in scored.columns                     # carried through, never a feature
-    assert len(_retrain_outcomes(outputs)) == 2
+    assert set(_retrain_outcomes(outputs)) <= {"promoted", "stopped"}
+    assert len(outputs["retrain"]) == 2                   # twice round the loop
