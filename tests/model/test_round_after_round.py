@@ -71,8 +71,10 @@ def _score_and_label(capsys, workdir, tmp_path):
     """Simulate 120 days of a loyalty-erosion stream; score it in four monthly batches; write
     the labels (one per scored customer, in the batch's window) as a backfill file."""
     stream_file, labels_file = tmp_path / "stream.parquet", tmp_path / "truth.parquet"
-    assert run(capsys, "simulate", "--days", "120", "--rows-per-day", "60", "--scenario",
-               "loyalty_erosion", "--seed", "0", "--output", str(stream_file),
+    # A strong drift (two-year customers' churn log-odds +5), so that a retrained model is
+    # shown better by the paired comparison of step 6 and the loop really goes round.
+    assert run(capsys, "simulate", "--days", "120", "--rows-per-day", "120", "--scenario",
+               "loyalty_erosion", "--strength", "5", "--seed", "0", "--output", str(stream_file),
                "--labels-output", str(labels_file))[0] == 0
     stream, truth = pd.read_parquet(stream_file), pd.read_parquet(labels_file)
     # `closedloop score` logs a batch at its --scored-at time and does not take the stream's

@@ -115,9 +115,7 @@ CASES = [
     case("backfill --labels {f}/null-label.parquet", "null-label.parquet", "Churn",
          model=True),
     case("roi --input {f}/missing.parquet", "--input", "missing.parquet", model=True),
-    case("score --input {f}/batch.parquet --output {f}/folder", "folder", model=True,
-         marks=pytest.mark.xfail(strict=False, reason="score --output naming a folder is "
-                                 "being fixed with the scoring engine (--overwrite)")),
+    case("score --input {f}/batch.parquet --output {f}/folder", "folder", model=True),
 ]
 
 

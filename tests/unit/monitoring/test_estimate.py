@@ -202,6 +202,9 @@ def test_concept_drift_escapes_the_estimate(model, simulator):
     for metric in ("f1_binary", "precision_binary"):
         rows = table[table["metric"] == metric]
         # Fibre customers churn more; the model already flags most of them, so its alarms come
-        # true more often. The probabilities did not change, so neither did the estimate.
-        assert (rows["realised"] > rows["upper"]).mean() >= 0.8
+        # true more often. The probabilities did not change, so neither did the estimate: the
+        # realised value is above it in every week, and beyond its 3-sigma band in most weeks
+        # (the analytic band is a little wider than the 400-draw bootstrap it replaced).
+        assert (rows["realised"] > rows["estimated"]).all()
+        assert (rows["realised"] > rows["upper"]).mean() >= 2 / 3
         assert rows["estimated"].std() < 0.01
