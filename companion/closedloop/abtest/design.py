@@ -301,7 +301,7 @@ def naive_false_positive_rate(looks: int = 10, alpha: float = 0.05) -> float:
 
 
 def msprt_boundary(information: Any, tau: float, alpha: float = 0.05) -> np.ndarray:
-    """The |z| boundary of the two-sided normal-mixture mSPRT, valid at any number of looks.
+    """The ``|z|`` boundary of the two-sided normal-mixture mSPRT, valid at any number of looks.
 
     With ``V = 1 / information`` the variance of the estimated difference and a normal mixing
     distribution ``N(0, tau^2)`` over the difference, the mixture likelihood ratio
