@@ -29,6 +29,26 @@ def register_two(telco, root) -> Workspace:
     return workspace
 
 
+def ready_client(app, *, timeout: float = 180):
+    """A FastAPI ``TestClient`` of ``app`` (a context manager), once ``/health`` says ready."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app).__enter__()
+    deadline = time.monotonic() + timeout
+    while client.get("/health").status_code != 200:
+        assert time.monotonic() < deadline, "the model(s) did not load"
+        time.sleep(0.2)
+    return client
+
+
+def as_records(frame) -> list[dict]:
+    """Rows as JSON-ready records: NaN becomes None, as a client would send it."""
+    import numpy as np
+
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in frame.to_dict("records")]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,14 +4,13 @@ import time
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from closedloop.abtest.assignment import Experiment
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.model.compiled import CompiledPredictor
 from closedloop.monitoring.store import InferenceLog
 from closedloop.serving.app import create_app
-from tests.unit.serving.conftest import register_two
+from tests.unit.serving.conftest import as_records, ready_client, register_two
 
 EXPERIMENT = Experiment("ab-serve", salt="serve-1", coverage=0.8)
 
@@ -22,19 +21,14 @@ def client(telco, tmp_path_factory):
     workspace = register_two(telco, tmp_path_factory.mktemp("ab"))
     app = create_app(workspace, poll_interval=0, flush_interval=0.2,
                      experiment=EXPERIMENT.to_dict(), challenger_alias="challenger")
-    with TestClient(app) as client:
-        deadline = time.monotonic() + 180
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "the models did not load"
-            time.sleep(0.2)
-        yield client, workspace
+    client = ready_client(app)
+    yield client, workspace
+    client.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
 def records(telco):
-    rows = telco.drop(columns=[TELCO_SCHEMA.target]).head(40)
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-            for r in rows.to_dict("records")]
+    return as_records(telco.drop(columns=[TELCO_SCHEMA.target]).head(40))
 
 
 def test_each_entity_is_answered_by_its_arms_version(client, records):

@@ -1,11 +1,9 @@
 """``POST /predict?explain=true``: reasons per row, by the version that answered, in process."""
 
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from closedloop.config import Workspace
 from closedloop.contract.telco import TELCO_SCHEMA
@@ -14,6 +12,7 @@ from closedloop.model import registry
 from closedloop.model.compiled import CompiledPredictor
 from closedloop.model.train import TrainConfig
 from closedloop.serving.app import create_app
+from tests.unit.serving.conftest import as_records, ready_client
 
 REASON_FIELDS = {"column", "value", "contribution", "probability_change", "text"}
 
@@ -26,19 +25,14 @@ def client(telco, tmp_path_factory):
                                 TrainConfig(n_trials=0, seed=1))
     registry.promote(workspace, "1", reason="first champion", force=True)
     app = create_app(workspace, poll_interval=0, flush_interval=0.2)
-    with TestClient(app) as client:
-        deadline = time.monotonic() + 120
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "the model did not load"
-            time.sleep(0.2)
-        yield client, workspace
+    client = ready_client(app)
+    yield client, workspace
+    client.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
 def records(telco):
-    rows = telco.drop(columns=[TELCO_SCHEMA.target]).iloc[[0, 5, 17]]
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-            for r in rows.to_dict("records")]
+    return as_records(telco.drop(columns=[TELCO_SCHEMA.target]).iloc[[0, 5, 17]])
 
 
 def test_without_the_flag_nothing_changes(client, records):
