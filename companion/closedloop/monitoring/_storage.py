@@ -143,20 +143,26 @@ def duckdb_connection() -> duckdb.DuckDBPyConnection:
 
 
 def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = None,
-                 predictions: str = "predictions_raw", labels: str = "labels_raw"
-                 ) -> dict[str, str]:
+                 predictions: str = "predictions_raw", labels: str = "labels_raw",
+                 deduplicated: bool = False) -> dict[str, str]:
     """The SQL of the three log views, portable between DuckDB and Spark SQL.
 
     Reads the raw tables ``predictions`` and ``labels`` and returns ``{view name: SELECT}``
     for ``predictions`` (one row per prediction id, the first logged), ``ground_truth`` (the
     first-arrived label per prediction id, arrived by ``labels_as_of`` when given) and
     ``inference_log`` (the two joined), in the order they must be created.
+
+    With ``deduplicated`` the table ``predictions`` already holds one row per prediction id
+    (DuckDB's :meth:`~closedloop.monitoring.store.InferenceLog.connect` removes the later
+    copies first, see :func:`shadowed_rows_sql`) and the view selects it as it is; otherwise
+    the view keeps the first-logged row per id with a ``row_number()`` window (Spark).
     """
     features = ", ".join(f"p.{quote(c, 'any')}" for c in schema.feature_names)
     as_of = "" if labels_as_of is None else (
         f"WHERE {LABEL_ARRIVED_AT} <= TIMESTAMP '{pd.Timestamp(labels_as_of)}'")
     return {
         "predictions": (
+            f"SELECT * FROM {predictions}" if deduplicated else
             f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {PREDICTION_ID} "
             f"ORDER BY {LOGGED_AT}, {BATCH_ID}) AS _rank FROM {predictions}) AS ranked "
             "WHERE _rank = 1"),
@@ -172,6 +178,32 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
             f"p.{BATCH_ID} FROM predictions AS p LEFT JOIN ground_truth AS l "
             f"ON p.{PREDICTION_ID} = l.{PREDICTION_ID}"),
     }
+
+
+def repeated_hashes_sql(source: str) -> str:
+    """DuckDB: the 64-bit hashes of the prediction ids that occur more than once in ``source``.
+
+    One scan of the id column, grouped on a fixed-width hash rather than the text: cheap, and
+    empty for a log without repeated ids (the usual case). A hash collision only adds a
+    candidate, which :func:`shadowed_rows_sql` then resolves on the ids themselves.
+    """
+    return (f"SELECT hash({PREDICTION_ID}) AS h FROM {source} GROUP BY h "
+            "HAVING count(*) > 1")
+
+
+def shadowed_rows_sql(source: str, hashes: str) -> str:
+    """DuckDB: ``(batch_id, prediction_id)`` of every row of ``source`` that the log hides.
+
+    Among the rows whose id hash is in the table ``hashes`` (:func:`repeated_hashes_sql`), a row
+    is hidden unless it is the first logged of its prediction id (``logged_at``, then
+    ``batch_id``): the rule of the ``row_number()`` view of :func:`log_view_sql`. Removing these
+    rows (an anti-join on batch and id) leaves exactly that view's rows, because a batch file
+    holds each prediction id once and one ``logged_at`` and ``batch_id`` for all its rows.
+    """
+    return (f"SELECT {BATCH_ID}, {PREDICTION_ID} FROM (SELECT {BATCH_ID}, {PREDICTION_ID}, "
+            f"row_number() OVER (PARTITION BY {PREDICTION_ID} ORDER BY {LOGGED_AT}, "
+            f"{BATCH_ID}) AS _rank FROM {source} WHERE hash({PREDICTION_ID}) IN "
+            f"(SELECT h FROM {hashes})) AS ranked WHERE _rank > 1")
 
 
 def restore_log_dtypes(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:

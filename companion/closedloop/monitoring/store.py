@@ -79,8 +79,10 @@ from closedloop.monitoring._storage import (  # noqa: F401
     predictions_arrow_schema,
     quote,
     reap_leftovers,
+    repeated_hashes_sql,
     repeated_keys,
     restore_log_dtypes,
+    shadowed_rows_sql,
     to_arrow,
     write_batch,
 )
@@ -88,6 +90,7 @@ from closedloop.monitoring._storage import _fsync_dir as fsync_dir  # noqa: F401
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 __all__ = [
     "AppendResult", "BACKFILLED_AT", "BATCH_ID", "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
@@ -295,16 +298,61 @@ class InferenceLog:
         ``predictions`` (deduplicated), ``ground_truth`` (the first-arrived label per
         prediction, only labels arrived by ``labels_as_of`` when given) and ``inference_log``
         (predictions left-joined with their label: the columns of :meth:`read`).
+
+        The de-duplication costs one scan of the prediction ids when the log changed
+        (:meth:`shadowed_rows`); without repeated ids, ``predictions`` is the files as they are.
         """
+        files = self.batch_files()
+        shadowed = self.shadowed_rows(files)
         con = duckdb_connection()
-        con.execute(f"CREATE TEMP VIEW predictions_raw AS {self._source_sql(labels=False)}")
+        con.execute(f"CREATE TEMP VIEW predictions_raw AS {self._source_sql(False, files)}")
         con.execute(f"CREATE TEMP VIEW labels_raw AS {self._source_sql(labels=True)}")
-        for name, sql in log_view_sql(self.schema, labels_as_of=labels_as_of).items():
+        if shadowed.num_rows:
+            con.register("_shadowed_arrow", shadowed)
+            con.execute("CREATE TEMP TABLE _shadowed AS SELECT * FROM _shadowed_arrow")
+            con.unregister("_shadowed_arrow")
+            con.execute(f"CREATE TEMP VIEW predictions_unique AS SELECT r.* FROM predictions_raw "
+                        f"AS r ANTI JOIN _shadowed AS s ON r.{BATCH_ID} = s.{BATCH_ID} AND "
+                        f"r.{PREDICTION_ID} = s.{PREDICTION_ID}")
+        else:
+            con.execute("CREATE TEMP VIEW predictions_unique AS SELECT * FROM predictions_raw")
+        for name, sql in log_view_sql(self.schema, labels_as_of=labels_as_of,
+                                      predictions="predictions_unique",
+                                      deduplicated=True).items():
             con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
         return con
 
-    def _source_sql(self, labels: bool) -> str:
-        files = self.batch_files(labels)
+    def shadowed_rows(self, files: Sequence[Path] | None = None) -> pa.Table:
+        """The rows of the batch files that the log hides: ``batch_id`` and ``prediction_id``
+        of every copy of a prediction id but the first logged (``logged_at``, then
+        ``batch_id``), as an Arrow table; usually empty.
+
+        A retried batch with the same ids is never written twice, but one that only partly
+        overlaps the log is; its repeated rows are shadowed by the earlier ones. Found with one
+        scan of the prediction ids (grouped on a 64-bit hash, candidates resolved on the ids);
+        the answer is cached per set of files (which are never modified), so a process that
+        queries an unchanged log again pays nothing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from closedloop.contract.schema import Column, Schema
+        >>> toy = Schema("toy", (Column("id", "id"), Column("x", "integer"),
+        ...                      Column("y", "category", ("no", "yes"))),
+        ...              target="y", positive="yes", entity_id="id")
+        >>> log, t = InferenceLog(tempfile.mkdtemp(), toy), pd.Timestamp("2026-01-01")
+        >>> rows = pd.DataFrame({"id": ["a", "b", "c"], "x": [1, 2, 3], "prediction": [1, 0, 0],
+        ...                      "prediction_proba": [0.9, 0.2, 0.1]})
+        >>> _ = log.append(rows.head(2), model_name="m", model_version="1", timestamp=t)
+        >>> _ = log.append(rows, model_name="m", model_version="1", timestamp=t)  # overlaps
+        >>> log.shadowed_rows().num_rows, len(log)
+        (2, 3)
+        """
+        files = self.batch_files() if files is None else list(files)
+        return _shadowed_rows(files)
+
+    def _source_sql(self, labels: bool, files: Sequence[Path] | None = None) -> str:
+        files = self.batch_files(labels) if files is None else files
         if files:  # a fixed list: files committed after connect() are not half-visible either
             paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
             return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
@@ -380,6 +428,39 @@ class InferenceLog:
 
     def __len__(self) -> int:
         return self.count()
+
+
+#: Shadowed rows per set of batch files (the files never change): the last few sets looked up.
+_SHADOWED: dict[tuple[Any, ...], pa.Table] = {}
+_SHADOWED_KEPT = 8
+
+
+def _shadowed_rows(files: Sequence[Path]) -> pa.Table:
+    import pyarrow as pa
+
+    empty = pa.table({BATCH_ID: pa.array([], pa.string()),
+                      PREDICTION_ID: pa.array([], pa.string())})
+    if len(files) < 2:  # a batch file holds each prediction id once
+        return empty
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    found = _SHADOWED.get(key)
+    if found is not None:
+        return found
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    source = f"read_parquet([{paths}], union_by_name = true)"
+    con = duckdb_connection()
+    try:
+        con.execute(f"CREATE TEMP TABLE _repeated AS {repeated_hashes_sql(source)}")
+        repeated = con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]
+        found = (con.sql(shadowed_rows_sql(source, "_repeated")).to_arrow_table()
+                 .select([BATCH_ID, PREDICTION_ID]) if repeated else empty)
+        con.execute("DROP TABLE _repeated")
+    finally:
+        con.close()
+    while len(_SHADOWED) >= _SHADOWED_KEPT:
+        _SHADOWED.pop(next(iter(_SHADOWED)))
+    _SHADOWED[key] = found
+    return found
 
 
 def read_log(source: InferenceLog | Workspace | str | os.PathLike[str],
