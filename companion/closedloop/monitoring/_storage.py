@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from closedloop.contract.schema import Schema
@@ -154,7 +155,7 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
 
     With ``deduplicated`` the table ``predictions`` already holds one row per prediction id
     (DuckDB's :meth:`~closedloop.monitoring.store.InferenceLog.connect` removes the later
-    copies first, see :func:`shadowed_rows_sql`) and the view selects it as it is; otherwise
+    copies first, see :func:`find_shadowed`) and the view selects it as it is; otherwise
     the view keeps the first-logged row per id with a ``row_number()`` window (Spark).
     """
     features = ", ".join(f"p.{quote(c, 'any')}" for c in schema.feature_names)
@@ -180,30 +181,77 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
     }
 
 
-def repeated_hashes_sql(source: str) -> str:
-    """DuckDB: the 64-bit hashes of the prediction ids that occur more than once in ``source``.
+def find_shadowed(files: list[Path]) -> pa.Table:
+    """``batch_id`` and ``prediction_id`` of every row of ``files`` that the log hides.
 
-    One scan of the id column, grouped on a fixed-width hash rather than the text: cheap, and
-    empty for a log without repeated ids (the usual case). A hash collision only adds a
-    candidate, which :func:`shadowed_rows_sql` then resolves on the ids themselves.
-    """
-    return (f"SELECT hash({PREDICTION_ID}) AS h FROM {source} GROUP BY h "
-            "HAVING count(*) > 1")
-
-
-def shadowed_rows_sql(source: str, hashes: str) -> str:
-    """DuckDB: ``(batch_id, prediction_id)`` of every row of ``source`` that the log hides.
-
-    Among the rows whose id hash is in the table ``hashes`` (:func:`repeated_hashes_sql`), a row
-    is hidden unless it is the first logged of its prediction id (``logged_at``, then
+    A row is hidden unless it is the first logged of its prediction id (``logged_at``, then
     ``batch_id``): the rule of the ``row_number()`` view of :func:`log_view_sql`. Removing these
     rows (an anti-join on batch and id) leaves exactly that view's rows, because a batch file
-    holds each prediction id once and one ``logged_at`` and ``batch_id`` for all its rows.
+    holds each prediction id once, and one ``logged_at`` and ``batch_id`` for all its rows.
+
+    Cost: one read of the id column, file by file, hashed to 64 bits in numpy (8 bytes a row,
+    sorted to find the repeats: far less memory than a ``GROUP BY`` over the ids); only the rows
+    whose hash repeats (the repeated ids, and any hash collision) are then compared by id.
     """
-    return (f"SELECT {BATCH_ID}, {PREDICTION_ID} FROM (SELECT {BATCH_ID}, {PREDICTION_ID}, "
-            f"row_number() OVER (PARTITION BY {PREDICTION_ID} ORDER BY {LOGGED_AT}, "
-            f"{BATCH_ID}) AS _rank FROM {source} WHERE hash({PREDICTION_ID}) IN "
-            f"(SELECT h FROM {hashes})) AS ranked WHERE _rank > 1")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    empty = pa.table({BATCH_ID: pa.array([], pa.string()),
+                      PREDICTION_ID: pa.array([], pa.string())})
+    hashes = []
+    for path in files:   # in batches, without pre-buffering: a few MB of text at a time
+        batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
+            batch_size=65_536, columns=[PREDICTION_ID], use_threads=False)
+        found = [_text_hashes(pa.chunked_array([b.column(0)])) for b in batches]
+        hashes.append(np.concatenate(found) if found else np.array([], np.uint64))
+    every = np.sort(np.concatenate(hashes)) if hashes else np.array([], np.uint64)
+    repeated = np.unique(every[1:][every[1:] == every[:-1]])
+    del every
+    if repeated.size == 0:
+        return empty
+    parts = []
+    for path, found in zip(files, hashes):
+        rows = np.flatnonzero(np.isin(found, repeated))
+        if rows.size:
+            table = pq.read_table(path, columns=[PREDICTION_ID, LOGGED_AT, BATCH_ID])
+            parts.append(table.take(pa.array(rows)).to_pandas())
+    rows = pd.concat(parts, ignore_index=True).sort_values(
+        [PREDICTION_ID, LOGGED_AT, BATCH_ID], kind="stable")
+    later = rows[rows[PREDICTION_ID].duplicated(keep="first")]
+    return pa.table({BATCH_ID: pa.array(later[BATCH_ID].to_numpy(dtype=object), pa.string()),
+                     PREDICTION_ID: pc.cast(pa.array(later[PREDICTION_ID].to_numpy(
+                         dtype=object)), pa.string())})
+
+
+_MIX = np.uint64(0x100000001B3)
+
+
+def _text_hashes(column: Any) -> np.ndarray:
+    """A 64-bit hash of every value of a string column (nulls hash alike), without Python
+    strings when a chunk's values share one length (the log's ids: 32 hex digits)."""
+    import pyarrow as pa
+
+    out = []
+    for chunk in column.chunks:
+        chunk = chunk.cast(pa.large_string()) if chunk.type != pa.large_string() else chunk
+        n = len(chunk)
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset:chunk.offset + n + 1]
+        lengths = np.diff(offsets)
+        if n and chunk.null_count == 0 and lengths.min() == lengths.max():
+            size = int(lengths[0])
+            data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+            padded = np.zeros((n, -(-size // 8) * 8), np.uint8)
+            padded[:, :size] = data.reshape(n, size)
+            words = padded.view(np.uint64)
+            h = np.full(n, np.uint64(size) ^ np.uint64(0xCBF29CE484222325))
+            for j in range(words.shape[1]):
+                h = (h ^ words[:, j]) * _MIX
+            h ^= h >> np.uint64(29)
+            out.append(h * np.uint64(0xBF58476D1CE4E5B9))
+        else:
+            out.append(np.array([hash(v) for v in chunk.to_pylist()], np.int64).view(np.uint64))
+    return np.concatenate(out) if out else np.array([], np.uint64)
 
 
 def restore_log_dtypes(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:

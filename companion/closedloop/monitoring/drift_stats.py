@@ -130,8 +130,10 @@ def mean_std(sample: Reduced) -> tuple[float, float]:
     if sample.n == 0:
         return math.nan, math.nan
     values = sample.values.astype(np.float64)
-    mean = float(np.dot(values, sample.counts) / sample.n)
-    var = float(np.dot((values - mean) ** 2, sample.counts) / sample.n)
+    # Products summed, not np.dot: a BLAS call may start threads that wait on a busy machine.
+    weights = sample.counts.astype(np.float64)
+    mean = float(np.sum(values * weights) / sample.n)
+    var = float(np.sum((values - mean) ** 2 * weights) / sample.n)
     return mean, math.sqrt(var)
 
 

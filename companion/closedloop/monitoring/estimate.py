@@ -152,14 +152,29 @@ class CBPE:
         starts = (pd.to_datetime(frame[WINDOW_START]) if WINDOW_START in frame.columns
                   else assign_windows(frame[timestamp], grain))
         codes, windows = pd.factorize(starts, sort=True)
+        return self.estimate_arrays(codes, pd.DatetimeIndex(windows),
+                                    frame[proba].to_numpy(np.float64),
+                                    frame[prediction].to_numpy(), _labels(frame, label), grain)
+
+    def estimate_arrays(self, codes: np.ndarray, windows: pd.DatetimeIndex,
+                        scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
+                        granularity: str | Granularity = "1d") -> pd.DataFrame:
+        """:meth:`estimate` on arrays: each row's window number ``codes`` (into the window
+        starts ``windows``), the model's ``scores`` and 0/1 ``predicted``, and ``labels`` as
+        floats (NaN until known). What :func:`closedloop.monitoring.aggregates.estimate_from_log`
+        calls with columns read straight from the log."""
+        grain = Granularity.parse(granularity)
+        codes = np.asarray(codes)
+        if codes.size == 0:
+            return pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
         # One stable sort by window, then each window is a slice (rows keep their order, so the
         # sums, hence the point estimates, are those of a boolean selection of the window).
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(windows) + 1))
-        all_scores = frame[proba].to_numpy(np.float64)[order]
-        all_predicted = frame[prediction].to_numpy()[order].astype(bool)
+        all_scores = np.asarray(scores, np.float64)[order]
+        all_predicted = np.asarray(predicted)[order].astype(bool)
         all_p = self.calibrate(all_scores)
-        all_y = _labels(frame, label)[order]
+        all_y = np.asarray(labels, np.float64)[order]
         rows = []
         for i, start in enumerate(pd.DatetimeIndex(windows)):
             part = slice(bounds[i], bounds[i + 1])
@@ -293,12 +308,15 @@ def sampling_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
            "f1_binary": root(4 * ((n_pred + b) ** 2 * var_a + a ** 2 * var_b),
                              (n_pred + a + b) ** 4)}
     ranks = rankdata(scores)  # midranks: the Mann-Whitney AUC with ties, as scikit-learn's
-    s, m = float(p @ ranks), a + b                            # expected S and P
+    # Products summed, not ``@``: a BLAS call may start threads that wait on a busy machine.
+    s, m = float(np.sum(p * ranks)), a + b                    # expected S and P
     pairs = m * (n - m)
     if pairs > 0:
         d_s = 1.0 / pairs
         d_m = (-(m + 0.5) * pairs - (s - m * (m + 1) / 2) * (n - 2 * m)) / pairs ** 2
-        var = d_s ** 2 * (v @ ranks ** 2) + 2 * d_s * d_m * (v @ ranks) + d_m ** 2 * v.sum()
+        vr = v * ranks
+        var = (d_s ** 2 * np.sum(vr * ranks) + 2 * d_s * d_m * np.sum(vr)
+               + d_m ** 2 * v.sum())
         out["roc_auc"] = float(np.sqrt(max(var, 0.0)))
     else:
         out["roc_auc"] = float("nan")

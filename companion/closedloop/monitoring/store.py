@@ -71,6 +71,7 @@ from closedloop.monitoring._storage import (  # noqa: F401
     commit_batch,
     digest,
     duckdb_connection,
+    find_shadowed,
     fault,
     labels_arrow_schema,
     log_view_sql,
@@ -79,10 +80,8 @@ from closedloop.monitoring._storage import (  # noqa: F401
     predictions_arrow_schema,
     quote,
     reap_leftovers,
-    repeated_hashes_sql,
     repeated_keys,
     restore_log_dtypes,
-    shadowed_rows_sql,
     to_arrow,
     write_batch,
 )
@@ -329,7 +328,8 @@ class InferenceLog:
 
         A retried batch with the same ids is never written twice, but one that only partly
         overlaps the log is; its repeated rows are shadowed by the earlier ones. Found with one
-        scan of the prediction ids (grouped on a 64-bit hash, candidates resolved on the ids);
+        read of the prediction ids, hashed to 64 bits in numpy (only the rows whose hash
+        repeats are compared by id);
         the answer is cached per set of files (which are never modified), so a process that
         queries an unchanged log again pays nothing.
 
@@ -446,17 +446,7 @@ def _shadowed_rows(files: Sequence[Path]) -> pa.Table:
     found = _SHADOWED.get(key)
     if found is not None:
         return found
-    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-    source = f"read_parquet([{paths}], union_by_name = true)"
-    con = duckdb_connection()
-    try:
-        con.execute(f"CREATE TEMP TABLE _repeated AS {repeated_hashes_sql(source)}")
-        repeated = con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0]
-        found = (con.sql(shadowed_rows_sql(source, "_repeated")).to_arrow_table()
-                 .select([BATCH_ID, PREDICTION_ID]) if repeated else empty)
-        con.execute("DROP TABLE _repeated")
-    finally:
-        con.close()
+    found = find_shadowed(list(files))
     while len(_SHADOWED) >= _SHADOWED_KEPT:
         _SHADOWED.pop(next(iter(_SHADOWED)))
     _SHADOWED[key] = found
