@@ -26,7 +26,7 @@ and is printed beside its in-run baseline:
 
 The results go to ``benchmarks/results/scaling.json`` (``--out``); the load average is printed
 (and stored) at the start and the end: ratios to the in-run baselines are what stays comparable
-on a busy machine.
+on a busy machine. ``--markdown`` prints the README's drift and estimate table from that file.
 """
 
 from __future__ import annotations
@@ -244,6 +244,25 @@ def measure(task: str, path: Path, repeat: int) -> dict:
     return in_child(__file__, ["--task", task, "--path", str(path), "--repeat", str(repeat)])
 
 
+def markdown(report: dict, works: tuple[str, ...] = ("drift", "estimate")) -> str:
+    """The README's table of ``works`` from a report this script wrote, peers quoted below."""
+    lines = ["| work | rows | windows | seconds | peak MB | baseline | baseline s | baseline MB "
+             "| x time | x memory |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        if r["work"] in works:
+            lines.append(f"| {r['work']} | {r['rows']:,} | {r['windows']} | {r['seconds']:.2f} "
+                         f"| {r['peak_mb']:.0f} | {r['baseline']} | {r['baseline_seconds']:.2f}"
+                         f" | {r['baseline_peak_mb']:.0f} | {r['time_ratio']:.2f} "
+                         f"| {r['peak_ratio']:.2f} |")
+    peers = "; ".join(f"{work}: {figure}" for work, figure in report["peers"].items())
+    machine = report["machine"]
+    return ("\n".join(lines) + f"\n\nMeasured {machine['date']} on {machine['cores']} cores, "
+            f"load average {machine['load_average_start'][0]} at the start and "
+            f"{machine['load_average_end'][0]} at the end; the interpreter with its imports "
+            f"alone peaks at {report['python_floor_mb']:.0f} MB. Peers on 2.4M rows, measured "
+            f"on this machine for issue 14 (not run by the script): {peers}.")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+",
@@ -257,11 +276,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/closedloop-bench-scaling"))
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "scaling.json")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the README's drift and estimate table from --out, run nothing")
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.task:   # a child: one measurement, one JSON line
         print(json.dumps(child(args.task, args.path, args.repeat)))
+        return
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
         return
     started_load = load_average()
     print(f"load average at start (1/5/15 min): {started_load} on {os.cpu_count()} cores; "

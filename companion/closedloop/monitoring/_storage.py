@@ -199,20 +199,25 @@ def find_shadowed(files: list[Path]) -> pa.Table:
 
     empty = pa.table({BATCH_ID: pa.array([], pa.string()),
                       PREDICTION_ID: pa.array([], pa.string())})
-    hashes = []
-    for path in files:   # in batches, without pre-buffering: a few MB of text at a time
+    def hashes(path: Path) -> np.ndarray:   # in batches, without pre-buffering: a few MB
         batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
             batch_size=65_536, columns=[PREDICTION_ID], use_threads=False)
         found = [_text_hashes(pa.chunked_array([b.column(0)])) for b in batches]
-        hashes.append(np.concatenate(found) if found else np.array([], np.uint64))
-    every = np.sort(np.concatenate(hashes)) if hashes else np.array([], np.uint64)
+        return np.concatenate(found) if found else np.array([], np.uint64)
+
+    sizes = [pq.ParquetFile(path).metadata.num_rows for path in files]
+    every = np.empty(sum(sizes), np.uint64)   # 8 bytes a row, sorted in place
+    for path, at in zip(files, np.cumsum([0, *sizes[:-1]])):
+        found = hashes(path)
+        every[at:at + found.size] = found
+    every.sort()
     repeated = np.unique(every[1:][every[1:] == every[:-1]])
     del every
     if repeated.size == 0:
         return empty
     parts = []
-    for path, found in zip(files, hashes):
-        rows = np.flatnonzero(np.isin(found, repeated))
+    for path in files:   # rare: hash again, keep the rows whose hash repeats
+        rows = np.flatnonzero(np.isin(hashes(path), repeated))
         if rows.size:
             table = pq.read_table(path, columns=[PREDICTION_ID, LOGGED_AT, BATCH_ID])
             parts.append(table.take(pa.array(rows)).to_pandas())
