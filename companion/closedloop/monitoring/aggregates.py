@@ -30,7 +30,9 @@ Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,10 +144,13 @@ def log_samples(log: InferenceLog, granularity: str | Granularity = "1d", *,
     which needs the join with the labels, is counted by DuckDB (and only when labels exist).
     """
     kinds = dict(columns) if columns is not None else log_columns(log)
-    scan = LogScan(log, granularity, start=start, end=end, by_version=by_version,
-                   categories=[n for n, k in kinds.items() if k != "numeric"])
-    return scan.samples({name: scan.reduce(name, kind, labels_as_of=labels_as_of)
-                         for name, kind in kinds.items()})
+    scan = LogScan(log, granularity, start=start, end=end, by_version=by_version)
+    scan.prepare()
+    # One column per thread: Parquet decoding and numpy's sorts release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        reduced = list(pool.map(lambda item: scan.reduce(*item, labels_as_of=labels_as_of),
+                                kinds.items()))
+    return scan.samples(dict(zip(kinds, reduced)))
 
 
 class LogScan:
@@ -169,14 +174,11 @@ class LogScan:
         Only rows with ``start <= timestamp < end``.
     by_version : bool
         Group by model version and window (else by window).
-    categories : sequence of str
-        Columns to read as dictionary codes (the categorical ones).
     """
 
     def __init__(self, log: InferenceLog, granularity: str | Granularity = "1d", *,
                  start: str | pd.Timestamp | None = None,
-                 end: str | pd.Timestamp | None = None, by_version: bool = False,
-                 categories: Sequence[str] = ()) -> None:
+                 end: str | pd.Timestamp | None = None, by_version: bool = False) -> None:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
@@ -190,8 +192,7 @@ class LogScan:
         buckets, versions = [], []
         for path in files:
             names = set(pq.read_schema(path).names)
-            part = pq.ParquetFile(path, read_dictionary=[c for c in (*categories, MODEL_VERSION)
-                                                         if c in names])
+            part = pq.ParquetFile(path, read_dictionary=[MODEL_VERSION])
             micros = _column(part, TIMESTAMP).cast("timestamp[us]").cast("int64")
             if micros.null_count:
                 raise ValueError(f"{micros.null_count} row(s) of {path.name} have no timestamp, "
@@ -210,7 +211,7 @@ class LogScan:
             buckets.append(_bucket(times if every else times[keep], self.grain))
             column = _column(part, MODEL_VERSION)
             versions.append(_codes(column if every else column.filter(keep)))
-            self._parts.append((part, None if every else keep))
+            self._parts.append((path, None if every else keep))
         self.buckets = (np.unique(np.concatenate([np.unique(b) for b in buckets]))
                         if buckets else np.array([], np.int64))
         self.versions = sorted({v for _, labels in versions for v in labels})
@@ -247,8 +248,8 @@ class LogScan:
         import pyarrow as pa
 
         out = []
-        for part, keep in self._parts:
-            values = _column(part, name).cast(pa.float64()).to_numpy()
+        for path, keep in self._parts:
+            values = _column(path, name).cast(pa.float64()).to_numpy()
             out.append(values if keep is None else values[keep])
         return np.concatenate(out) if out else np.array([], np.float64)
 
@@ -266,17 +267,20 @@ class LogScan:
             return self._numeric(name)
         return self._categorical(name)
 
+    def prepare(self) -> None:
+        """Sort the rows by group once (what every numeric column needs), before threads
+        share the scan."""
+        if self._order is None and self.n_groups > 1:
+            groups = np.concatenate(self._groups) if self._groups else np.array([], np.int32)
+            self._order = np.argsort(groups, kind="stable").astype(np.int32)
+            self._bounds = np.searchsorted(groups[self._order], np.arange(self.n_groups + 1))
+
     def _numeric(self, name: str) -> list[ColumnSample]:
         values = self.numbers(name)
         if self.n_groups == 1:   # one window: sort in place
             order, bounds = None, np.array([0, values.size])
         else:
-            if self._order is None:
-                groups = (np.concatenate(self._groups) if self._groups
-                          else np.array([], np.int32))
-                self._order = np.argsort(groups, kind="stable").astype(np.int32)
-                self._bounds = np.searchsorted(groups[self._order],
-                                               np.arange(self.n_groups + 1))
+            self.prepare()
             order, bounds = self._order, self._bounds
         out = []
         for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -298,8 +302,8 @@ class LogScan:
         labels: list[str] = []
         index: dict[str, int] = {}
         blocks = []
-        for (part, keep), groups in zip(self._parts, self._groups):
-            column = _column(part, name)
+        for (path, keep), groups in zip(self._parts, self._groups):
+            column = _column(path, name, dictionary=True)
             codes, names = _codes(column if keep is None else column.filter(keep))
             at = np.array([index.setdefault(v, len(index)) for v in names], np.int64)
             width = len(names) + 1                     # the last column counts the nulls
@@ -384,9 +388,17 @@ def _window_frame(starts: pd.DatetimeIndex, grain: Granularity) -> pd.DataFrame:
     return pd.DataFrame({WINDOW_START: starts, WINDOW_END: grain.end(pd.Series(starts))})
 
 
-def _column(part: Any, name: str) -> Any:
-    """Column ``name`` of one Parquet file as a chunked array."""
-    if name not in part.metadata.schema.names:
+def _column(part: Any, name: str, *, dictionary: bool = False) -> Any:
+    """Column ``name`` of one Parquet file (a path, or an open ``ParquetFile``) as a chunked
+    array; with ``dictionary`` a text column comes as dictionary codes, not strings. A path is
+    opened for this read alone, so that threads never share a reader."""
+    import pyarrow.parquet as pq
+
+    if not isinstance(part, pq.ParquetFile):
+        part = pq.ParquetFile(part, read_dictionary=[name] if dictionary else None)
+        if name not in part.schema_arrow.names:
+            raise KeyError(f"the inference log has no column {name!r}")
+    elif name not in part.schema_arrow.names:
         raise KeyError(f"the inference log has no column {name!r}")
     return part.read(columns=[name]).column(0)
 
