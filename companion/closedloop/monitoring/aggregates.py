@@ -291,11 +291,16 @@ class LogScan:
                 part = np.sort(values[order[lo:hi]])
             valid = int(np.searchsorted(part, np.nan))   # NaN (null) sorts last
             part = part[:valid]
-            first = np.ones(part.size, bool)
-            first[1:] = part[1:] != part[:-1]
-            starts = np.flatnonzero(first)
-            counts = np.diff(np.append(starts, part.size)).astype(np.int64)
-            out.append(ColumnSample(st.Reduced(part[starts], counts, int(hi - lo - valid))))
+            first = np.ones(part.size + 1, bool)       # and a sentinel past the end
+            np.not_equal(part[1:], part[:-1], out=first[1:-1])
+            if first.all():                            # all distinct (a continuous score)
+                unique, counts = part, np.ones(part.size, np.int64)
+            else:
+                unique = part[first[:-1]]
+                counts = np.diff(np.flatnonzero(first)).astype(np.int64)
+            del part, first
+            out.append(ColumnSample(st.Reduced(unique, counts, int(hi - lo - valid))))
+        del values
         return out
 
     def _categorical(self, name: str) -> list[ColumnSample]:
