@@ -232,8 +232,11 @@ def scoring_work(task: str, source: Path):
 def child(task: str, path: Path, repeat: int) -> dict:
     """One task in this fresh process: best seconds of ``repeat`` runs, and peak RSS."""
     work = (scoring_work if task in WORKS["scoring"] else monitoring_work)(task, path)
+    from closedloop.monitoring import store
+
     best = float("inf")
     for _ in range(repeat):
+        store._SHADOWED.clear()   # every run reads the ids again (no cache from the last run)
         started = time.perf_counter()
         work()
         best = min(best, time.perf_counter() - started)
