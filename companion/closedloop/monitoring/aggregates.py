@@ -234,24 +234,25 @@ class LogScan:
 
     def sizes(self) -> np.ndarray:
         """Rows per model version (rows) and window (columns)."""
-        if not self._windows:
-            return np.zeros((self.n_versions, self.n_windows), np.int64)
-        versions = np.concatenate(self._version_codes)
-        windows = np.concatenate(self._windows)
-        known = versions >= 0
-        return np.bincount(versions[known] * self.n_windows + windows[known],
-                           minlength=self.n_versions * self.n_windows
-                           ).reshape(self.n_versions, self.n_windows)
+        out = np.zeros(self.n_versions * self.n_windows, np.int64)
+        for versions, windows in zip(self._version_codes, self._windows):   # file by file
+            known = versions >= 0
+            out += np.bincount(versions[known].astype(np.int64) * self.n_windows
+                               + windows[known], minlength=out.size)
+        return out.reshape(self.n_versions, self.n_windows)
 
     def numbers(self, name: str) -> np.ndarray:
         """One column of the selected rows as float64 (nulls as NaN), in file order."""
         import pyarrow as pa
 
-        out = []
+        out = np.empty(sum(w.size for w in self._windows), np.float64)   # filled file by file
+        at = 0
         for path, keep in self._parts:
             values = _column(path, name).cast(pa.float64()).to_numpy()
-            out.append(values if keep is None else values[keep])
-        return np.concatenate(out) if out else np.array([], np.float64)
+            values = values if keep is None else values[keep]
+            out[at:at + values.size] = values
+            at += values.size
+        return out
 
     def windows(self) -> np.ndarray:
         """Each selected row's window number (0 .. n_windows - 1), in file order."""
@@ -293,8 +294,8 @@ class LogScan:
             part = part[:valid]
             first = np.ones(part.size + 1, bool)       # and a sentinel past the end
             np.not_equal(part[1:], part[:-1], out=first[1:-1])
-            if first.all():                            # all distinct (a continuous score)
-                unique, counts = part, np.ones(part.size, np.int64)
+            if first.all():   # all distinct (a continuous score): counts of 1, no memory
+                unique, counts = part, np.broadcast_to(np.int64(1), part.size)
             else:
                 unique = part[first[:-1]]
                 counts = np.diff(np.flatnonzero(first)).astype(np.int64)
