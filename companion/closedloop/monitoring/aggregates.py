@@ -605,9 +605,11 @@ def estimate_from_log(log: InferenceLog, cbpe: CBPE, granularity: str | Granular
         scores, predicted = scan.numbers(PREDICTION_PROBA), scan.numbers(PREDICTION)
         if keep is not None:
             windows, scores, predicted = windows[keep], scores[keep], predicted[keep]
-        used, codes = np.unique(windows, return_inverse=True)
-        return cbpe.estimate_arrays(codes.ravel(), scan.window_starts[used], scores, predicted,
-                                    np.full(scores.size, np.nan), grain)
+        used = np.flatnonzero(np.bincount(windows, minlength=scan.n_windows))
+        codes = np.full(max(scan.n_windows, 1), -1, np.int32)
+        codes[used] = np.arange(used.size)
+        return cbpe.estimate_arrays(codes[windows], scan.window_starts[used], scores,
+                                    predicted, np.full(scores.size, np.nan), grain)
     window = window_start_sql(TIMESTAMP, grain, "duckdb")
     clauses = [f"{TIMESTAMP} {op} TIMESTAMP '{pd.Timestamp(t)}'"
                for op, t in ((">=", start), ("<", end)) if t is not None]

@@ -169,9 +169,12 @@ class CBPE:
             return pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
         # One stable sort by window, then each window is a slice (rows keep their order, so the
         # sums, hence the point estimates, are those of a boolean selection of the window).
-        small = np.int16 if len(windows) < 2**15 else np.int64   # int16: a radix sort
-        order = np.argsort(codes.astype(small), kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(windows) + 1))
+        if len(windows) == 1:   # one window: the rows as they are
+            order, bounds = slice(None), np.array([0, codes.size])
+        else:
+            small = np.int16 if len(windows) < 2**15 else np.int64   # int16: a radix sort
+            order = np.argsort(codes.astype(small), kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(windows) + 1))
         all_scores = np.asarray(scores, np.float64)[order]
         all_predicted = np.asarray(predicted)[order].astype(bool)
         all_p = self.calibrate(all_scores)
