@@ -1,27 +1,35 @@
-"""Drift straight from the inference log: DuckDB aggregates over its Parquet files, not a frame.
+"""Drift and the estimate straight from the inference log: its Parquet files, never a frame.
 
 Every drift statistic depends on a sample only through its empirical distribution (see
 :mod:`closedloop.monitoring.drift_stats`), so the log never needs to become a pandas frame of
-strings. One DuckDB query over the log's Parquet files counts, per window (and per model
-version), every distinct value of every monitored column: a ``GROUP BY GROUPING SETS`` with one
-set per column, a single scan of the rows. Only those value counts reach Python, as
-:class:`~closedloop.monitoring.drift_stats.Reduced` samples, and
-:func:`closedloop.monitoring.drift.drift_table` computes the statistics with exactly the code the
-pandas path uses:
+strings. :class:`LogScan` reads the log's batch files column by column with pyarrow (text
+columns as their dictionary codes, never as Python strings), drops the rows the log hides
+(:meth:`~closedloop.monitoring.store.InferenceLog.shadowed_rows`), and reduces each column per
+window (and per model version) in numpy; only those value counts, as
+:class:`~closedloop.monitoring.drift_stats.Reduced` samples, reach
+:func:`closedloop.monitoring.drift.drift_table`, which computes the statistics with exactly the
+code the pandas path uses:
 
-- categorical columns: the category counts (the ``GROUP BY``), compared as text as the pandas
-  path does (``CAST(x AS VARCHAR)``: ``1`` is ``"1"``);
-- numeric columns: the counts of the sorted distinct values, from which the exact KS statistic
-  (the ECDFs at every value), the Wasserstein distance, mean, standard deviation, min and max
-  and the histogram over the reference's quantile edges all follow exactly. No bin is
-  approximated: the edges are the baseline's quantiles computed from its counts, and each value
-  falls in its bin by the same ``searchsorted`` as in the pandas path.
+- categorical columns: the category counts (a ``bincount`` of window and dictionary code),
+  compared as text as the pandas path does (``str(value)``: ``1`` is ``"1"``);
+- numeric columns: the counts of the sorted distinct values of each window (one sort per
+  window), from which the exact KS statistic (the ECDFs at every value), the Wasserstein
+  distance, mean, standard deviation, min and max and the histogram over the reference's
+  quantile edges all follow exactly. No bin is approximated.
 
-The result therefore equals :func:`~closedloop.monitoring.drift.drift_metrics` on the frame
-:meth:`~closedloop.monitoring.store.InferenceLog.read` returns (the tests check every statistic to
-1e-9). What reaches Python is as large as the number of distinct values per window: small for
+Only ``ground_truth`` needs the join with the labels: DuckDB counts it per window (when the log
+holds labels at all). The result equals :func:`~closedloop.monitoring.drift.drift_metrics` on
+the frame :meth:`~closedloop.monitoring.store.InferenceLog.read` returns (the tests check every
+statistic to 1e-9). Memory is that of one or two columns of the selected rows at a time plus
+the reduced samples, which are as large as the number of distinct values per window: small for
 categories, flags, integers and money in cents, up to the row count for a continuous score such
-as ``prediction_proba`` (16 bytes a value, against some 60 bytes a cell for a frame of strings).
+as ``prediction_proba`` (8 bytes a value, its counts of 1 taking no memory). The columns are
+reduced in parallel threads (Parquet decoding and numpy's sorts release the GIL).
+:func:`value_counts_sql` is the same count as one DuckDB query (a ``GROUP BY GROUPING SETS``),
+for engines that take SQL.
+
+:func:`estimate_from_log` gives the label-free estimate the same way: score, prediction (and,
+where labels exist, the label through DuckDB's join) as float arrays.
 
 See Also
 --------

@@ -23,8 +23,11 @@ digest of its input, so a retry at another time is the same batch; unless the ca
 own ``prediction_id`` column, e.g. a REST request id), and a batch file is named after a hash of its
 prediction ids: re-appending the same batch (a retried job) finds the file already there and writes
 nothing. A batch that only partly overlaps the log is written, and every read keeps the first-logged
-row per prediction id (``row_number() over (partition by prediction_id ...) = 1``), so an overlap
-never shows up twice in a query either. The same holds for labels: the first-arrived label per
+row per prediction id (by ``logged_at``, then ``batch_id``), so an overlap never shows up twice in
+a query either. The later copies are found once per set of batch files
+(:meth:`InferenceLog.shadowed_rows`: one read of the ids, hashed to 64 bits) and anti-joined
+away; a log without repeated ids is read as its files are, with no ``row_number()`` window over
+every column (Spark, see :mod:`closedloop.monitoring.spark`, still uses that window). The same holds for labels: the first-arrived label per
 prediction id wins, and a backfill never writes a label that contradicts a stored one.
 
 Types: a number that arrives as text in a numeric column is refused by :meth:`InferenceLog.append`
