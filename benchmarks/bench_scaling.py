@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
                 else build_log(args.cache, rows, windows))
         if floor is None:
             floor = measure("python", args.cache, 1)
-        repeat = args.repeat if rows <= 1_000_000 or work != "scoring" else 1
+        repeat = args.repeat if rows < 1_000_000 or work != "scoring" else 1
         task, base = WORKS[work]
         done = measure(task, path, repeat)
         ref = measure(base, path, repeat)
