@@ -157,6 +157,7 @@ def test_cli_roi_prices_the_champion_on_its_holdout_and_on_any_batch(capsys, tmp
     capsys.readouterr()
     assert main(["roi", "--workdir", workdir, "--json"]) == 0
     holdout = json.loads(capsys.readouterr().out)
+    assert holdout["title"] == "Churn risk batch: executive summary"  # the contract's target
     impact = holdout["impact"]
     assert impact["customers"] == 1409 and impact["business"]["name"] == "telecom"
     assert impact["realised_net"] is not None and impact["targeted"] > 0
