@@ -114,7 +114,8 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
     Raises
     ------
     RegistryError
-        When the model, the alias or the version does not exist.
+        When the model, the alias or the version does not exist, or the version has no
+        contract (a model registered by other means than closedloop).
     """
     version = resolve_version(workspace, version_or_alias, model_name=model_name)
     run = training_run(workspace, version, model_name=model_name)
@@ -122,7 +123,14 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
         return Schema.from_dict(_read_artifact(workspace, run.info.run_id, CONTRACT_ARTIFACT))
     from closedloop.model.registry import load_model
 
-    return load_model(workspace, version, model_name=model_name).unwrap_python_model().schema
+    model = load_model(workspace, version, model_name=model_name).unwrap_python_model()
+    schema = getattr(model, "schema", None)
+    if not isinstance(schema, Schema):  # a pyfunc registered by other means than closedloop
+        raise RegistryError(
+            f"{model_name} v{version} has no data contract: its run stores no "
+            f"{CONTRACT_ARTIFACT} and its model ({type(model).__name__}) carries none "
+            "(expected a version registered by closedloop train or train_and_register)")
+    return schema
 
 
 def _load_rows(workspace: Workspace, version_or_alias: str, artifact: str,

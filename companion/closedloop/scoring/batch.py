@@ -136,8 +136,14 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
     try:
         typed = restore_dtypes(df, schema)
     except (DataContractError, ValueError, TypeError) as err:
-        validate(df, schema, require_target=False, allow_extra=allow_extra)
-        problems = getattr(err, "problems", None) or [("<frame>", str(err))]
+        # What could not be converted, with its values (12.5 in an integer column), then
+        # every other problem of the batch as it arrived
+        problems = list(getattr(err, "problems", None) or [("<frame>", str(err))])
+        named = {column for column, _ in problems}
+        try:
+            validate(df, schema, require_target=False, allow_extra=allow_extra)
+        except DataContractError as invalid:
+            problems += [p for p in invalid.problems if p[0] not in named]
         raise DataContractError(problems, schema.name) from err
     return validate(typed, schema, require_target=False, allow_extra=allow_extra)
 
