@@ -47,6 +47,7 @@ def training_run(workspace: Workspace, version: str, *,
     """The MLflow run that trained ``version`` (its params, metrics and lineage tags)."""
     from mlflow.exceptions import MlflowException
 
+    model_name = workspace.model_name(model_name)
     client = workspace.client()
     try:
         return client.get_run(client.get_model_version(model_name, str(version)).run_id)
@@ -78,6 +79,7 @@ def resolve_version(workspace: Workspace, version_or_alias: str, *,
 
     if str(version_or_alias).isdigit():
         return str(version_or_alias)
+    model_name = workspace.model_name(model_name)
     try:
         return str(workspace.client().get_model_version_by_alias(
             model_name, str(version_or_alias)).version)

@@ -442,6 +442,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     from closedloop.scoring.extras import check_reasons
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     when = _scored_at(scored_at)
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
