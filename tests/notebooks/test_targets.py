@@ -22,7 +22,10 @@ import pytest
 BOOK = Path(__file__).resolve().parents[2] / "book"
 CHAPTERS = sorted(p for p in BOOK.glob("*.ipynb") if p.name[:2].isdigit())
 NO_STATE = [p for p in CHAPTERS if p.name[:2] in ("01", "02")]
-WITH_WORKSPACE = [p for p in CHAPTERS if p not in NO_STATE and not p.name.startswith("11")]
+#: Chapters that break things on purpose on this machine (killed processes): local only.
+LOCAL_ONLY = [p for p in CHAPTERS if p.name[:2] in ("13",)]
+WITH_WORKSPACE = [p for p in CHAPTERS if p not in NO_STATE + LOCAL_ONLY
+                  and not p.name.startswith("11")]
 ON_DATABRICKS = {"target": "databricks", "catalog": "ml", "schema_name": "churn"}
 
 
@@ -90,6 +93,23 @@ def test_every_chapter_declares_target_local_by_default(chapter):
     assert values.get("target") == "local", f"{chapter.name}: target parameter"
     if chapter in WITH_WORKSPACE or chapter.name.startswith("11"):
         assert {"catalog", "schema_name"} <= set(values), chapter.name
+
+
+@pytest.mark.parametrize("chapter", LOCAL_ONLY, ids=[c.stem for c in LOCAL_ONLY])
+def test_a_local_only_chapter_refuses_databricks_before_it_touches_anything(chapter):
+    """Its setup cell checks ``target`` before building its workspace: on ``databricks`` it
+    stops with an error naming the parameter, instead of killing processes somewhere else."""
+    for cell in _cells(chapter):
+        tree = ast.parse(_source(cell)) if cell["cell_type"] == "code" else None
+        guards = [n for n in (tree.body if tree else []) if isinstance(n, ast.If)
+                  and "target" in ast.unparse(n.test)]
+        if guards:
+            module = ast.Module(body=guards[:1], type_ignores=[])
+            with pytest.raises(ValueError, match="target='databricks'"):
+                exec(compile(module, chapter.name, "exec"), parameters(chapter, **ON_DATABRICKS))
+            exec(compile(module, chapter.name, "exec"), parameters(chapter))  # local: passes
+            return
+    raise AssertionError(f"{chapter.name}: no cell checks `target`")
 
 
 @pytest.mark.parametrize("chapter", NO_STATE, ids=[c.stem for c in NO_STATE])
