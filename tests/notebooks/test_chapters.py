@@ -32,6 +32,7 @@ SMALL_PARAMETERS: dict[str, dict] = {
     "10_explain_fairness_abtest": {"n_bootstrap": 200, "n_simulations": 2_000},
     "12_your_own_table": {"n_trials": 0, "days": 45, "rows_per_day": 50, "months": 1,
                           "loop_rows_per_day": 40},
+    "13_robustness": {"train_rows": 1_000},
 }
 
 

@@ -31,6 +31,7 @@ from closedloop.cli._common import (
     number,
     whole_number,
 )
+from closedloop.cli.business import add_business_options
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -94,6 +95,7 @@ def assessment_problem(run, args: argparse.Namespace) -> str | None:
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
+    from closedloop.cli.business import business_from_args
     from closedloop.cli.simulate import resolve_scenario
     from closedloop.retrain.loop import DEFAULT_POLICIES, LoopConfig, simulate_loop
 
@@ -109,7 +111,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
     policies = args.policy or list(DEFAULT_POLICIES)
     config = LoopConfig(months=args.months, rows_per_day=args.rows_per_day,
                         scenario=scenario, label_delay_days=args.label_delay_days,
-                        business=args.template, seed=args.seed)
+                        business=business_from_args(args), seed=args.seed)
     result = simulate_loop(reference, policies, config, schema=schema, progress=not args.quiet)
     folder = args.workspace.create().data_dir
     path = folder / f"loop-{scenario.name}-{args.months}m-seed{args.seed}.json"
@@ -177,8 +179,7 @@ def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mean rows per day, >= 1")
     parser.add_argument("--label-delay-days", type=whole_number(0), default=30,
                         help="days until a label arrives, >= 0")
-    parser.add_argument("--template", default="telecom",
-                        help="business template pricing the decisions")
+    add_business_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", help="also save the comparison figure (.png/.svg)")
     add_overwrite_option(parser)

@@ -150,9 +150,9 @@ class CompiledPredictor:
                       model_name: str | None = None) -> CompiledPredictor:
         """Load ``alias_or_version`` of the registered model and compile it; an alias is first
         resolved to its version number, so the predictor names the version it holds."""
-        from closedloop.model.registry import DEFAULT_MODEL_NAME, load_model
+        from closedloop.model.registry import load_model
 
-        name = model_name or DEFAULT_MODEL_NAME
+        name = workspace.model_name(model_name)
         version = str(alias_or_version)
         if not version.isdigit():
             version = str(workspace.client().get_model_version_by_alias(name, version).version)

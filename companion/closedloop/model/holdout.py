@@ -47,6 +47,7 @@ def training_run(workspace: Workspace, version: str, *,
     """The MLflow run that trained ``version`` (its params, metrics and lineage tags)."""
     from mlflow.exceptions import MlflowException
 
+    model_name = workspace.model_name(model_name)
     client = workspace.client()
     try:
         return client.get_run(client.get_model_version(model_name, str(version)).run_id)
@@ -78,6 +79,7 @@ def resolve_version(workspace: Workspace, version_or_alias: str, *,
 
     if str(version_or_alias).isdigit():
         return str(version_or_alias)
+    model_name = workspace.model_name(model_name)
     try:
         return str(workspace.client().get_model_version_by_alias(
             model_name, str(version_or_alias)).version)
@@ -114,7 +116,8 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
     Raises
     ------
     RegistryError
-        When the model, the alias or the version does not exist.
+        When the model, the alias or the version does not exist, or the version has no
+        contract (a model registered by other means than closedloop).
     """
     version = resolve_version(workspace, version_or_alias, model_name=model_name)
     run = training_run(workspace, version, model_name=model_name)
@@ -122,7 +125,14 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
         return Schema.from_dict(_read_artifact(workspace, run.info.run_id, CONTRACT_ARTIFACT))
     from closedloop.model.registry import load_model
 
-    return load_model(workspace, version, model_name=model_name).unwrap_python_model().schema
+    model = load_model(workspace, version, model_name=model_name).unwrap_python_model()
+    schema = getattr(model, "schema", None)
+    if not isinstance(schema, Schema):  # a pyfunc registered by other means than closedloop
+        raise RegistryError(
+            f"{model_name} v{version} has no data contract: its run stores no "
+            f"{CONTRACT_ARTIFACT} and its model ({type(model).__name__}) carries none "
+            "(expected a version registered by closedloop train or train_and_register)")
+    return schema
 
 
 def _load_rows(workspace: Workspace, version_or_alias: str, artifact: str,

@@ -246,7 +246,7 @@ def history(workspace: Workspace, model_name: str = "closedloop-churn") -> pd.Da
         One row per alias move; ``from_version`` or ``to_version`` is None when the alias did
         not exist before or was removed.
     """
-    rows = moves(workspace, model_name)
+    rows = moves(workspace, workspace.model_name(model_name))
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS) if rows else pd.DataFrame(
         columns=HISTORY_COLUMNS)
 

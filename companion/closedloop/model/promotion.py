@@ -37,6 +37,7 @@ from closedloop.model.registry import (
     AliasMove,
     RegistryError,
     aliases,
+    registered_model_exists,
 )
 
 
@@ -73,6 +74,7 @@ def promote(workspace: Workspace, version: str | None = None, *, reason: str,
     AliasMove
     """
     _require_reason(reason)
+    model_name = workspace.model_name(model_name)
     _require_registered(workspace, model_name, version)
     with ledger.lock(workspace, model_name):
         recovered = _recover(workspace, model_name)
@@ -153,6 +155,7 @@ def rollback(workspace: Workspace, *, reason: str,
     AliasMove
     """
     _require_reason(reason)
+    model_name = workspace.model_name(model_name)
     _require_registered(workspace, model_name)
     with ledger.lock(workspace, model_name):
         recovered = _recover(workspace, model_name)
@@ -226,6 +229,7 @@ def recover(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME, *,
     Recovery or None
         None if nothing was in flight (or, with ``wait=False``, another process is moving it).
     """
+    model_name = workspace.model_name(model_name)
     with ledger.lock(workspace, model_name, wait=wait) as held:
         return _recover(workspace, model_name) if held else None
 
@@ -388,11 +392,11 @@ def _require_registered(workspace: Workspace, model_name: str,
                         version: str | None = None) -> None:
     """Refuse (:class:`~closedloop.model.registry.RegistryError`, nothing created) a workspace without ``model_name`` and,
     if given, a ``version`` that is not one of its versions."""
-    if not workspace.mlflow_db.exists():
+    if not workspace.has_registry:
         raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
                             "first")
     client = workspace.client()
-    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+    if not registered_model_exists(client, model_name):
         raise RegistryError(f"{model_name} is not registered in {workspace.root}: train it "
                             "first")
     if version is None:
@@ -437,6 +441,7 @@ def audit_log(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.
     """Every promotion and rollback of ``model_name``, oldest first."""
     import mlflow
 
+    model_name = workspace.model_name(model_name)
     columns = ["at", "action", "version", "previous_version", "reason", "forced", "gate_verdict"]
     with workspace.mlflow(AUDIT_EXPERIMENT) as experiment_id:
         # A move that failed midway leaves a FAILED run behind: it is not part of the trail.

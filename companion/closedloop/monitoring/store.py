@@ -156,6 +156,14 @@ class InferenceLog:
     2
     """
 
+    def __new__(cls, workspace: Workspace | str | os.PathLike[str] | None = None,
+                *args: Any, **kwargs: Any) -> InferenceLog:
+        # The target hook: a workspace whose target keeps the log in tables (Delta tables
+        # through Spark on Databricks: closedloop.platform.delta_log) opens that log instead.
+        log_class = getattr(getattr(workspace, "target", None), "log_class", None)
+        chosen = log_class() if cls is InferenceLog and log_class is not None else None
+        return super().__new__(chosen or cls)
+
     def __init__(self, workspace: Workspace | str | os.PathLike[str],
                  schema: Schema = TELCO_SCHEMA) -> None:
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(

@@ -75,8 +75,9 @@ class LoopConfig:
         (:meth:`~closedloop.simulate.scenarios.Scenario.from_dict`).
     label_delay_days : int
         Days until a customer's outcome is known.
-    business : str
-        Template of :data:`~closedloop.business.templates.TEMPLATES` that prices the decisions.
+    business : str or BusinessModel
+        What prices the decisions: a template of :data:`~closedloop.business.templates.TEMPLATES`
+        or your own :class:`~closedloop.business.templates.BusinessModel`.
     gates : str or GateConfig
         Quality gates of each retraining (default: the ``telecom_churn`` preset with fewer
         latency calls and bootstrap replicates, to keep a replay quick).
@@ -94,7 +95,7 @@ class LoopConfig:
     rows_per_day: int = 200
     scenario: Any = "loyalty_erosion"
     label_delay_days: int = 30
-    business: str = "telecom"
+    business: Any = "telecom"
     gates: Any = None
     retrain: RetrainConfig = RetrainConfig()
     min_recent_rows: int = 500
@@ -267,7 +268,8 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
     first = fit_challenger(reference, schema, DEFAULT_PARAMS, seed=config.seed)
     holdout = split_data(reference, schema, TrainConfig(seed=config.seed)).test
     first_reference = _reference(first, holdout, schema, 1, simulator.start, config)
-    business = template(config.business)
+    business = (template(config.business) if isinstance(config.business, str)
+                else config.business)
     stream = pd.concat(days, ignore_index=True)
     day_ends = np.cumsum([len(d) for d in days])
     result = LoopResult(config, pd.DataFrame(), pd.DataFrame(), {})

@@ -263,6 +263,7 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
     )
     from closedloop.model.registry import HOLDOUT_ARTIFACT, TAG, load_model
 
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     client = workspace.client()
     version = client.get_model_version(model_name, resolve_version(workspace, alias,
                                                                    model_name=model_name))
@@ -328,6 +329,7 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
     from closedloop.model.registry import CHAMPION, aliases
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     as_of = _as_of(as_of)
     policy = default_policy() if policy is None else get_policy(policy)
     closed = close_stale_runs(workspace, model_name, stale_after_hours=config.stale_after_hours)

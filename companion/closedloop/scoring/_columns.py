@@ -215,6 +215,7 @@ def _scored_at(scored_at: str | pd.Timestamp | None) -> pd.Timestamp:
 def resolve_model(workspace: Workspace, alias: str = "champion", *,
                   model_name: str = DEFAULT_MODEL_NAME) -> tuple[str, str]:
     """The ``models:/`` URI and version number behind ``alias`` (or a version number)."""
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     client = workspace.client()
     version = str(alias) if str(alias).isdigit() else str(
         client.get_model_version_by_alias(model_name, alias).version)

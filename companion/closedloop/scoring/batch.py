@@ -136,8 +136,14 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
     try:
         typed = restore_dtypes(df, schema)
     except (DataContractError, ValueError, TypeError) as err:
-        validate(df, schema, require_target=False, allow_extra=allow_extra)
-        problems = getattr(err, "problems", None) or [("<frame>", str(err))]
+        # What could not be converted, with its values (12.5 in an integer column), then
+        # every other problem of the batch as it arrived
+        problems = list(getattr(err, "problems", None) or [("<frame>", str(err))])
+        named = {column for column, _ in problems}
+        try:
+            validate(df, schema, require_target=False, allow_extra=allow_extra)
+        except DataContractError as invalid:
+            problems += [p for p in invalid.problems if p[0] not in named]
         raise DataContractError(problems, schema.name) from err
     return validate(typed, schema, require_target=False, allow_extra=allow_extra)
 
@@ -436,6 +442,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     from closedloop.scoring.extras import check_reasons
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     when = _scored_at(scored_at)
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")

@@ -259,6 +259,8 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     features, to log them).
     """
     sdf = _checked(sdf, schema, allow_extra)
+    if isinstance(model, Workspace):  # the registry's name (catalog.schema.name in UC)
+        model_name = model.model_name(model_name)
     uri, version, loaded = _model_source(model, alias, model_name, model_version)
     return _score_checked(sdf, model, uri, loaded, schema, str(model_name), version, tiers,
                           _scored_at(scored_at), keep, method, None)
@@ -468,6 +470,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     of :func:`~closedloop.scoring.batch.score_file`. A file Spark cannot read raises
     ``InputFileError`` naming it.
     """
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
     check_output(output_path, overwrite, early=True)
