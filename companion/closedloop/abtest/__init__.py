@@ -31,6 +31,7 @@ _LAZY = {
     "Decision": "analysis",
     "decide": "analysis",
     "promote_winner": "analysis",
+    "arm_outcomes": "analysis",
     "simulate_ab": "simulation",
     "plot_looks": "plots",
     "plot_arm_rates": "plots",
