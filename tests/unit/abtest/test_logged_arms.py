@@ -91,3 +91,20 @@ def test_arm_outcomes_refuses_arms_that_the_assignment_does_not_give(scored):
     reshuffled = Experiment("ab-batch", salt="another-salt", coverage=0.8)
     with pytest.raises(ValueError, match="assign"):
         arm_outcomes(workspace, reshuffled)
+
+
+@pytest.mark.parametrize("option", [["--reasons", "2"], ["--experiment-salt", "s1"]])
+def test_spark_refuses_reasons_and_experiments_at_the_door(scored, capsys, option):
+    from closedloop.cli import main
+
+    workspace, root, *_ = scored
+    files = lambda: sorted((p, p.stat().st_size, p.stat().st_mtime_ns)  # noqa: E731
+                           for p in workspace.root.rglob("*"))
+    before = files()
+    code = main(["score", "--workdir", str(workspace.root), "--input",
+                 str(root / "ab.parquet"), "--output", str(root / "spark.parquet"),
+                 "--engine", "spark", *option])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert option[0] in err and "--engine spark" in err and "use --engine pandas" in err
+    assert not (root / "spark.parquet").exists() and files() == before
