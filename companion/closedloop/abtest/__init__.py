@@ -32,6 +32,8 @@ _LAZY = {
     "decide": "analysis",
     "promote_winner": "analysis",
     "arm_outcomes": "analysis",
+    "sequential_looks": "analysis",
+    "apply_retention": "simulation",
     "simulate_ab": "simulation",
     "plot_looks": "plots",
     "plot_arm_rates": "plots",

@@ -208,6 +208,89 @@ def arm_outcomes(log: InferenceLog | Workspace | str | os.PathLike[str],
     return out
 
 
+def sequential_looks(log: InferenceLog | Workspace | str | os.PathLike[str],
+                     experiment: Experiment | str, looks_at: Sequence[str | pd.Timestamp], *,
+                     schema: Schema | None = None, alpha: float = 0.05,
+                     spending: str = "obrien_fleming", lower_is_better: bool = True,
+                     challenger_version: str | None = None,
+                     start: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Read an experiment from the inference log at scheduled looks, as its analyst would.
+
+    At each moment of ``looks_at`` the outcomes known then (:func:`arm_outcomes` with
+    ``labels_as_of`` the look) are decided with :func:`decide`; the boundaries are those of a
+    group-sequential design at the information fractions reached (each look's customers over
+    the last look's, Lan-DeMets spending), as :func:`~closedloop.abtest.simulation.simulate_ab`
+    does for a simulated test.
+
+    Parameters
+    ----------
+    log : InferenceLog, Workspace or path
+        The log holding the experiment's rows and their backfilled labels.
+    experiment : Experiment or str
+        The experiment (its arms are checked against the assignment) or its name.
+    looks_at : sequence of str or Timestamp
+        The looks, in time order; the last is the planned end of the test.
+    schema : Schema, optional
+        The log's data contract (as in :func:`arm_outcomes`).
+    alpha, spending : float, str
+        Of the design (:func:`~closedloop.abtest.design.group_sequential_design`).
+    lower_is_better : bool
+        As in :func:`decide` (churn: True).
+    challenger_version : str, optional
+        Recorded on the decisions (``attrs["decisions"]``).
+    start : str or Timestamp, optional
+        The start of the test, from which ``day`` counts (default: midnight of the first
+        logged exposure).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per look, with the columns of
+        :func:`~closedloop.abtest.simulation.simulate_ab`'s table (``look``, ``day``: days since
+        ``start``, ``fraction``, per arm ``n_*``, ``rate_*``, ``ci_low_*``,
+        ``ci_high_*``, ``difference``, ``diff_ci_low``, ``diff_ci_high``, ``z``, ``boundary``,
+        ``naive_boundary``, ``action``, ``stop``, ``after_stop``) and ``as_of``, so
+        :func:`~closedloop.abtest.plots.plot_looks` and
+        :func:`~closedloop.abtest.plots.plot_arm_rates` draw it. ``attrs`` hold the design
+        and each look's :class:`Decision` (``decisions``).
+    """
+    from closedloop.abtest.design import group_sequential_design
+
+    moments = [pd.Timestamp(t) for t in looks_at]
+    if not moments or any(b <= a for a, b in zip(moments, moments[1:])):
+        raise ValueError(f"looks_at must be one or more increasing times (got {list(looks_at)})")
+    frames = [arm_outcomes(log, experiment, schema=schema, labels_as_of=t) for t in moments]
+    sizes = np.array([len(f) for f in frames], dtype=float)
+    if sizes[-1] == 0 or (sizes == 0).any():
+        raise ValueError(f"every look needs labelled outcomes (customers per look: "
+                         f"{sizes.astype(int).tolist()})")
+    design = group_sequential_design(alpha=alpha, spending=spending,
+                                     fractions=sizes / sizes[-1])
+    name = experiment.name if isinstance(experiment, Experiment) else str(experiment)
+    first = pd.Timestamp(start) if start is not None else min(
+        f["timestamp"].min() for f in frames).normalize()
+    rows, decisions, stopped = [], [], False
+    for k, (moment, frame) in enumerate(zip(moments, frames), start=1):
+        d = decide(frame, design, k, lower_is_better=lower_is_better, experiment=name,
+                   challenger_version=challenger_version)
+        row: dict[str, Any] = {"look": k, "as_of": moment,
+                               "day": float((moment - first) / pd.Timedelta(days=1)),
+                               "fraction": design.fractions[k - 1]}
+        for arm in ARMS:
+            low, high = wilson_interval(d.rates[arm] * d.n[arm], d.n[arm])
+            row.update({f"n_{arm}": d.n[arm], f"rate_{arm}": d.rates[arm],
+                        f"ci_low_{arm}": float(low), f"ci_high_{arm}": float(high)})
+        row.update(difference=d.difference, diff_ci_low=d.ci[0], diff_ci_high=d.ci[1], z=d.z,
+                   boundary=d.boundary, naive_boundary=float(norm.isf(alpha / 2)),
+                   action=d.action, stop=d.stopped and not stopped, after_stop=stopped)
+        stopped = stopped or d.stopped
+        rows.append(row)
+        decisions.append(d)
+    table = pd.DataFrame(rows)
+    table.attrs.update(design=design.to_dict(), experiment=name, decisions=decisions)
+    return table
+
+
 def _counts(data: Any, arm: str, outcome: str) -> dict[str, tuple[int, int]]:
     if isinstance(data, Mapping):
         return {a: (int(data[a][0]), int(data[a][1])) for a in ARMS}
