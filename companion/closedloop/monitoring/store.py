@@ -208,8 +208,10 @@ class InferenceLog:
     @property
     def optional_columns(self) -> list[str]:
         """Columns :meth:`read` returns only when asked: the experiment and the arm of each
-        row (null outside an experiment, and in batches logged without them)."""
-        return list(EXPERIMENT_COLUMNS)
+        row (null outside an experiment, and in batches logged without them). None when the
+        contract has columns of those names (its log cannot record arms)."""
+        clash = set(EXPERIMENT_COLUMNS) & set(self.schema.names)
+        return [] if clash else list(EXPERIMENT_COLUMNS)
 
     # ------------------------------------------------------------------------------- writing
 
@@ -332,14 +334,14 @@ class InferenceLog:
         con.execute(f"CREATE TEMP VIEW predictions_raw AS {self._source_sql(labels=False)}")
         con.execute(f"CREATE TEMP VIEW labels_raw AS {self._source_sql(labels=True)}")
         for name, sql in log_view_sql(self.schema, labels_as_of=labels_as_of,
-                                      optional=EXPERIMENT_COLUMNS).items():
+                                      optional=self.optional_columns).items():
             con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
         return con
 
     def _source_sql(self, labels: bool) -> str:
         files = self.batch_files(labels)
         schema = labels_arrow_schema() if labels else predictions_arrow_schema(
-            self.schema, experiment=True)
+            self.schema, experiment=bool(self.optional_columns))
         columns = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[str(f.type)]}) AS {quote(f.name)}"
                             for f in schema)
         if files:  # a fixed list: files committed after connect() are not half-visible either

@@ -95,3 +95,17 @@ def test_retention_keeps_only_flagged_churners_at_the_success_rate():
         apply_retention(stream, flagged[:5], success_rate=0.4)
     with pytest.raises(ValueError, match="success_rate"):
         apply_retention(stream, flagged, success_rate=1.5)
+
+
+def test_a_contract_with_an_arm_column_reads_its_log_but_cannot_log_arms(tmp_path):
+    clash = Schema("clash", (Column("id", "id"), Column("arm", "category", ("a", "b")),
+                             Column("left", "category", ("no", "yes"))),
+                   target="left", positive="yes", entity_id="id")
+    store = InferenceLog(tmp_path, clash)
+    rows = pd.DataFrame({"id": ["x"], "arm": ["a"], "prediction": [1],
+                         "prediction_proba": [0.7]})
+    store.append(rows, model_name="m", model_version="1", timestamp=START)
+    assert store.read()["arm"].tolist() == ["a"] and store.optional_columns == []
+    with pytest.raises(ValueError, match="reserves"):
+        store.append(rows.assign(id="y"), model_name="m", model_version="1", timestamp=START,
+                     experiment="e", arms=["b"])
