@@ -2,7 +2,10 @@
 
 ``retrain`` runs the nine-step retraining workflow once (from the policy's decision on the
 evidence to training, quality gates and promotion), each step an MLflow run, and exits 1 when a
-failed step stops it. ``loop`` replays a drifting stream under several retraining policies and
+failed step stops it. ``--fairness COLUMN`` adds a
+:class:`~closedloop.retrain.triggers.FairnessTrigger` on the labelled rows of the inference log
+to the policy (its metric and threshold set by ``--fairness-metric`` and
+``--fairness-threshold``); the decision then lists it with the other triggers. ``loop`` replays a drifting stream under several retraining policies and
 compares what each one earns.
 
 See Also
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from closedloop.cli._common import (
     EXIT_FAILED,
@@ -52,7 +56,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
                            gates=args.gates, derive_floors=not args.fixed_floors)
-    run = run_retraining(args.workspace, historical, schema, policy=args.policy,
+    policy = fairness_policy(args, schema)
+    run = run_retraining(args.workspace, historical, schema, policy=policy,
                          if_triggered=args.if_triggered, config=config, as_of=args.as_of,
                          model_name=args.model_name)
     _emit(args, run.to_dict(), f"{run}\n{run.to_frame().to_string(index=False)}")
@@ -60,6 +65,69 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if problem:
         raise UsageError(problem)
     return EXIT_FAILED if run.outcome == "stopped" else EXIT_OK
+
+
+def fairness_policy(args: argparse.Namespace, schema: Any) -> Any:
+    """``--policy``, with a :class:`~closedloop.retrain.triggers.FairnessTrigger` on
+    ``--fairness COLUMN`` added when given (the policy's name gets ``+fairness``).
+
+    The trigger reads the inference log's rows (labels as of ``--as-of``). A column that is not
+    a feature of the contract, an unknown metric or a threshold out of range is a usage error
+    naming the option, raised before anything runs.
+    """
+    if not args.fairness:
+        return args.policy
+    import dataclasses
+
+    from closedloop.fairness.metrics import HIGHER_IS_FAIRER, metric_name
+    from closedloop.monitoring.store import InferenceLog
+    from closedloop.retrain.triggers import FairnessTrigger, get_policy
+
+    if args.fairness not in schema.feature_names:
+        raise UsageError(f"--fairness {args.fairness}: not a feature of the contract "
+                         f"{schema.name!r} (the log stores its features: "
+                         f"{', '.join(schema.feature_names)})")
+    try:
+        metric = metric_name(args.fairness_metric)
+    except ValueError as err:
+        raise UsageError(f"--fairness-metric: {err}") from None
+    threshold = args.fairness_threshold
+    if threshold is None:
+        threshold = 0.8 if metric in HIGHER_IS_FAIRER else 0.1
+    elif metric in HIGHER_IS_FAIRER and not 0 <= threshold <= 1:
+        raise UsageError(f"--fairness-threshold {threshold:g}: {metric} is a ratio, expected "
+                         "a number in [0, 1]")
+    try:
+        policy = get_policy(args.policy)
+    except ValueError as err:
+        raise UsageError(f"--policy: {err}") from None
+    rows = InferenceLog(args.workspace, schema).read(None, args.as_of,
+                                                     labels_as_of=args.as_of)
+    trigger = FairnessTrigger(args.fairness, metric, threshold,
+                              window_days=args.fairness_window_days,
+                              min_rows=args.fairness_min_rows).with_rows(rows)
+    return dataclasses.replace(policy, name=f"{policy.name}+fairness",
+                               triggers=(*policy.triggers, trigger))
+
+
+def add_fairness_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--fairness`` and its options (``closedloop retrain``)."""
+    parser.add_argument("--fairness", metavar="COLUMN",
+                        help="also retrain when a fairness disparity on this sensitive column "
+                             "(a feature), measured on the log's labelled rows, is beyond "
+                             "--fairness-threshold")
+    parser.add_argument("--fairness-metric", default="equal_opportunity_difference",
+                        help="the disparity (default equal_opportunity_difference, the TPR "
+                             "difference; also demographic_parity_difference, "
+                             "demographic_parity_ratio, equalized_odds_difference)")
+    parser.add_argument("--fairness-threshold", type=number(0), default=None,
+                        help="fire above this difference (default 0.1), or below this ratio "
+                             "(default 0.8)")
+    parser.add_argument("--fairness-window-days", type=number(0, low_open=True), default=30,
+                        help="labels arrived in the last N days count (default 30)")
+    parser.add_argument("--fairness-min-rows", type=whole_number(1), default=100,
+                        help="fewer labelled rows and the trigger is not measured (default "
+                             "100)")
 
 
 #: The trigger that needs no inference log (the model's age is always known).
@@ -157,6 +225,7 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=whole_number(0), default=20,
                         help="Optuna trials with --tune, >= 0")
     parser.add_argument("--seed", type=int, default=0)
+    add_fairness_arguments(parser)
     add_data_options(parser, "the historical table (default: the rows the champion was "
                              "trained on, as stored with it)",
                      "its data contract, a JSON file (default: the champion's; if given it "
