@@ -185,9 +185,9 @@ class DeltaInferenceLog(InferenceLog):
     # ------------------------------------------------------------------------------- reading
 
     def batch_files(self, labels: bool = False) -> list[Any]:
-        """A table log has no batch files: read it with :meth:`~closedloop.monitoring.store.InferenceLog.read`,
-        :meth:`~closedloop.monitoring.store.InferenceLog.query` or
-        ``spark.table(<table>)``."""
+        """A table log has no batch files: read it with
+        :meth:`~closedloop.monitoring.store.InferenceLog.read`,
+        :meth:`~closedloop.monitoring.store.InferenceLog.query` or ``spark.table(<table>)``."""
         raise NotImplementedError(
             f"the log is the table {self.labels_table if labels else self.predictions_table}, "
             "not a folder of batch files: read it with read(), query() or spark.table()")
