@@ -83,7 +83,7 @@ def plot_replay(result: LoopResult, metric: str = "f1") -> Figure:
                      color="0.25")
     for i, (policy, part) in enumerate(months.groupby("policy", sort=False)):
         ls, marker = POLICY_STYLES[i % len(POLICY_STYLES)]
-        style = dict(ls=ls, lw=2.8 if policy == "never" else 1.6, zorder=2 + i)
+        style = {"ls": ls, "lw": 2.8 if policy == "never" else 1.6, "zorder": 2 + i}
         line, = top.plot(part["month"] - 0.5, part[metric], marker=marker, ms=4, mfc="none",
                          label=policy, **style)
         bottom.plot(value.index / 30, value[policy] / 1e3, color=line.get_color(),

@@ -6,12 +6,12 @@ import matplotlib
 
 matplotlib.use("agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from closedloop.retrain.loop import LoopConfig, LoopResult  # noqa: E402
-from closedloop.retrain.plots import plot_replay  # noqa: E402
+from closedloop.retrain.loop import LoopConfig, LoopResult
+from closedloop.retrain.plots import plot_replay
 
 POLICIES = ["never", "monthly", "performance", "drift_estimate"]
 
