@@ -190,33 +190,54 @@ VOLATILE: dict[str, re.Pattern] = {
     # with seconds *and* a fraction or a zone, so they are not touched.
     "<now>": re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)(\+00:00|Z)?"
                         r"|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\+00:00|Z| UTC)"),
+    # ... and a time of day with no date before it is only ever that clock (chapter 3 shows the
+    # ledger's `at` column as hh:mm:ss).
+    "<time>": re.compile(r"(?<!\d{4}-\d{2}-\d{2} )(?<!\d{4}-\d{2}-\d{2}T)(?<![\d:])"
+                         r"\d{2}:\d{2}:\d{2}(?![\d:])"),
+    # The registry ledger's transaction ids are random (uuid4 hex, 12 digits).
+    "<txn>": re.compile(r"\b[0-9a-f]{12}\b"),
     # pandas' Styler ids tables with a random uuid ("T_3f2a1"), to keep CSS rules apart.
     "T_<id>": re.compile(r"T_[0-9a-f]{5}(?=[_\s\"'])"),
 }
 
 
 def text_outputs(run: Execution) -> list[tuple[int, str]]:
-    """``(code cell, text)`` for every text output of ``run``: streams, plain text, HTML,
-    markdown and glued values. Images are left out: they are drawn from the numbers compared
-    here, and a cell whose numbers are measurements (``closedloop.varies``) draws them too."""
+    """``(code cell, text)`` for every code cell of ``run`` with text output: its streams,
+    plain text, HTML, markdown and glued values, in order. A cell's stream output is joined
+    first: the kernel splits a stream into chunks wherever it happens to flush. Images are left
+    out: they are drawn from the numbers compared here, and a cell whose numbers are
+    measurements (``closedloop.varies``) draws them too."""
     out = []
     code = [cell for cell in run.notebook.cells if cell.cell_type == "code"]
     for i, cell in enumerate(code, start=1):
         if cell.metadata.get("closedloop", {}).get("varies"):
             continue
+        texts = []
         for output in cell.get("outputs", []):
-            texts = [output.get("text", "")] + [
-                str(value) for key, value in output.get("data", {}).items()
-                if "image/" not in key]
-            for text in texts:
-                # The temporary folder of the run (workspace, outputs) differs per execution.
-                text = text.replace(str(run.folder.resolve()), "<run>")
-                text = text.replace(str(run.folder), "<run>")
-                for placeholder, pattern in VOLATILE.items():
-                    text = pattern.sub(placeholder, text)
-                if text:
-                    out.append((i, text))
+            if output.get("output_type") == "stream":
+                if texts and texts[-1][0] == output.get("name"):
+                    texts[-1] = (texts[-1][0], texts[-1][1] + output.get("text", ""))
+                else:
+                    texts.append((output.get("name"), output.get("text", "")))
+            texts += [(key, str(value)) for key, value in output.get("data", {}).items()
+                      if "image/" not in key]
+        text = "\n".join(f"[{kind}]\n{value}" for kind, value in texts)
+        # The temporary folder of the run (workspace, outputs) differs per execution.
+        text = text.replace(str(run.folder.resolve()), "<run>").replace(str(run.folder), "<run>")
+        for placeholder, pattern in VOLATILE.items():
+            text = pattern.sub(placeholder, text)
+        if texts:
+            out.append((i, text))
     return out
+
+
+def _changed_lines(first: str, second: str, limit: int = 6) -> list[str]:
+    import difflib
+
+    lines = [line for line in difflib.unified_diff(first.splitlines(), second.splitlines(),
+                                                   "first", "second", lineterm="", n=0)
+             if line[:1] in "+-" and line[:3] not in ("---", "+++")]
+    return [line[:200] for line in lines[:limit]]
 
 
 @pytest.mark.slow
@@ -226,7 +247,7 @@ def test_chapter_prints_the_same_twice(chapter: Path, tmp_path: Path,
     first = _EXECUTED.pop(chapter.stem, None) or execute(chapter, tmp_path / "first", monkeypatch)
     second = execute(chapter, tmp_path / "second", monkeypatch)
     a, b = text_outputs(first), text_outputs(second)
-    differences = [f"code cell {x[0]}:\n    first:  {x[1][:300]!r}\n    second: {y[1][:300]!r}"
+    differences = [f"code cell {x[0]}:\n    " + "\n    ".join(_changed_lines(x[1], y[1]))
                    for x, y in zip(a, b) if x != y]
     if len(a) != len(b):
         differences.append(f"{len(a)} text outputs the first time, {len(b)} the second")
