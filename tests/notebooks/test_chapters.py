@@ -202,6 +202,9 @@ VOLATILE: dict[str, re.Pattern] = {
     # show it as their value and in their explanation ("p99 (ms) of 400 calls 12.345").
     "<ms>": re.compile(r"(?P<keep>latency\.\w+</td><td[^>]*>|latency\.\w+\s+)[\d.]+"
                        r"|(?P<keep2>p99 \(ms\) of \d+ calls )[\d.]+"),
+    # A duration printed in seconds ("scored in 0.5 s") is a measurement of this machine: the
+    # unit " s" follows nothing else in the chapters.
+    "<seconds>": re.compile(r"(?<![\w.])\d[\d,]*(\.\d+)? s\b"),
     # pandas' Styler ids tables with a random uuid ("T_3f2a1"), to keep CSS rules apart.
     "T_<id>": re.compile(r"T_[0-9a-f]{5}(?=[_\s\"'])"),
 }
