@@ -208,6 +208,9 @@ VOLATILE: dict[str, re.Pattern] = {
     # A duration printed in seconds ("scored in 0.5 s") is a measurement of this machine: the
     # unit " s" follows nothing else in the chapters.
     "<seconds>": re.compile(r"(?<![\w.])\d[\d,]*(\.\d+)? s\b"),
+    # A local server (the serving chapter's service, chapter 11's stand-in workspace) binds a
+    # free port that the operating system picks.
+    "127.0.0.1:<port>": re.compile(r"127\.0\.0\.1:\d+"),
     # pandas' Styler ids tables with a random uuid ("T_3f2a1"), to keep CSS rules apart.
     "T_<id>": re.compile(r"T_[0-9a-f]{5}(?=[_\s\"'])"),
 }
