@@ -90,6 +90,10 @@ from closedloop.retrain.triggers import (
 REFERENCE_ARTIFACT = "reference.parquet"
 #: Version tag: the version's F1 on the fresh holdout of its retraining (the trigger's yardstick).
 REFERENCE_F1_TAG = "closedloop.reference_f1"
+#: Version tag: when the version went into production on the inference log's clock (ISO time).
+#: The age trigger reads it instead of the registry's creation time, so a back-dated log (a
+#: replay, a chapter, a backfilled history) measures age on its own dates, not the wall clock.
+TRAINED_AT_TAG = "closedloop.trained_at"
 DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.model.registry (not imported: MLflow)
 
 
@@ -254,7 +258,8 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
     test split of its training mix; any other version's held-out rows come from
     :func:`closedloop.monitoring.report.holdout_reference`: the ones it stores, or for a version
     registered before models stored them, rebuilt from ``historical`` (the table it was trained
-    on). ``schema`` defaults to the version's own contract.
+    on). ``schema`` defaults to the version's own contract. The model's age counts from the
+    version's :data:`TRAINED_AT_TAG` when it has one, else from its registry creation time.
     """
     from closedloop.model.holdout import (
         load_contract,
@@ -268,7 +273,8 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
     version = client.get_model_version(model_name, resolve_version(workspace, alias,
                                                                    model_name=model_name))
     schema = schema or load_contract(workspace, version.version, model_name=model_name)
-    trained_at = pd.Timestamp(int(version.creation_timestamp), unit="ms")
+    trained_at = pd.Timestamp(version.tags[TRAINED_AT_TAG]) if TRAINED_AT_TAG in version.tags \
+        else pd.Timestamp(int(version.creation_timestamp), unit="ms")
     f1 = float(json.loads(version.tags.get(f"{TAG}test_metrics", "{}")).get("f1", np.nan))
     pipeline = load_model(workspace, alias, model_name=model_name).unwrap_python_model().pipeline
     names = {a.path for a in client.list_artifacts(version.run_id)}
