@@ -11,7 +11,6 @@ every case. The workdir and ``{f}`` are snapshotted (paths, sizes, mtimes) befor
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from closedloop.cli import main
 from tests.loans import LOAN_SCHEMA, make_loans
+from tests.reliability.workspaces import copy_workspace
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ CASES = [
     case("rollback --reason r", "no model registered"),
     case("status", "no model registered"),
     case("history", "no model registered"),
+    case("status --workdir {ws}/new", "no model registered in {ws}/new"),
+    case("history --workdir {ws}/new", "no model registered in {ws}/new"),
+    case("rollback --reason r --workdir {ws}/new", "no model registered in {ws}/new"),
     case("retrain", "no model registered"),
     case("validate", "no model registered"),
     case("monitor", "no model registered"),
@@ -174,7 +177,7 @@ def test_bad_input_is_refused_with_a_message_and_writes_nothing(door, capsys, tm
                                                                 files, request):
     ws = tmp_path / "ws"
     if door.model:
-        shutil.copytree(request.getfixturevalue("trained"), ws)
+        copy_workspace(request.getfixturevalue("trained"), ws)
     else:
         ws.mkdir()
     argv = door.argv.format(ws=ws, f=files).split()

@@ -1,8 +1,6 @@
 """Step 1 measured on its own (``assess_retraining``) writes nothing, and the workflow records
 the very decision it was given instead of measuring again."""
 
-import shutil
-
 import pandas as pd
 import pytest
 
@@ -12,6 +10,7 @@ from closedloop.model.train import TrainConfig
 from closedloop.retrain.runs import RETRAIN_EXPERIMENT
 from closedloop.retrain.workflow import assess_retraining, run_retraining
 from tests.loans import LOAN_SCHEMA, make_loans
+from tests.reliability.workspaces import copy_workspace
 
 MODEL = "loans"
 AS_OF = pd.Timestamp("2026-05-01")
@@ -49,8 +48,7 @@ def test_an_assessment_writes_nothing_and_says_when_it_could_not_assess(deployed
 
 
 def test_the_workflow_records_the_assessment_it_is_given(deployed, tmp_path):
-    shutil.copytree(deployed.root, tmp_path / "ws")
-    ws = Workspace.resolve(tmp_path / "ws")
+    ws = Workspace.resolve(copy_workspace(deployed.root, tmp_path / "ws"))
     assessment = assess_retraining(ws, model_name=MODEL, as_of=AS_OF, policy="monthly")
     run = run_retraining(ws, policy="monthly", if_triggered=True, model_name=MODEL,
                          assessment=assessment)
@@ -63,8 +61,7 @@ def test_the_workflow_records_the_assessment_it_is_given(deployed, tmp_path):
 
 
 def test_no_champion_is_a_registry_error_naming_the_folder(deployed, tmp_path):
-    shutil.copytree(deployed.root, tmp_path / "ws")
-    ws = Workspace.resolve(tmp_path / "ws")
+    ws = Workspace.resolve(copy_workspace(deployed.root, tmp_path / "ws"))
     ws.client().delete_registered_model_alias(MODEL, "champion")
     with pytest.raises(registry.RegistryError, match=f"loans has no @champion in {ws.root}"):
         assess_retraining(ws, model_name=MODEL, as_of=AS_OF)
