@@ -2,11 +2,14 @@
 
 ``retrain`` runs the nine-step retraining workflow once (from the policy's decision on the
 evidence to training, quality gates and promotion), each step an MLflow run, and exits 1 when a
-failed step stops it. ``--fairness COLUMN`` adds a
+failed step stops it. Step 1 is measured first, writing nothing
+(:func:`~closedloop.retrain.workflow.assess_retraining`): a run it cannot judge (``--if-triggered``
+with no trigger measurable, a ``--data`` no reference can be built from) exits 2 with the reason
+and leaves the workspace as it was. ``--fairness COLUMN`` adds a
 :class:`~closedloop.retrain.triggers.FairnessTrigger` on the labelled rows of the inference log
 to the policy (its metric and threshold set by ``--fairness-metric`` and
-``--fairness-threshold``); the decision then lists it with the other triggers. ``loop`` replays a drifting stream under several retraining policies and
-compares what each one earns.
+``--fairness-threshold``); the decision then lists it with the other triggers. ``loop`` replays
+a drifting stream under several retraining policies and compares what each one earns.
 
 See Also
 --------
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from closedloop.cli._common import (
     EXIT_FAILED,
@@ -37,14 +40,18 @@ from closedloop.cli._common import (
 )
 from closedloop.cli.business import add_business_options
 
+if TYPE_CHECKING:
+    from closedloop.retrain.workflow import Assessment
+
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from closedloop.retrain.workflow import RetrainConfig, run_retraining
+    from closedloop.retrain.workflow import RetrainConfig, assess_retraining, run_retraining
 
     # History and contract: the champion's stored ones unless --data is given (no champion: the
     # workflow stops at step 1 and says so)
+    champion = _champion(args)
     historical, schema, _ = (_model_dataset(args, "champion", default="training")
-                             if _champion(args) else _dataset(args))
+                             if champion else _dataset(args))
     if args.data is not None:  # a table that cannot be history is refused before step 1 runs
         from closedloop.contract.validation import DataContractError, validate
 
@@ -57,13 +64,19 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
                            gates=args.gates, derive_floors=not args.fixed_floors)
     policy = fairness_policy(args, schema)
+    assessment = None
+    if champion:  # step 1 first, writing nothing: a run it cannot judge is refused unwritten
+        assessment = assess_retraining(args.workspace, historical, schema, policy=policy,
+                                       config=config, as_of=args.as_of,
+                                       model_name=args.model_name)
+        problem = assessment_problem(assessment, args)
+        if problem:
+            raise UsageError(problem)
     run = run_retraining(args.workspace, historical, schema, policy=policy,
-                         if_triggered=args.if_triggered, config=config, as_of=args.as_of,
-                         model_name=args.model_name)
+                         if_triggered=args.if_triggered, config=config,
+                         as_of=args.as_of if assessment is None else assessment.as_of,
+                         model_name=args.model_name, assessment=assessment)
     _emit(args, run.to_dict(), f"{run}\n{run.to_frame().to_string(index=False)}")
-    problem = assessment_problem(run, args)
-    if problem:
-        raise UsageError(problem)
     return EXIT_FAILED if run.outcome == "stopped" else EXIT_OK
 
 
@@ -130,36 +143,28 @@ def add_fairness_arguments(parser: argparse.ArgumentParser) -> None:
                              "100)")
 
 
-#: The trigger that needs no inference log (the model's age is always known).
-LOG_FREE_TRIGGERS = frozenset({"age"})
-
-
-def assessment_problem(run, args: argparse.Namespace) -> str | None:
-    """Why step 1 of ``run`` could not judge what the command asked, or None.
+def assessment_problem(assessment: Assessment, args: argparse.Namespace) -> str | None:
+    """Why ``assessment`` (step 1, measured before anything is written) cannot judge what the
+    command asked, or None.
 
     * ``--data`` was given but no reference could be built from it (the drift and estimated
-      performance triggers then go unmeasured);
-    * ``--if-triggered`` and every trigger that reads the inference log was "not measured"
-      (no rows in the window, no labels): "not triggered" would then mean "not assessed".
+      performance triggers would go unmeasured);
+    * ``--if-triggered``, the policy does not fire, and every trigger that reads the inference
+      log was "not measured" (no rows in the window, no labels): "not triggered" would then
+      mean "not assessed".
     """
-    assess = next((s for s in run.steps if s.name == "assess"), None)
-    if assess is None or run.decision is None:
-        return None
-    note = assess.details.get("note")
-    if args.data is not None and note:
+    if args.data is not None and assessment.note:
         return (f"--data {args.data}: the champion's monitoring reference cannot be built "
-                f"from it ({note}); pass the table the champion was trained on, or no --data")
-    if not args.if_triggered or run.outcome != "not_triggered":
+                f"from it ({assessment.note}); pass the table the champion was trained on, "
+                "or no --data")
+    if not args.if_triggered or assessment.decision.retrain or assessment.assessed:
         return None
-    watched = [r for r in run.decision.results if r.trigger not in LOG_FREE_TRIGGERS]
-    if watched and all(r.value is None for r in watched):
-        evidence = assess.details.get("evidence", {})
-        reasons = "; ".join(f"{r.trigger}: {r.reason}" for r in watched)
-        return (f"--if-triggered: cannot assess whether to retrain as of {run.as_of}: "
-                f"{evidence.get('window_rows', 0)} logged row(s) in the window, "
-                f"{evidence.get('labelled_rows', 0)} labelled ({reasons}). Score and log "
-                "predictions (closedloop score) and backfill labels first")
-    return None
+    evidence = assessment.evidence.to_dict()
+    reasons = "; ".join(f"{r.trigger}: {r.reason}" for r in assessment.watched)
+    return (f"--if-triggered: cannot assess whether to retrain as of {assessment.as_of}: "
+            f"{evidence.get('window_rows', 0)} logged row(s) in the window, "
+            f"{evidence.get('labelled_rows', 0)} labelled ({reasons}). Score and log "
+            "predictions (closedloop score) and backfill labels first")
 
 
 def cmd_loop(args: argparse.Namespace) -> int:

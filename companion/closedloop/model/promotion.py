@@ -38,6 +38,8 @@ from closedloop.model.registry import (
     RegistryError,
     aliases,
     registered_model_exists,
+    registry_client,
+    require_store,
 )
 
 
@@ -228,8 +230,14 @@ def recover(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME, *,
     -------
     Recovery or None
         None if nothing was in flight (or, with ``wait=False``, another process is moving it).
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
     """
     model_name = workspace.model_name(model_name)
+    require_store(workspace)
     with ledger.lock(workspace, model_name, wait=wait) as held:
         return _recover(workspace, model_name) if held else None
 
@@ -392,10 +400,7 @@ def _require_registered(workspace: Workspace, model_name: str,
                         version: str | None = None) -> None:
     """Refuse (:class:`~closedloop.model.registry.RegistryError`, nothing created) a workspace without ``model_name`` and,
     if given, a ``version`` that is not one of its versions."""
-    if not workspace.has_registry:
-        raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
-                            "first")
-    client = workspace.client()
+    client = registry_client(workspace)
     if not registered_model_exists(client, model_name):
         raise RegistryError(f"{model_name} is not registered in {workspace.root}: train it "
                             "first")
@@ -438,17 +443,34 @@ def _write_audit(workspace: Workspace, client: Any, record: AliasMove) -> None:
 
 
 def audit_log(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
-    """Every promotion and rollback of ``model_name``, oldest first."""
-    import mlflow
+    """Every promotion and rollback of ``model_name``, oldest first.
 
-    model_name = workspace.model_name(model_name)
+    Read only: a store without the ``closedloop-registry`` experiment (no move audited yet)
+    gives an empty table and the experiment is not created.
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
+    """
     columns = ["at", "action", "version", "previous_version", "reason", "forced", "gate_verdict"]
-    with workspace.mlflow(AUDIT_EXPERIMENT) as experiment_id:
-        # A move that failed midway leaves a FAILED run behind: it is not part of the trail.
-        runs = mlflow.search_runs([experiment_id], filter_string=(
-            f"tags.`{TAG}model_name` = '{model_name}' and attributes.status = 'FINISHED'"))
-    if runs.empty:
+    model_name = workspace.model_name(model_name)
+    client = registry_client(workspace)
+    experiment = client.get_experiment_by_name(workspace.experiment_name(AUDIT_EXPERIMENT))
+    if experiment is None:
         return pd.DataFrame(columns=columns)
-    table = runs.sort_values("start_time", kind="stable")
-    table = table.rename(columns=lambda c: c.removeprefix(f"tags.{TAG}"))
+    rows, token = [], None
+    while True:  # every page; a move that failed midway left a FAILED run: not in the trail
+        page = client.search_runs([experiment.experiment_id], filter_string=(
+            f"tags.`{TAG}model_name` = '{model_name}' and attributes.status = 'FINISHED'"),
+            max_results=1000, page_token=token)
+        rows += [{"start_time": run.info.start_time,
+                  **{k.removeprefix(TAG): v for k, v in run.data.tags.items()
+                     if k.startswith(TAG)}} for run in page]
+        token = page.token
+        if not token:
+            break
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(rows).sort_values("start_time", kind="stable")
     return table.reindex(columns=columns).reset_index(drop=True)

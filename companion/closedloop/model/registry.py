@@ -99,6 +99,48 @@ class RegistryError(RuntimeError):
     """An alias move that cannot be done (no challenger, no previous champion, ...)."""
 
 
+class NoRegistryError(RegistryError):
+    """The workspace has no model registry yet (no ``mlflow.db`` in its folder)."""
+
+
+def has_store(workspace: Workspace) -> bool:
+    """Whether ``workspace`` has a model registry to read: its folder's ``mlflow.db`` exists,
+    or its registry is elsewhere (a remote target, which always exists).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> has_store(Workspace.resolve(tempfile.mkdtemp()))
+    False
+    """
+    return workspace.has_registry
+
+
+def require_store(workspace: Workspace) -> None:
+    """Refuse to read a workspace that has no model registry yet, before anything is created.
+
+    Opening MLflow on a missing sqlite store would create ``mlflow.db`` (and
+    :meth:`~closedloop.config.Workspace.client` the workspace's folders): a read on the wrong
+    folder would leave an empty store behind and answer "nothing there".
+
+    Raises
+    ------
+    NoRegistryError
+        Naming the workspace folder.
+    """
+    if not has_store(workspace):
+        raise NoRegistryError(
+            f"no model registered in {workspace.root}: there is no model registry in that "
+            "folder yet (no mlflow.db). Run closedloop train there first, or pass the "
+            "workspace folder that holds the model")
+
+
+def registry_client(workspace: Workspace) -> Any:
+    """``workspace.client()`` for reading the registry, after :func:`require_store`."""
+    require_store(workspace)
+    return workspace.client()
+
+
 @dataclass(frozen=True)
 class AliasMove:
     """The record of one promotion or rollback (also the JSON the CLI prints)."""
@@ -301,7 +343,7 @@ def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[
     middle of it (still one where the serving version has an alias). Call :func:`~closedloop.model.promotion.recover` first
     when the answer must be consistent.
     """
-    if not workspace.has_registry:  # no store yet: none, and none created by asking
+    if not has_store(workspace):  # no store yet: none, and none created by asking
         return {}
     model_name = workspace.model_name(model_name)
     client = workspace.client()
@@ -310,75 +352,43 @@ def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[
     return {k: str(v) for k, v in client.get_registered_model(model_name).aliases.items()}
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def load_model(workspace: Workspace, alias: str = CHAMPION, *,
                model_name: str = DEFAULT_MODEL_NAME) -> Any:
     """Load ``models:/<model_name>@<alias>`` as a pyfunc; a version number instead of an alias
-    (``"3"``) loads that version."""
+    (``"3"``) loads that version.
+
+    Read only: the model is copied to a temporary folder and loaded from there (MLflow would
+    otherwise write a ``registered_model_meta`` file into the stored model's own folder of a
+    local store at every load).
+    """
     import mlflow
 
     model_name = workspace.model_name(model_name)
     ref = f"{model_name}/{alias}" if str(alias).isdigit() else f"{model_name}@{alias}"
-    if not workspace.has_registry:
-        raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
-                            "first")
-    with workspace.mlflow():
-        return mlflow.pyfunc.load_model(f"models:/{ref}")
+    require_store(workspace)
+    with workspace.mlflow(), tempfile.TemporaryDirectory(prefix="closedloop-model-") as tmp:
+        return mlflow.pyfunc.load_model(f"models:/{ref}", dst_path=tmp)
 
 
 def model_params(workspace: Workspace, alias: str = CHAMPION, *,
                  model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
     """The hyperparameters stored with the version behind ``alias`` (typed, from JSON)."""
-    version = workspace.client().get_model_version_by_alias(workspace.model_name(model_name),
-                                                            alias)
+    version = registry_client(workspace).get_model_version_by_alias(
+        workspace.model_name(model_name), alias)
     return json.loads(version.tags[f"{TAG}hyperparameters"])
 
 
 def versions(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
-    """One row per version: aliases, threshold and holdout metrics."""
+    """One row per version: aliases, threshold and holdout metrics (no rows when
+    ``model_name`` is not registered).
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
+    """
     model_name = workspace.model_name(model_name)
-    client = workspace.client()
+    client = registry_client(workspace)
     roles = {}
     for alias, version in aliases(workspace, model_name).items():
         roles.setdefault(version, []).append(alias)

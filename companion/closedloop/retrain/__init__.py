@@ -31,6 +31,7 @@ _LAZY = {
     "labelled_rows": "prepare",
     "RetrainConfig": "workflow", "RetrainRun": "workflow", "StepRecord": "runs",
     "run_retraining": "workflow", "load_reference": "workflow", "STEPS": "runs",
+    "Assessment": "workflow", "assess_retraining": "workflow",
     "LoopConfig": "loop", "LoopResult": "loop", "simulate_loop": "loop",
     "plot_replay": "plots",
 }
