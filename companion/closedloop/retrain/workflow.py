@@ -461,6 +461,7 @@ def assess_retraining(workspace: Workspace | str, historical: pd.DataFrame | Non
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
     require_store(workspace)
+    model_name = workspace.model_name(model_name)  # as run_retraining names it (Unity Catalog)
     champion = aliases(workspace, model_name).get(CHAMPION)
     if champion is None:
         raise RegistryError(f"{model_name} has no @champion in {workspace.root}: train and "
