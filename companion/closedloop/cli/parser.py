@@ -117,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as err:
         from closedloop.model.registry import RegistryError
+        from closedloop.monitoring.spark import SparkUnavailableError
 
-        if isinstance(err, (RegistryError, ValueError)):
+        if isinstance(err, (RegistryError, ValueError, SparkUnavailableError)):
             print(f"closedloop {args.command}: {err}", file=sys.stderr)
             return EXIT_USAGE
         raise
