@@ -166,22 +166,25 @@ class CompiledPredictor:
         feature step and LightGBM's pandas conversion produce, unknown categories as NaN."""
         n = len(frame)
         X = np.empty((n, len(self.feature_names)), dtype=np.float64)
+        encoded: dict[str, np.ndarray] = {}  # each categorical column's codes (-1: unknown)
         j = 0
         for name, is_category in self._kinds:
             values = frame[name]
             if is_category:
-                codes = pd.Categorical(values.astype("object"),
+                # One hash lookup per row in C (pandas' categorical factorizer), no copy of
+                # the text column; unknown values and nulls get -1, stored as NaN.
+                codes = pd.Categorical(values.to_numpy(dtype=object, copy=False),
                                        categories=self.categories[name]).codes
-                column = codes.astype(np.float64)
-                column[codes < 0] = np.nan
-                X[:, j] = column
+                encoded[name] = codes
+                np.copyto(X[:, j], codes, casting="unsafe")
+                X[codes < 0, j] = np.nan
             else:
                 X[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
             j += 1
         for feature in self.derived:
             if feature == NUM_OPTIONAL_SERVICES:
-                X[:, j] = np.sum([frame[c].to_numpy(dtype=object) == "Yes"
-                                  for c in OPTIONAL_SERVICES], axis=0, dtype=np.float64)
+                X[:, j] = np.sum([self._is_yes(frame, c, encoded) for c in OPTIONAL_SERVICES],
+                                 axis=0, dtype=np.float64)
             elif feature == AVG_PRICE_INCREASE:
                 X[:, j] = _avg_price_increase(
                     frame["MonthlyCharges"].to_numpy(dtype=np.float64, na_value=np.nan),
@@ -191,6 +194,15 @@ class CompiledPredictor:
                 X[:, j] = feature.compute(frame).to_numpy(dtype=np.float64)
             j += 1
         return X
+
+    def _is_yes(self, frame: pd.DataFrame, column: str,
+                encoded: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``frame[column] == "Yes"``, from the column's codes when it was encoded (a value is
+        "Yes" exactly when its code is that of "Yes"), else compared as text."""
+        code = self.codes.get(column, {}).get("Yes")
+        if column in encoded and code is not None:
+            return encoded[column] == int(code)
+        return frame[column].to_numpy(dtype=object) == "Yes"
 
     def matrix_from_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The booster's input for records already checked by :meth:`check_records`: one

@@ -254,6 +254,22 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def text_digest(values: Iterable[str]) -> str:
+    """:func:`closedloop.monitoring.store.digest` of the sorted ``values`` (text, such as
+    prediction ids): the log's batch id, in one join and one hash instead of a Python
+    format per value.
+
+    Examples
+    --------
+    >>> from closedloop.monitoring.store import digest
+    >>> text_digest(["b", "a"]) == digest(["a", "b"])
+    True
+    """
+    ordered = sorted(values)  # code point order, as numpy's sort of the same text
+    payload = "\x1f".join(ordered) + "\x1f" if ordered else ""
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
 def _output_batch(path: Path) -> str | None:
     """The log batch id recorded in an existing output file, or None."""
     import pyarrow.parquet as pq

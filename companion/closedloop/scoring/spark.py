@@ -66,6 +66,7 @@ from closedloop.scoring._columns import (
     predict_fitted,
     publish_output,
     resolve_model,
+    text_digest,
 )
 from closedloop.scoring.tiers import RiskTiers
 
@@ -626,7 +627,7 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring.store import digest, repeated_keys
+    from closedloop.monitoring.store import repeated_keys
 
     ids = pa.concat_arrays([chunk for part in parts for chunk in
                             pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
@@ -639,7 +640,7 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
                                 time_column or SCORED_AT) or (
             _PREDICTION_ID, "repeated within the batch")
         raise DataContractError([problem], schema.name)
-    return digest(ids.to_pylist())
+    return text_digest(ids.to_pylist())  # already sorted: timsort passes once
 
 
 def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
