@@ -189,12 +189,15 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
         Append ``reason_1`` ... ``reason_<reasons>``: each row's top reasons in words (see
         :func:`closedloop.scoring.extras.add_reasons`); never logged. ``model`` must hold a
         fitted pipeline (a registry pyfunc or a ``PipelineModel``).
-    method : {"auto", "compiled", "pipeline"}
+    method : {"auto", "compiled", "native", "pipeline"}
         How a model holding a fitted pipeline predicts: ``compiled`` through
         :class:`~closedloop.model.compiled.CompiledPredictor` (contract columns straight into
-        the LightGBM booster, same probabilities bit for bit, faster), ``pipeline`` through the
-        scikit-learn pipeline (for comparison), ``auto`` compiled when the model compiles. Any
-        other model is asked for ``predict`` whatever the method (``compiled`` refuses it).
+        the LightGBM booster, same probabilities bit for bit, faster), ``native`` the same with
+        the trees compiled to machine code (the ``native`` extra; checked equal to the booster,
+        see :meth:`~closedloop.model.compiled.CompiledPredictor.use_native`), ``pipeline``
+        through the scikit-learn pipeline (for comparison), ``auto`` compiled when the model
+        compiles. Any other model is asked for ``predict`` whatever the method (``compiled``
+        and ``native`` refuse it).
 
     Returns
     -------

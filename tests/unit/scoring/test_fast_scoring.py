@@ -108,3 +108,50 @@ def test_tiers_equal_the_select_they_replace():
                            "low").astype(object)
         got = tiers.assign(proba)
         assert got.dtype == object and (got == select).all()
+
+
+@pytest.fixture(scope="module")
+def native(pipe, tmp_path_factory):
+    pytest.importorskip("tl2cgen")
+    pytest.importorskip("treelite")
+    cache = tmp_path_factory.mktemp("native")
+    return CompiledPredictor(pipe, 0.5, TELCO_SCHEMA).use_native(cache), cache
+
+
+def test_native_trees_equal_the_booster_and_travel_by_pickle(telco, pipe, native):
+    import pickle
+
+    predictor, cache = native
+    rows = telco.drop(columns="Churn").sample(3000, random_state=6).reset_index(drop=True)
+    rows.loc[::9, "TotalCharges"] = np.nan
+    rows.loc[::10, "Contract"] = "Ten year"                 # unseen category
+    booster = CompiledPredictor(pipe, 0.5, TELCO_SCHEMA)
+    X = booster.matrix(rows)
+    expected = booster.predict_matrix(X, num_threads=2)
+    assert np.array_equal(predictor.native.predict(X, num_threads=2), expected)
+    assert np.array_equal(predictor.predict_proba(rows, check=False), pipe.predict_proba(
+        rows)[:, 1])
+    assert predictor.native is not None and predictor.native_refused is None
+    assert list(cache.glob("*.so")) == [predictor.native.library]
+    copy = pickle.loads(pickle.dumps(predictor.native))     # as Spark ships it
+    assert np.array_equal(copy.predict(X, num_threads=1), expected)
+
+
+def test_native_trees_step_aside_when_they_disagree(telco, pipe, native, monkeypatch):
+    predictor, cache = native
+    again = CompiledPredictor(pipe, 0.5, TELCO_SCHEMA).use_native(cache)  # cached: no build
+    rows = telco.drop(columns="Churn").head(400)
+    real = again.native.predict
+    monkeypatch.setattr(again.native, "predict", lambda X, num_threads=0: real(X) + 1e-9)
+    proba = again.predict_proba(rows, check=False)
+    assert np.array_equal(proba, pipe.predict_proba(rows)[:, 1])   # the booster's, not +1e-9
+    assert again.native is None and "differ from the booster" in again.native_refused
+
+
+def test_native_method_scores_a_batch_like_compiled(telco, pipe, native, monkeypatch):
+    monkeypatch.setenv("CLOSEDLOOP_NATIVE_CACHE", str(native[1]))
+    model = PipelineModel(pipe, 0.5, TELCO_SCHEMA)
+    rows = telco.drop(columns="Churn").sample(1500, random_state=8)
+    fast, slow = (score(rows, model, model_version="1", scored_at="2026-02-01", method=m)
+                  for m in ("native", "compiled"))
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
