@@ -7,13 +7,14 @@ Usage (the Telco CSV must be reachable, e.g. ``CLOSEDLOOP_DATA_HOME=../shared/da
 Simulates ``--rows`` rows with :class:`closedloop.simulate.stream.StreamSimulator`, writes them to
 Parquet (without the label), trains and promotes a model (no HPO) in a temporary workspace, then
 times :func:`closedloop.scoring.batch.score_file` with each engine and each scoring method
-(``compiled``: :class:`closedloop.model.compiled.CompiledPredictor`, the default; ``pipeline``:
-the scikit-learn pipeline), the runs interleaved so that both methods see the same load: read
-Parquet, contract check, features, model, risk tier, write the output Parquet and append the
-batch to the inference log. In memory, both methods' ``predict_proba`` on the checked frame
-(every core) are timed too. The reference is the pipeline's model step alone
-(``LGBMClassifier.predict_proba`` on features already built) on the same rows, with one thread
-(as the model was trained) and with every core. Session start-up and one small warm-up batch
+(``compiled``: :class:`closedloop.model.compiled.CompiledPredictor`, the default; ``native``:
+the same with the trees compiled by tl2cgen, the ``native`` extra; ``pipeline``: the
+scikit-learn pipeline; ``--methods`` picks them), the runs interleaved so that all methods
+see the same load: read Parquet, contract check, features, model, risk tier, write the output
+Parquet and append the batch to the inference log. In memory, each method's
+``predict_proba`` on the checked frame (every core) is timed too. The reference is the
+pipeline's model step alone (``LGBMClassifier.predict_proba`` on features already built) on
+the same rows, with one thread (as the model was trained) and with every core. Session start-up and one small warm-up batch
 per engine and method are not timed. The load average is printed before and after.
 
 ``--stages`` times the pandas compiled path step by step on the same file (read, contract
@@ -25,8 +26,8 @@ only when installed, with its compile time and the largest probability differenc
 writes every figure, the ratios and the load averages to a file (the book and the README read
 ``benchmarks/results/scoring.json``)::
 
-    python benchmarks/bench_scoring.py --rows 1000000 --stages --compiled \
-        --json benchmarks/results/scoring.json
+    python benchmarks/bench_scoring.py --rows 1000000 --methods compiled,native --stages \
+        --compiled --json benchmarks/results/scoring.json
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def in_memory(ws: Workspace, source: Path, cores: int, repeat: int) -> dict[str, float]:
+def in_memory(ws: Workspace, source: Path, cores: int, repeat: int,
+              methods: tuple[str, ...] = ("pipeline", "compiled")) -> dict[str, float]:
     """Rows/s of the model step alone on features built beforehand (the reference, 1 thread
     and every core), then of each method's ``predict_proba`` on the checked frame."""
     import pandas as pd
@@ -104,10 +106,14 @@ def in_memory(ws: Workspace, source: Path, cores: int, repeat: int) -> dict[str,
         seconds = best_of(repeat, lambda: classifier.predict_proba(features))
         rates[f"raw LightGBM, {threads} thread(s)"] = rows / seconds
     # Features and trees, every core (the file path's setting), each method in turn.
-    timed = interleaved(repeat, {
-        f"in memory ({cores} threads), pipeline": lambda: pipeline.predict_proba(checked),
-        f"in memory ({cores} threads), compiled": lambda: compiled.predict_proba(
-            checked, check=False, num_threads=cores)})
+    native = CompiledPredictor(pipeline, 0.5, TELCO_SCHEMA).use_native() \
+        if "native" in methods else None
+    works = {
+        "pipeline": lambda: pipeline.predict_proba(checked),
+        "compiled": lambda: compiled.predict_proba(checked, check=False, num_threads=cores),
+        "native": lambda: native.predict_proba(checked, check=False, num_threads=cores)}
+    timed = interleaved(repeat, {f"in memory ({cores} threads), {m}": works[m]
+                                 for m in methods})
     return {**rates, **{name: rows / seconds for name, seconds in timed.items()}}
 
 
@@ -235,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     promote(ws, reason="benchmark", force=True)
 
     cores = os.cpu_count() or 1
-    rates = in_memory(ws, source, cores, args.repeat)
+    rates = in_memory(ws, source, cores, args.repeat, tuple(args.methods.split(",")))
     works = {}
     for engine in args.engines.split(","):
         if engine == "spark":
