@@ -258,7 +258,8 @@ def _prepare(df: pd.DataFrame, schema: Schema, event_time: str | None, carry: It
     time_column = event_time_column(df.columns, schema, event_time)
     carried = carried_columns(df.columns, schema, carry, time_column)
     typed = check_input(df, schema, allow_extra=(*allow_extra, *carried))
-    typed = typed.reset_index(drop=True)
+    if not typed.index.equals(pd.RangeIndex(len(typed))):  # a copy of every column otherwise
+        typed = typed.reset_index(drop=True)
     if time_column is not None:
         typed[time_column] = _event_times(typed[time_column], time_column, schema)
     return typed, time_column, carried
