@@ -16,10 +16,10 @@ matrix.
 
 Optionally (``pip install 'closedloop[native]'``), :meth:`CompiledPredictor.use_native` swaps
 ``Booster.predict`` for the same trees compiled to machine code by treelite and tl2cgen
-(:class:`NativeTrees`): about three times faster on this project's 300-tree model, the
-probabilities checked equal to the booster's on the first rows of every matrix (it steps
-aside, back to the booster, if they are not). The library is built once per model (tens of
-seconds) and cached by the model's digest.
+(:class:`NativeTrees`): several times faster on this project's 300-tree model (see
+``benchmarks/bench_scoring.py --compiled``), the probabilities checked equal to the booster's
+on the first rows of every matrix (it steps aside, back to the booster, if they are not). The
+library is built once per model (seconds to a minute) and cached by the model's digest.
 
 The contract check stays in front: a frame goes through
 :func:`~closedloop.contract.validation.validate` as the pyfunc does; records (one JSON object per row,
