@@ -49,8 +49,15 @@ from closedloop.model.compiled import CompiledPredictor
 from closedloop.model.promotion import promote
 from closedloop.model.registry import load_model, train_and_register
 from closedloop.model.train import TrainConfig
-from closedloop.scoring.batch import check_input, score_file
-from closedloop.scoring.batch import _log_table, _output, _output_table, _prepare, read_table
+from closedloop.scoring.batch import (
+    _log_table,
+    _output,
+    _output_table,
+    _prepare,
+    check_input,
+    read_table,
+    score_file,
+)
 from closedloop.scoring.spark import spark_for_scoring
 from closedloop.simulate.stream import StreamSimulator
 
@@ -120,13 +127,12 @@ def in_memory(ws: Workspace, source: Path, cores: int, repeat: int,
 def stages(ws: Workspace, source: Path, cores: int) -> dict[str, float]:
     """Seconds of each step of the pandas compiled path on ``source``, run one after another
     as :func:`~closedloop.scoring.batch.score_file` runs them (model loading not included)."""
+    import pandas as pd
     import pyarrow.parquet as pq
 
     from closedloop.monitoring.store import prediction_ids
     from closedloop.scoring._columns import text_digest
     from closedloop.scoring.tiers import RiskTiers
-
-    import pandas as pd
 
     schema, when = TELCO_SCHEMA, pd.Timestamp("2026-02-01")
     compiled = CompiledPredictor.from_registry(ws)

@@ -138,7 +138,7 @@ def test_native_trees_equal_the_booster_and_travel_by_pickle(telco, pipe, native
 
 
 def test_native_trees_step_aside_when_they_disagree(telco, pipe, native, monkeypatch):
-    predictor, cache = native
+    cache = native[1]
     again = CompiledPredictor(pipe, 0.5, TELCO_SCHEMA).use_native(cache)  # cached: no build
     rows = telco.drop(columns="Churn").head(400)
     real = again.native.predict
