@@ -5,8 +5,10 @@ Usage::
     python benchmarks/bench_explain.py --rows 100000 --repeat 3
 
 Trains the default pipeline on the Telco data, resamples it to ``--rows`` rows and prints the
-best of ``--repeat`` interleaved runs of: the feature matrix plus the booster's ``pred_contrib``
-(the floor),
+best of ``--repeat`` interleaved runs (seconds, rows per second, ratio to the plain predict of
+the same run) of: the plain predict (the feature matrix plus the booster's probabilities, the
+baseline), the feature matrix plus the booster's ``pred_contrib`` (the floor of any
+explanation),
 :func:`closedloop.explain.explain` (contributions summed back to the contract columns), and that
 plus the reasons as text columns (:func:`closedloop.explain.reason_columns`), and the ranking
 and wording alone (from contributions already computed), with their ratios to the floor. The
@@ -38,6 +40,10 @@ def main() -> None:
     rows = telco.sample(args.rows, replace=True, random_state=0).reset_index(drop=True)
     booster = pipeline.named_steps["model"].booster_
 
+    def plain() -> object:
+        X = pipeline.named_steps["features"].transform(rows)
+        return booster.predict(X)
+
     def bare() -> object:
         X = pipeline.named_steps["features"].transform(rows)
         return booster.predict(X, pred_contrib=True)
@@ -54,15 +60,16 @@ def main() -> None:
         return reason_columns(dataclasses.replace(done))
 
     # Interleaved rounds, best of each: a change in the machine's load hits all alike.
-    timings = [[best_of(1, work) for work in (bare, summed, texts, words_only)]
-               for _ in range(args.repeat)]
-    floor, summed_s, worded, words = (min(column) for column in zip(*timings))
+    works = {"plain predict (features + proba)": plain, "features + pred_contrib": bare,
+             "explain (summed to contract)": summed,
+             "explain + reason_columns (text)": texts, "ranking + words alone": words_only}
+    timings = [[best_of(1, work) for work in works.values()] for _ in range(args.repeat)]
+    best = [min(column) for column in zip(*timings)]
     print(f"{args.rows:,} rows, {DEFAULT_PARAMS['n_estimators']} trees, top {args.top}, "
-          f"best of {args.repeat}")
-    print(f"  features + pred_contrib          {floor:7.3f} s")
-    print(f"  explain (summed to contract)     {summed_s:7.3f} s   x{summed_s / floor:.2f}")
-    print(f"  explain + reason_columns (text)  {worded:7.3f} s   x{worded / floor:.2f}")
-    print(f"  ranking + words alone            {words:7.3f} s   x{words / floor:.2f}")
+          f"best of {args.repeat}; ratios to the plain predict")
+    for name, seconds in zip(works, best):
+        print(f"  {name:34s} {seconds:7.3f} s {args.rows / seconds:11,.0f} rows/s"
+              f"   x{seconds / best[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,19 +7,33 @@ Usage (the Telco CSV must be reachable, e.g. ``CLOSEDLOOP_DATA_HOME=../shared/da
 Simulates ``--rows`` rows with :class:`closedloop.simulate.stream.StreamSimulator`, writes them to
 Parquet (without the label), trains and promotes a model (no HPO) in a temporary workspace, then
 times :func:`closedloop.scoring.batch.score_file` with each engine and each scoring method
-(``compiled``: :class:`closedloop.model.compiled.CompiledPredictor`, the default; ``pipeline``:
-the scikit-learn pipeline), the runs interleaved so that both methods see the same load: read
-Parquet, contract check, features, model, risk tier, write the output Parquet and append the
-batch to the inference log. In memory, both methods' ``predict_proba`` on the checked frame
-(every core) are timed too. The reference is the pipeline's model step alone
-(``LGBMClassifier.predict_proba`` on features already built) on the same rows, with one thread
-(as the model was trained) and with every core. Session start-up and one small warm-up batch
+(``compiled``: :class:`closedloop.model.compiled.CompiledPredictor`, the default; ``native``:
+the same with the trees compiled by tl2cgen, the ``native`` extra; ``pipeline``: the
+scikit-learn pipeline; ``--methods`` picks them), the runs interleaved so that all methods
+see the same load: read Parquet, contract check, features, model, risk tier, write the output
+Parquet and append the batch to the inference log. In memory, each method's
+``predict_proba`` on the checked frame (every core) is timed too. The reference is the
+pipeline's model step alone (``LGBMClassifier.predict_proba`` on features already built) on
+the same rows, with one thread (as the model was trained) and with every core. Session start-up and one small warm-up batch
 per engine and method are not timed. The load average is printed before and after.
+
+``--stages`` times the pandas compiled path step by step on the same file (read, contract
+check, encode, predict, tier, prediction ids, write the output, write the log batch), so the
+time outside the model is seen where it goes. ``--compiled`` times compiled tree predictors
+against ``Booster.predict`` on the same matrix (``--compiled-rows`` rows, every core):
+treelite + tl2cgen (the model compiled to C, then a shared library) and lleaves (LLVM), each
+only when installed, with its compile time and the largest probability difference. ``--json``
+writes every figure, the ratios and the load averages to a file (the book and the README read
+``benchmarks/results/scoring.json``)::
+
+    python benchmarks/bench_scoring.py --rows 1000000 --methods compiled,native --stages \
+        --compiled --json benchmarks/results/scoring.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -35,7 +49,15 @@ from closedloop.model.compiled import CompiledPredictor
 from closedloop.model.promotion import promote
 from closedloop.model.registry import load_model, train_and_register
 from closedloop.model.train import TrainConfig
-from closedloop.scoring.batch import check_input, score_file
+from closedloop.scoring.batch import (
+    _log_table,
+    _output,
+    _output_table,
+    _prepare,
+    check_input,
+    read_table,
+    score_file,
+)
 from closedloop.scoring.spark import spark_for_scoring
 from closedloop.simulate.stream import StreamSimulator
 
@@ -73,7 +95,8 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def in_memory(ws: Workspace, source: Path, cores: int, repeat: int) -> dict[str, float]:
+def in_memory(ws: Workspace, source: Path, cores: int, repeat: int,
+              methods: tuple[str, ...] = ("pipeline", "compiled")) -> dict[str, float]:
     """Rows/s of the model step alone on features built beforehand (the reference, 1 thread
     and every core), then of each method's ``predict_proba`` on the checked frame."""
     import pandas as pd
@@ -90,11 +113,108 @@ def in_memory(ws: Workspace, source: Path, cores: int, repeat: int) -> dict[str,
         seconds = best_of(repeat, lambda: classifier.predict_proba(features))
         rates[f"raw LightGBM, {threads} thread(s)"] = rows / seconds
     # Features and trees, every core (the file path's setting), each method in turn.
-    timed = interleaved(repeat, {
-        f"in memory ({cores} threads), pipeline": lambda: pipeline.predict_proba(checked),
-        f"in memory ({cores} threads), compiled": lambda: compiled.predict_proba(
-            checked, check=False, num_threads=cores)})
+    native = CompiledPredictor(pipeline, 0.5, TELCO_SCHEMA).use_native() \
+        if "native" in methods else None
+    works = {
+        "pipeline": lambda: pipeline.predict_proba(checked),
+        "compiled": lambda: compiled.predict_proba(checked, check=False, num_threads=cores),
+        "native": lambda: native.predict_proba(checked, check=False, num_threads=cores)}
+    timed = interleaved(repeat, {f"in memory ({cores} threads), {m}": works[m]
+                                 for m in methods})
     return {**rates, **{name: rows / seconds for name, seconds in timed.items()}}
+
+
+def stages(ws: Workspace, source: Path, cores: int) -> dict[str, float]:
+    """Seconds of each step of the pandas compiled path on ``source``, run one after another
+    as :func:`~closedloop.scoring.batch.score_file` runs them (model loading not included)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from closedloop.monitoring.store import prediction_ids
+    from closedloop.scoring._columns import text_digest
+    from closedloop.scoring.tiers import RiskTiers
+
+    schema, when = TELCO_SCHEMA, pd.Timestamp("2026-02-01")
+    compiled = CompiledPredictor.from_registry(ws)
+    seconds: dict[str, float] = {}
+
+    def step(name: str, work: Callable[[], object]) -> object:
+        started = time.perf_counter()
+        result = work()
+        seconds[name] = time.perf_counter() - started
+        return result
+
+    frame = step("read Parquet", lambda: read_table(source, schema))
+    typed, time_column, carried = step(
+        "contract check", lambda: _prepare(frame, schema, "event_time", (), ()))
+    X = step("encode (compiled)", lambda: compiled.matrix(typed))
+    proba = step("predict (booster)", lambda: compiled.predict_matrix(X, num_threads=cores))
+    out = step("tier and output frame", lambda: _output(
+        typed[schema.entity_id], proba >= compiled.threshold, proba, schema,
+        "closedloop-churn", "1", RiskTiers(), when).assign(
+            **{c: typed[c].to_numpy() for c in carried}))
+    ids = step("prediction ids", lambda: prediction_ids(
+        typed[schema.entity_id], typed[time_column], "closedloop-churn", "1"))
+    batch_id = step("log batch id", lambda: text_digest(ids))
+    with tempfile.TemporaryDirectory() as tmp:
+        step("write output Parquet", lambda: pq.write_table(
+            _output_table(out, schema, carried, batch_id), Path(tmp) / "out.parquet"))
+        step("write log batch", lambda: pq.write_table(_log_table(
+            typed, out, schema, ids, typed[time_column], "closedloop-churn", "1", batch_id),
+            Path(tmp) / "log.parquet"))
+    return seconds
+
+
+def compiled_predictors(ws: Workspace, source: Path, rows: int, cores: int,
+                        repeat: int) -> dict[str, dict[str, object]]:
+    """``Booster.predict`` against compiled tree predictors on the same float64 matrix:
+    seconds, compile seconds, speed-up and the largest probability difference; a predictor
+    that is not installed or fails says why instead."""
+    import numpy as np
+    import pandas as pd
+
+    compiled = CompiledPredictor.from_registry(ws)
+    frame = pd.read_parquet(source).head(rows).drop(columns="event_time")
+    X = compiled.matrix(check_input(frame))
+    base = compiled.predict_matrix(X, num_threads=cores)
+    booster = best_of(repeat, lambda: compiled.predict_matrix(X, num_threads=cores))
+    found: dict[str, dict[str, object]] = {
+        "booster": {"seconds": booster, "rows": len(X), "trees": compiled.booster.num_trees()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = Path(tmp) / "model.txt"
+        compiled.booster.save_model(model_file)
+
+        def tl2cgen() -> tuple[float, Callable[[], np.ndarray]]:
+            import tl2cgen as tl
+            import treelite
+
+            started = time.perf_counter()
+            model = treelite.frontend.load_lightgbm_model(str(model_file))
+            tl.export_lib(model, toolchain="gcc", libpath=str(Path(tmp) / "tl2cgen.so"),
+                          params={"parallel_comp": cores})
+            predictor = tl.Predictor(str(Path(tmp) / "tl2cgen.so"), nthread=cores)
+            return time.perf_counter() - started, lambda: np.asarray(
+                predictor.predict(tl.DMatrix(X))).reshape(-1)
+
+        def lleaves() -> tuple[float, Callable[[], np.ndarray]]:
+            import lleaves as ll
+
+            started = time.perf_counter()
+            model = ll.Model(model_file=str(model_file))
+            model.compile(cache=str(Path(tmp) / "lleaves.o"))
+            return time.perf_counter() - started, lambda: model.predict(X, n_jobs=cores)
+
+        for name, build in (("treelite + tl2cgen", tl2cgen), ("lleaves", lleaves)):
+            try:
+                compile_seconds, predict = build()
+                seconds = best_of(repeat, predict)
+                found[name] = {"seconds": seconds, "compile_seconds": compile_seconds,
+                               "speedup": booster / seconds,
+                               "max_abs_diff": float(np.max(np.abs(predict() - base)))}
+            except Exception as err:  # not installed, or it cannot compile this model here
+                found[name] = {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+            print(f"  {name}: {found[name]}", flush=True)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,9 +224,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--engines", default="pandas,spark")
     parser.add_argument("--methods", default="pipeline,compiled")
+    parser.add_argument("--stages", action="store_true",
+                        help="time the pandas compiled path step by step")
+    parser.add_argument("--compiled", action="store_true",
+                        help="time compiled tree predictors (tl2cgen, lleaves) vs the booster")
+    parser.add_argument("--compiled-rows", type=int, default=200_000)
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write the figures to this JSON file")
     args = parser.parse_args(argv)
     quiet_mlflow()
-    print(f"load average before (1/5/15 min): {load()}")
+    load_before = load()
+    print(f"load average before (1/5/15 min): {load_before}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     ws = Workspace(tmp / "ws")
     source, small, output = tmp / "batch.parquet", tmp / "small.parquet", tmp / "out.parquet"
@@ -119,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     promote(ws, reason="benchmark", force=True)
 
     cores = os.cpu_count() or 1
-    rates = in_memory(ws, source, cores, args.repeat)
+    rates = in_memory(ws, source, cores, args.repeat, tuple(args.methods.split(",")))
     works = {}
     for engine in args.engines.split(","):
         if engine == "spark":
@@ -130,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
                 lambda e=engine, m=method: run(ws, source, output, e, args.master, m))
     timed = interleaved(args.repeat, works)
     rates.update({name: args.rows / seconds for name, seconds in timed.items()})
+    steps = stages(ws, source, cores) if args.stages else {}
+    predictors = compiled_predictors(ws, source, min(args.compiled_rows, args.rows), cores,
+                                     args.repeat) if args.compiled else {}
 
     reference = rates["raw LightGBM, 1 thread(s)"]
     print(f"\n{args.rows:,} rows, {cores} cores, best of {args.repeat} (interleaved); "
@@ -142,6 +273,40 @@ def main(argv: list[str] | None = None) -> None:
         if f"{prefix}, pipeline" in rates:
             print(f"  compiled / pipeline, {prefix}: "
                   f"{rates[f'{prefix}, compiled'] / rates[f'{prefix}, pipeline']:.2f} x")
+    seconds = {name: args.rows / rate for name, rate in rates.items()}
+    raw = seconds[f"raw LightGBM, {cores} thread(s)"]
+    ratios = {}
+    for method in args.methods.split(","):
+        pandas_s = seconds.get(f"end to end, pandas, {method}")
+        spark_s = seconds.get(f"end to end, spark, {method}")
+        if pandas_s:
+            ratios[f"pandas {method} / raw {cores} threads"] = pandas_s / raw
+        if pandas_s and spark_s:
+            ratios[f"spark {method} / pandas {method}"] = spark_s / pandas_s
+    for name, ratio in ratios.items():
+        print(f"  {name}: {ratio:.2f} x")
+    if steps:
+        print(f"\npandas compiled path step by step ({sum(steps.values()):.1f} s in all):")
+        for name, value in steps.items():
+            print(f"  {name:<24} {value:7.2f} s  {value / sum(steps.values()):6.1%}")
+    if predictors:
+        print(f"\ncompiled tree predictors, {predictors['booster']['rows']:,} rows, "
+              f"{cores} threads: booster {predictors['booster']['seconds']:.2f} s")
+        for name, found in list(predictors.items())[1:]:
+            print(f"  {name}: " + (found["error"] if "error" in found else
+                  f"{found['seconds']:.2f} s ({found['speedup']:.2f}x the booster, "
+                  f"compiled in {found['compile_seconds']:.0f} s), largest difference "
+                  f"{found['max_abs_diff']:.1e}"))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "rows": args.rows, "cores": cores, "repeat": args.repeat,
+            "load_before": load_before, "load_after": load(),
+            "seconds": {k: round(v, 2) for k, v in seconds.items()},
+            "ratios": {k: round(v, 3) for k, v in ratios.items()},
+            "stages": {k: round(v, 2) for k, v in steps.items()},
+            "compiled_predictors": predictors}, indent=2) + "\n")
+        print(f"wrote {args.json}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -7,9 +7,13 @@ on exit, so two workspaces in one process never interfere.
 
 Where MLflow's tracking server and model registry are is the workspace's *target*: by default the
 sqlite store in the folder; any object with ``tracking_uri(workspace)``,
-``registry_uri(workspace)`` and ``experiment_name(name)`` (:class:`MlflowTarget`, e.g.
-:class:`closedloop.platform.target.Target`) may name others, such as ``databricks`` and
-``databricks-uc``. This module knows no target by name; it only asks the target for URIs.
+``registry_uri(workspace)``, ``experiment_name(name)`` and ``model_name(name)``
+(:class:`MlflowTarget`, e.g. :class:`closedloop.platform.target.Target`) may name others, such as
+``databricks`` and ``databricks-uc`` with ``catalog.schema.model`` names. This module knows no
+target by name; it only asks the target for URIs and names. Every registry function passes the
+model name it is given through :meth:`Workspace.model_name`, so the same call names
+``closedloop-churn`` in the folder's store and ``catalog.schema.closedloop_churn`` in Unity
+Catalog.
 
 See Also
 --------
@@ -28,16 +32,19 @@ from typing import Protocol, runtime_checkable
 WORKDIR_ENV = "CLOSEDLOOP_WORKDIR"
 DEFAULT_WORKDIR = "closedloop-work"
 DEFAULT_EXPERIMENT = "closedloop"
+#: The registered model's name in the folder's store (``closedloop.model.registry`` default).
+DEFAULT_MODEL_NAME = "closedloop-churn"
 
 
 @runtime_checkable
 class MlflowTarget(Protocol):
     """Where a workspace's MLflow state lives (:class:`closedloop.platform.target.Target` is one).
 
-    Three methods: ``tracking_uri(workspace)``, the MLflow tracking URI for ``workspace`` (its
+    Four methods: ``tracking_uri(workspace)``, the MLflow tracking URI for ``workspace`` (its
     :attr:`Workspace.store_uri` on a laptop); ``registry_uri(workspace)``, the model-registry
     URI; ``experiment_name(name)``, the experiment ``name`` (None: the default one) as the
-    tracking server names it.
+    tracking server names it; ``model_name(name)``, the registered model ``name`` as the
+    registry names it (it must map its own answers to themselves).
     """
 
     def tracking_uri(self, workspace: Workspace | None = None) -> str: ...
@@ -45,6 +52,8 @@ class MlflowTarget(Protocol):
     def registry_uri(self, workspace: Workspace | None = None) -> str: ...
 
     def experiment_name(self, name: str | None = None) -> str: ...
+
+    def model_name(self, name: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,26 @@ class Workspace:
         if self.target is None:
             return name or DEFAULT_EXPERIMENT
         return self.target.experiment_name(name)
+
+    def model_name(self, name: str | None = None) -> str:
+        """The registered model ``name`` (None: ``closedloop-churn``) as the registry names it:
+        as is in the folder's store, the target's name otherwise (``catalog.schema.name`` in
+        Unity Catalog). Idempotent, so a name may pass through it more than once.
+
+        Examples
+        --------
+        >>> Workspace.resolve("/tmp/example-ws").model_name()
+        'closedloop-churn'
+        """
+        if self.target is None:
+            return name or DEFAULT_MODEL_NAME
+        return self.target.model_name(name)
+
+    @property
+    def has_registry(self) -> bool:
+        """Whether there is a model registry to ask: the folder's ``mlflow.db`` exists, or the
+        registry is the target's (a remote one is never created by asking)."""
+        return self.registry_uri != self.store_uri or self.mlflow_db.exists()
 
     @property
     def artifacts_dir(self) -> Path:

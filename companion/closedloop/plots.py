@@ -1,8 +1,12 @@
-"""Shared figure style and the overview of the loop.
+"""Shared figure style, number formatting for prose, and the overview of the loop.
 
 Colours are the Okabe-Ito palette (colour-blind safe); every stage's ``plots`` module takes data
 and returns a matplotlib ``Figure``, importing matplotlib inside the function so that
 ``import closedloop`` stays light and works without the ``book`` extra.
+:func:`use_book_style` sets the figure resolution and font sizes once per chapter (nothing is
+set at import time). :func:`fmt_number`, :func:`fmt_percent` and :func:`fmt_money` are the one
+way a chapter turns a computed number into the text its prose quotes (through
+``myst_nb.glue``), so prose and output cannot disagree.
 
 See Also
 --------
@@ -11,13 +15,112 @@ Chapter "Introduction" (``book/01_introduction.ipynb``) for :func:`plot_loop`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+#: Font sizes of :func:`use_book_style`: tick labels stay legible when a wide figure is scaled
+#: down to the book's content column (about 700 px).
+BOOK_RC: dict[str, float | str] = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9,
+    "figure.dpi": 100,
+    "savefig.bbox": "tight",
+}
+
+
+def use_book_style(figure_format: str = "retina") -> dict[str, float | str]:
+    """Set the figure style of the running notebook: 2x resolution and legible fonts.
+
+    Call it once, in a chapter's setup cell. In an IPython kernel it asks the inline backend
+    for ``figure_format`` images (``"retina"``: PNG at twice the pixel density, displayed at
+    the normal size; ``"svg"``: vector). Outside IPython it only sets :data:`BOOK_RC`.
+
+    Parameters
+    ----------
+    figure_format : {"retina", "svg", "png"}
+        Image format of the figures a notebook shows.
+
+    Returns
+    -------
+    dict
+        The matplotlib settings applied (:data:`BOOK_RC`).
+
+    Raises
+    ------
+    ValueError
+        If ``figure_format`` is not one of the three formats.
+
+    Examples
+    --------
+    >>> use_book_style()["xtick.labelsize"]
+    10
+    """
+    formats = ("retina", "svg", "png")
+    if figure_format not in formats:
+        raise ValueError(f"figure_format: expected one of {formats}, got {figure_format!r}")
+    import matplotlib as mpl
+
+    mpl.rcParams.update(BOOK_RC)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book extra
+        return dict(BOOK_RC)
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats(figure_format)
+    return dict(BOOK_RC)
+
+
+def _finite(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def fmt_number(value: float, decimals: int = 0) -> str:
+    """``value`` with thousands separators and ``decimals`` decimals: ``4,225``, ``0.842``.
+
+    Examples
+    --------
+    >>> fmt_number(4225), fmt_number(0.84213, 3), fmt_number(-1234.5, 1)
+    ('4,225', '0.842', '-1,234.5')
+    """
+    return f"{_finite(value, 'value'):,.{decimals}f}"
+
+
+def fmt_percent(share: float, decimals: int = 1) -> str:
+    """A share (0.265) as a percentage (``26.5 %``), with a space as the book writes it.
+
+    Examples
+    --------
+    >>> fmt_percent(0.2654), fmt_percent(0.2654, 0)
+    ('26.5 %', '27 %')
+    """
+    return f"{100 * _finite(share, 'share'):,.{decimals}f} %"
+
+
+def fmt_money(value: float, currency: str = "USD", decimals: int = 0) -> str:
+    """An amount with thousands separators and its currency: ``114,300 USD``, ``-80 USD``.
+
+    Examples
+    --------
+    >>> fmt_money(114300.4), fmt_money(-80, decimals=2)
+    ('114,300 USD', '-80.00 USD')
+    """
+    return f"{fmt_number(value, decimals)} {currency}"
 
 
 #: The stages of the closed loop, in order, each with the phase it belongs to.

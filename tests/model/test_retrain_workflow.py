@@ -145,3 +145,18 @@ def test_cli_retrain_json(ws, capsys):
     assert mlflow.get_tracking_uri() != ws.tracking_uri  # global MLflow state restored
     config = json.loads(ws.client().get_run(payload["run_id"]).data.tags["closedloop.config"])
     assert config["derive_floors"] is False and config["recent_share"] == 0.7
+
+
+def test_model_age_counts_on_the_logs_clock_when_the_version_says_when_it_went_live(ws, telco):
+    # The log is dated before AS_OF, the registry's clock is the machine's: without the tag the
+    # age is measured from the version's creation time, i.e. from whenever this test runs.
+    assert workflow.load_reference(ws).trained_at > AS_OF - pd.Timedelta(days=1)
+    went_live = AS_OF - pd.Timedelta(days=10)
+    ws.client().set_model_version_tag(registry.DEFAULT_MODEL_NAME, "1",
+                                      workflow.TRAINED_AT_TAG, went_live.isoformat())
+    assert workflow.load_reference(ws).trained_at == went_live
+    age_only = RetrainPolicy("age", (AgeTrigger(30),))
+    run = run_retraining(ws, telco, policy=age_only, if_triggered=True, config=QUICK,
+                         as_of=AS_OF)
+    assert run.outcome == "not_triggered"
+    assert run.steps[0].details["evidence"]["age_days"] == 10.0

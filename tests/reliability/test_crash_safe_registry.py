@@ -27,6 +27,7 @@ from closedloop.model import ledger, registry
 from closedloop.model.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 from closedloop.model.train import TrainConfig
 from tests.loans import LOAN_SCHEMA, make_loans
+from tests.reliability.workspaces import copy_workspace, references_to
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +57,7 @@ def base(tmp_path_factory):
 
 
 def copy(base, tmp_path, name="ws"):
-    shutil.copytree(base.root, tmp_path / name)
-    return Workspace.resolve(tmp_path / name)
+    return Workspace.resolve(copy_workspace(base.root, tmp_path / name))
 
 
 def cli(ws, *argv):
@@ -255,3 +255,21 @@ def test_rollback_follows_the_ledger_not_previous_champion(base, tmp_path, capsy
     last = [(r["alias"], r["from_version"], r["to_version"], r["action"]) for r in rows[-2:]]
     assert last == [(PREVIOUS_CHAMPION, "3", "2", "rollback"), (CHAMPION, "2", "1", "rollback")]
     assert all(r["pid"] and r["host"] and r["user"] for r in rows)
+
+
+def test_a_copied_workspace_is_self_contained(base, tmp_path):
+    """The copies every case works on hold no path of the folder they were copied from: the
+    copy of a copy still loads its models after the middle one is deleted, and what it writes
+    lands in its own folder."""
+    middle = copy(base, tmp_path, "middle")
+    ws = Workspace.resolve(copy_workspace(middle.root, tmp_path / "last"))
+    assert references_to(ws.root, middle.root) == [] and references_to(ws.root, base.root) == []
+    shutil.rmtree(middle.root)
+    model = registry.load_model(ws, "3", model_name=MODEL)
+    assert len(model.predict(make_loans(5))) == 5
+    assert registry.promote(ws, reason="copy", model_name=MODEL, force=True).version == "3"
+    client = ws.client()
+    experiment = client.get_experiment_by_name(registry.AUDIT_EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs and all(r.info.artifact_uri.startswith(ws.root.as_uri() + "/") for r in runs)
+    assert not middle.root.exists()

@@ -1,7 +1,7 @@
 """The inference log survives SIGKILL: whole-or-nothing batches, exact re-runs, reaped leftovers.
 
-One small model is trained and promoted once per module through the command line (``train
---trials 0`` + ``promote --version 1 --force``); each case copies that workspace. The real
+Each case copies a workspace whose version 1 (Telco, no HPO) is promoted, built once per run
+(``telco_champion`` in ``conftest.py``). The real
 ``python -m closedloop.cli score`` and ``backfill`` run in subprocesses that kill themselves at a
 named fault point (``CLOSEDLOOP_FAULT``, see :func:`closedloop.monitoring._storage.fault`) or are
 killed after a random delay (seeded; the seed is printed). Afterwards every committed batch is
@@ -26,6 +26,7 @@ import pytest
 from closedloop.config import Workspace
 from closedloop.monitoring.store import InferenceLog, prediction_ids
 from closedloop.scoring._columns import content_digest
+from tests.reliability.workspaces import copy_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -52,28 +53,23 @@ def cli(*argv, extra=None, wait=True):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """A workspace with version 1 trained (no HPO) and promoted, and two input files."""
-    root = tmp_path_factory.mktemp("log_kills")
-    ws = root / "ws"
-    for argv in (["train", "--workdir", str(ws), "--trials", "0"],
-                 ["promote", "--workdir", str(ws), "--version", "1", "--force",
-                  "--reason", "x"]):
-        done = cli(*argv)
-        assert done.returncode == 0, done.stderr
+def inputs(tmp_path_factory):
+    """Two input files of ROWS Telco customers each (no label)."""
     from closedloop.contract.telco import load_telco
 
+    folder = tmp_path_factory.mktemp("log_kills")
     telco = load_telco().drop(columns=["Churn"])
-    telco.iloc[:ROWS].to_parquet(root / "in1.parquet", index=False)
-    telco.iloc[ROWS:2 * ROWS].to_parquet(root / "in2.parquet", index=False)
-    return root
+    telco.iloc[:ROWS].to_parquet(folder / "in1.parquet", index=False)
+    telco.iloc[ROWS:2 * ROWS].to_parquet(folder / "in2.parquet", index=False)
+    return folder
 
 
 @pytest.fixture()
-def case(base, tmp_path):
-    shutil.copytree(base / "ws", tmp_path / "ws")
+def case(telco_champion, inputs, tmp_path):
+    """A copy of the workspace whose version 1 is champion (nothing logged), and the inputs."""
+    copy_workspace(telco_champion, tmp_path / "ws")
     for name in ("in1.parquet", "in2.parquet"):
-        shutil.copy(base / name, tmp_path / name)
+        shutil.copy(inputs / name, tmp_path / name)
     return tmp_path
 
 

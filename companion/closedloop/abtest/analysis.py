@@ -6,6 +6,11 @@ group-sequential boundary of :mod:`closedloop.abtest.design`; the interval repor
 the repeated confidence interval ``difference +- boundary * se`` (unpooled standard error), which
 keeps its coverage whenever the test stops, beside the naive fixed-sample interval.
 
+In production the outcomes come from the inference log: scoring (batch or the service) logs
+each row of an experiment with its ``experiment`` and ``arm``, the labels are backfilled
+weeks later, and :func:`arm_outcomes` joins the two into one labelled row per customer, ready
+for :func:`summarise_arms` and :func:`decide`.
+
 See Also
 --------
 Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
@@ -16,15 +21,22 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from closedloop.abtest.assignment import Experiment
 from closedloop.abtest.design import GroupSequentialDesign
+
+if TYPE_CHECKING:
+    from closedloop.config import Workspace
+    from closedloop.contract.schema import Schema
+    from closedloop.monitoring.store import InferenceLog
 
 ARMS = ("champion", "challenger")
 #: The actions a decision can take.
@@ -100,6 +112,183 @@ def summarise_arms(frame: pd.DataFrame, *, arm: str = "arm", outcome: str = "chu
             value = value - share * business.intervention_cost
         out["value_per_customer"] = value
     return out
+
+
+def arm_outcomes(log: InferenceLog | Workspace | str | os.PathLike[str],
+                 experiment: Experiment | str, *, schema: Schema | None = None,
+                 outcome: str = "churned", labels_as_of: str | pd.Timestamp | None = None,
+                 start: str | pd.Timestamp | None = None,
+                 end: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """The labelled outcomes of an experiment, read from the inference log: one row per customer.
+
+    Joins the rows logged with the experiment's name (the log's optional ``experiment`` and
+    ``arm`` columns, written by batch scoring with an experiment and by the service routing
+    one) with their backfilled labels. A customer scored several times counts once, at its
+    first logged prediction in the experiment (its exposure); rows whose label has not arrived
+    are left out.
+
+    Parameters
+    ----------
+    log : InferenceLog, Workspace or path
+        The inference log (or the workspace whose log it is).
+    experiment : Experiment or str
+        The experiment, or its name. With an :class:`~closedloop.abtest.assignment.Experiment`
+        every logged arm is checked against :meth:`~closedloop.abtest.assignment.Experiment.assign`
+        of the customer's id.
+    schema : Schema, optional
+        The data contract of the log (default: the log's, else Telco's).
+    outcome : str
+        Name of the 0/1 outcome column of the result (the log's ``ground_truth``).
+    labels_as_of : str or Timestamp, optional
+        Only labels arrived by then: the outcomes as they were known at a look.
+    start, end : str or Timestamp, optional
+        Only predictions with ``start <= timestamp < end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: entity id, ``timestamp``, ``model_version``, ``arm``, ``prediction``,
+        ``prediction_proba`` and ``outcome``, ordered by time; ``attrs["unlabelled"]`` counts
+        the customers of the experiment still waiting for their label.
+
+    Raises
+    ------
+    ValueError
+        When a customer was logged in two arms, or (given an ``Experiment``) in an arm its
+        assignment does not give: the assignment or the logging is broken, and the test must
+        not be read.
+    """
+    from closedloop.monitoring.store import (
+        ARM,
+        EXPERIMENT,
+        GROUND_TRUTH,
+        MODEL_VERSION,
+        PREDICTION,
+        PREDICTION_PROBA,
+        TIMESTAMP,
+        InferenceLog,
+        restore_log_dtypes,
+    )
+
+    if not isinstance(log, InferenceLog):
+        from closedloop.contract.telco import TELCO_SCHEMA
+
+        log = InferenceLog(log, schema or TELCO_SCHEMA)
+    name = experiment.name if isinstance(experiment, Experiment) else str(experiment)
+    entity = log.schema.entity_id
+    columns = [entity, TIMESTAMP, MODEL_VERSION, ARM, PREDICTION, PREDICTION_PROBA,
+               GROUND_TRUTH]
+    where = [f"{EXPERIMENT} = '{name.replace(chr(39), chr(39) * 2)}'", f"{ARM} IS NOT NULL"]
+    where += [f"{TIMESTAMP} {op} TIMESTAMP '{pd.Timestamp(t)}'"
+              for op, t in ((">=", start), ("<", end)) if t is not None]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    frame = log.query(f"SELECT {quoted} FROM inference_log WHERE {' AND '.join(where)} "
+                      f'ORDER BY {TIMESTAMP}, "{entity}", prediction_id',
+                      labels_as_of=labels_as_of)
+    frame = restore_log_dtypes(frame, log.schema)
+    frame[entity] = frame[entity].astype(str)
+    arms_per = frame.groupby(entity)[ARM].nunique()
+    if (arms_per > 1).any():
+        raise ValueError(f"experiment {name!r}: {int((arms_per > 1).sum())} customer(s) logged "
+                         f"in more than one arm (first: {arms_per[arms_per > 1].index[0]}); "
+                         "the assignment is not sticky, do not read this test")
+    if isinstance(experiment, Experiment) and len(frame):
+        expected = experiment.assign(frame[entity].to_numpy(dtype=object))
+        wrong = frame[ARM].to_numpy(dtype=object) != expected
+        if wrong.any():
+            raise ValueError(f"experiment {name!r}: {int(wrong.sum())} logged row(s) in an arm "
+                             f"that assign() does not give (first: customer "
+                             f"{frame[entity].iloc[int(np.argmax(wrong))]}); the experiment "
+                             "was changed while running, or the log is not this experiment's")
+    first = frame.drop_duplicates(entity, keep="first")
+    labelled = first[first[GROUND_TRUTH].notna()]
+    out = labelled.rename(columns={GROUND_TRUTH: outcome}).reset_index(drop=True)
+    out[outcome] = out[outcome].astype("int64")
+    out.attrs["unlabelled"] = int(len(first) - len(labelled))
+    return out
+
+
+def sequential_looks(log: InferenceLog | Workspace | str | os.PathLike[str],
+                     experiment: Experiment | str, looks_at: Sequence[str | pd.Timestamp], *,
+                     schema: Schema | None = None, alpha: float = 0.05,
+                     spending: str = "obrien_fleming", lower_is_better: bool = True,
+                     challenger_version: str | None = None,
+                     start: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Read an experiment from the inference log at scheduled looks, as its analyst would.
+
+    At each moment of ``looks_at`` the outcomes known then (:func:`arm_outcomes` with
+    ``labels_as_of`` the look) are decided with :func:`decide`; the boundaries are those of a
+    group-sequential design at the information fractions reached (each look's customers over
+    the last look's, Lan-DeMets spending), as :func:`~closedloop.abtest.simulation.simulate_ab`
+    does for a simulated test.
+
+    Parameters
+    ----------
+    log : InferenceLog, Workspace or path
+        The log holding the experiment's rows and their backfilled labels.
+    experiment : Experiment or str
+        The experiment (its arms are checked against the assignment) or its name.
+    looks_at : sequence of str or Timestamp
+        The looks, in time order; the last is the planned end of the test.
+    schema : Schema, optional
+        The log's data contract (as in :func:`arm_outcomes`).
+    alpha, spending : float, str
+        Of the design (:func:`~closedloop.abtest.design.group_sequential_design`).
+    lower_is_better : bool
+        As in :func:`decide` (churn: True).
+    challenger_version : str, optional
+        Recorded on the decisions (``attrs["decisions"]``).
+    start : str or Timestamp, optional
+        The start of the test, from which ``day`` counts (default: midnight of the first
+        logged exposure).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per look, with the columns of
+        :func:`~closedloop.abtest.simulation.simulate_ab`'s table (``look``, ``day``: days since
+        ``start``, ``fraction``, per arm ``n_*``, ``rate_*``, ``ci_low_*``,
+        ``ci_high_*``, ``difference``, ``diff_ci_low``, ``diff_ci_high``, ``z``, ``boundary``,
+        ``naive_boundary``, ``action``, ``stop``, ``after_stop``) and ``as_of``, so
+        :func:`~closedloop.abtest.plots.plot_looks` and
+        :func:`~closedloop.abtest.plots.plot_arm_rates` draw it. ``attrs`` hold the design
+        and each look's :class:`Decision` (``decisions``).
+    """
+    from closedloop.abtest.design import group_sequential_design
+
+    moments = [pd.Timestamp(t) for t in looks_at]
+    if not moments or any(b <= a for a, b in zip(moments, moments[1:])):
+        raise ValueError(f"looks_at must be one or more increasing times (got {list(looks_at)})")
+    frames = [arm_outcomes(log, experiment, schema=schema, labels_as_of=t) for t in moments]
+    sizes = np.array([len(f) for f in frames], dtype=float)
+    if sizes[-1] == 0 or (sizes == 0).any():
+        raise ValueError(f"every look needs labelled outcomes (customers per look: "
+                         f"{sizes.astype(int).tolist()})")
+    design = group_sequential_design(alpha=alpha, spending=spending,
+                                     fractions=sizes / sizes[-1])
+    name = experiment.name if isinstance(experiment, Experiment) else str(experiment)
+    first = pd.Timestamp(start) if start is not None else min(
+        f["timestamp"].min() for f in frames).normalize()
+    rows, decisions, stopped = [], [], False
+    for k, (moment, frame) in enumerate(zip(moments, frames), start=1):
+        d = decide(frame, design, k, lower_is_better=lower_is_better, experiment=name,
+                   challenger_version=challenger_version)
+        row: dict[str, Any] = {"look": k, "as_of": moment,
+                               "day": float((moment - first) / pd.Timedelta(days=1)),
+                               "fraction": design.fractions[k - 1]}
+        for arm in ARMS:
+            low, high = wilson_interval(d.rates[arm] * d.n[arm], d.n[arm])
+            row.update({f"n_{arm}": d.n[arm], f"rate_{arm}": d.rates[arm],
+                        f"ci_low_{arm}": float(low), f"ci_high_{arm}": float(high)})
+        row.update(difference=d.difference, diff_ci_low=d.ci[0], diff_ci_high=d.ci[1], z=d.z,
+                   boundary=d.boundary, naive_boundary=float(norm.isf(alpha / 2)),
+                   action=d.action, stop=d.stopped and not stopped, after_stop=stopped)
+        stopped = stopped or d.stopped
+        rows.append(row)
+        decisions.append(d)
+    table = pd.DataFrame(rows)
+    table.attrs.update(design=design.to_dict(), experiment=name, decisions=decisions)
+    return table
 
 
 def _counts(data: Any, arm: str, outcome: str) -> dict[str, tuple[int, int]]:

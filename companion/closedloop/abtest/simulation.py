@@ -1,4 +1,5 @@
-"""A simulated champion-versus-challenger test with delayed outcomes, look by look.
+"""A simulated champion-versus-challenger test with delayed outcomes, look by look, and the
+outcomes a retention campaign realises on a simulated stream.
 
 See Also
 --------
@@ -11,9 +12,73 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from typing import Any
+
 from closedloop.abtest.analysis import decide, wilson_interval
 from closedloop.abtest.assignment import Experiment
 from closedloop.abtest.design import group_sequential_design
+from closedloop.contract.schema import Schema
+from closedloop.contract.telco import TELCO_SCHEMA
+
+
+def apply_retention(stream: pd.DataFrame, flagged: Any, *, success_rate: float,
+                    schema: Schema = TELCO_SCHEMA, seed: int = 0) -> pd.DataFrame:
+    """The stream's outcomes once each flagged customer has received a retention offer.
+
+    A simulated stream's target is what each customer would do if nobody acted. A model in
+    production acts: every customer it flags gets an offer, which keeps a would-be churner with
+    probability ``success_rate`` (the business template's, e.g. 0.3 for ``telecom``). So the
+    realised churn of an arm depends on how many of its churners the arm's model flagged: that
+    is what an A/B test of two churn models measures.
+
+    Parameters
+    ----------
+    stream : pandas.DataFrame
+        Simulated rows with the contract's target (e.g.
+        :meth:`closedloop.simulate.stream.StreamSimulator.stream`).
+    flagged : array-like of bool
+        Row-aligned with ``stream``: whether the model that scored the row flagged it (its
+        ``prediction`` is 1).
+    success_rate : float
+        Share of flagged churners the offer keeps, in [0, 1].
+    schema : Schema
+        The contract (its target and positive value).
+    seed : int
+        Seeds who is kept (a ``numpy.random.default_rng``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``stream`` whose target is the negative value for the churners kept;
+        ``attrs["kept"]`` counts them.
+
+    Examples
+    --------
+    >>> stream = pd.DataFrame({"Churn": ["Yes", "Yes", "No", "Yes"]})
+    >>> apply_retention(stream, [True, True, True, False], success_rate=1.0)["Churn"].tolist()
+    ['No', 'No', 'No', 'Yes']
+    """
+    flagged = np.asarray(flagged, dtype=bool)
+    if len(flagged) != len(stream):
+        raise ValueError(f"flagged has {len(flagged)} values, the stream {len(stream)} rows")
+    if not 0 <= success_rate <= 1:
+        raise ValueError(f"success_rate must be in [0, 1] (got {success_rate})")
+    target = schema.target
+    if target not in stream.columns:
+        raise ValueError(f"the stream has no target column {target!r}")
+    churner = (stream[target] == schema.positive).to_numpy()
+    kept = flagged & churner & (np.random.default_rng(seed).random(len(stream)) < success_rate)
+    negative = next(v for v in _target_values(stream[target], schema) if v != schema.positive)
+    out = stream.copy()
+    out.loc[kept, target] = negative
+    out.attrs["kept"] = int(kept.sum())
+    return out
+
+
+def _target_values(values: pd.Series, schema: Schema) -> list[Any]:
+    column = schema[schema.target]
+    declared = list(column.categories or ())
+    return declared or ([False, True] if values.dtype == bool else [0, 1])
 
 
 def simulate_ab(*, p_champion: float = 0.265, p_challenger: float = 0.245,

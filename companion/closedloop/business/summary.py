@@ -39,6 +39,7 @@ class ExecutiveSummary:
     tier_cutoffs: dict[str, float]
     top: pd.DataFrame = field(repr=False)
     notes: tuple[str, ...] = ()
+    title: str = "Risk batch: executive summary"
 
     @property
     def action(self) -> str:
@@ -52,7 +53,7 @@ class ExecutiveSummary:
                 f"(budget {_money(i.intervention_budget, b.currency)}).")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "action": self.action, "impact": self.impact.to_dict(),
+        return {"title": self.title, "model": self.model, "action": self.action, "impact": self.impact.to_dict(),
                 "tiers": self.tiers, "tier_cutoffs": self.tier_cutoffs,
                 "top": self.top.to_dict("records"), "notes": list(self.notes)}
 
@@ -85,7 +86,7 @@ class ExecutiveSummary:
                        f"{_money(b.intervention_cost, b.currency)} and works "
                        f"{_pct(b.success_rate)} of the time.")
         notes = "".join(f"\n- {n}" for n in self.notes)
-        return (f"## Churn-risk batch: executive summary\n\nModel: {self.model}\n\n"
+        return (f"## {self.title}\n\nModel: {self.model}\n\n"
                 f"**Recommended action.** {self.action}\n\n| | |\n|---|---|\n{rows}\n\n"
                 f"{assumptions}{notes}\n")
 
@@ -98,7 +99,7 @@ class ExecutiveSummary:
                        f"<td style='text-align:right'>{html.escape(v)}</td></tr>"
                        for k, v in self._lines())
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (f"<h4>Churn-risk batch: executive summary</h4><p>Model: "
+        return (f"<h4>{html.escape(self.title)}</h4><p>Model: "
                 f"{html.escape(self.model)}</p><p><b>Recommended action.</b> "
                 f"{html.escape(self.action)}</p><table>{rows}</table><p><small>Assumptions "
                 f"({html.escape(b.name)}): customer value {_money(b.customer_value, b.currency)},"
@@ -108,12 +109,13 @@ class ExecutiveSummary:
 
 def executive_summary(scored: pd.DataFrame, business: BusinessModel, *, y: Any = None,
                       threshold: float | None = None, tiers: RiskTiers = RiskTiers(),
-                      model: str = "", top: int = 10,
-                      notes: tuple[str, ...] = ()) -> ExecutiveSummary:
+                      model: str = "", top: int = 10, notes: tuple[str, ...] = (),
+                      title: str = "Risk batch: executive summary") -> ExecutiveSummary:
     """Summarise a scored batch for a manager.
 
     Customers with ``prediction_proba >= threshold`` (default: the break-even probability of
-    ``business``, which maximises the expected net value) are the ones to contact.
+    ``business``, which maximises the expected net value) are the ones to contact. ``title``
+    heads the page (:func:`champion_summary` names the contract's target in it).
 
     Examples
     --------
@@ -130,7 +132,7 @@ def executive_summary(scored: pd.DataFrame, business: BusinessModel, *, y: Any =
     impact = assess(p, business, threshold=threshold, y=y)
     return ExecutiveSummary(model, impact, counts,
                             {"high": float(tiers.high), "medium": float(tiers.medium)},
-                            top_at_risk(scored, business, top), tuple(notes))
+                            top_at_risk(scored, business, top), tuple(notes), title)
 
 
 def impact_table(impacts: Mapping[str, BusinessImpact]) -> pd.DataFrame:
@@ -186,4 +188,5 @@ def champion_summary(workspace: Any, business: BusinessModel, frame: pd.DataFram
     labelled = schema.target in frame.columns and frame[schema.target].notna().all()
     y = schema.target_as_int(frame).to_numpy() if labelled else None
     return executive_summary(scored, business, y=y, threshold=threshold, tiers=tiers,
-                             model=f"{name} v{version}", notes=tuple(notes))
+                             model=f"{name} v{version}", notes=tuple(notes),
+                             title=f"{schema.target} risk batch: executive summary")

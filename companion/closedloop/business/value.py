@@ -40,12 +40,23 @@ from closedloop.contract.schema import Schema
 from closedloop.scoring import RiskTiers
 
 
+#: Fewest scores checked for being decisions in disguise: a handful of 0s and 1s may be real.
+_DECISIONS_MIN = 20
+
+
 def _proba(proba: Any) -> np.ndarray:
     if isinstance(proba, pd.DataFrame):
         proba = proba["prediction_proba"]
     values = np.asarray(proba, dtype=np.float64)
     if values.ndim != 1 or not np.all((values >= 0) & (values <= 1)):
         raise ValueError("probabilities must be a 1-D array of numbers in [0, 1]")
+    if len(values) >= _DECISIONS_MIN and np.isin(values, (0.0, 1.0)).all() \
+            and len(np.unique(values)) == 2:
+        # A 0/1 column priced as probabilities counts every flagged customer as certain to
+        # leave: the expected value is inflated, and any threshold is applied a second time.
+        raise ValueError(f"probabilities: all {len(values)} values are 0 or 1, which are "
+                         "decisions (a scored frame's prediction), not probabilities; pass "
+                         "the scored frame or its prediction_proba, and decisions as targeted=")
     return values
 
 

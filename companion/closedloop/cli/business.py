@@ -13,6 +13,7 @@ Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipyn
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from closedloop.cli._common import (
     EXIT_OK,
@@ -27,11 +28,8 @@ from closedloop.cli._common import (
 
 def cmd_roi(args: argparse.Namespace) -> int:
     from closedloop.business.summary import champion_summary
-    from closedloop.business.templates import template
 
-    fields = {"customer_value": args.customer_value,
-              "intervention_cost": args.intervention_cost, "success_rate": args.success_rate}
-    business = template(args.template, **{k: v for k, v in fields.items() if v is not None})
+    business = business_from_args(args)
     frame = None
     # The model's contract; the champion's stored holdout unless --data (older versions) is given
     data, schema, _ = _model_dataset(args, args.alias)
@@ -46,21 +44,35 @@ def cmd_roi(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_roi_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``closedloop roi``."""
+def business_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~closedloop.business.templates.BusinessModel` that the business options name."""
+    from closedloop.business.templates import template
+
+    fields = {"customer_value": args.customer_value,
+              "intervention_cost": args.intervention_cost, "success_rate": args.success_rate}
+    return template(args.template, **{k: v for k, v in fields.items() if v is not None})
+
+
+def add_business_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--template`` and the overrides of its three numbers (``roi`` and ``loop``)."""
     parser.add_argument("--template", default="telecom",
                         help="business template: telecom, retail or financial_services")
-    parser.add_argument("--input", help="customers to score (.parquet/.csv; default: the "
-                                        "champion's holdout, with real outcomes)")
-    parser.add_argument("--threshold", type=UNIT_INTERVAL,
-                        help="contact customers scoring at least this, in [0, 1] (default: "
-                             "the break-even probability)")
     parser.add_argument("--customer-value", type=float,
                         help="override the template's value (>= 0)")
     parser.add_argument("--intervention-cost", type=float,
                         help="override the template's cost (>= 0)")
     parser.add_argument("--success-rate", type=float,
                         help="override the template's success rate, in [0, 1]")
+
+
+def add_roi_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``closedloop roi``."""
+    add_business_options(parser)
+    parser.add_argument("--input", help="customers to score (.parquet/.csv; default: the "
+                                        "champion's holdout, with real outcomes)")
+    parser.add_argument("--threshold", type=UNIT_INTERVAL,
+                        help="contact customers scoring at least this, in [0, 1] (default: "
+                             "the break-even probability)")
     parser.add_argument("--alias", default="champion",
                         help="alias or version number to score with")
     add_data_options(parser, "the champion's training table (default: the holdout stored with "

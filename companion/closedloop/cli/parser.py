@@ -68,7 +68,7 @@ def check_workspace(args: argparse.Namespace) -> None:
                 raise UsageError(f"{where}: {parent} is a file, not a folder")
             break
     model_free = args.command == "monitor" and getattr(args, "baseline", None)
-    if args.command in NEEDS_MODEL and not model_free and not workspace.mlflow_db.exists():
+    if args.command in NEEDS_MODEL and not model_free and not workspace.has_registry:
         raise UsageError(f"no model registered in {workspace.root}: run closedloop train "
                          "first (or pass the --workdir that holds it)")
 
@@ -117,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as err:
         from closedloop.model.registry import RegistryError
+        from closedloop.monitoring.spark import SparkUnavailableError
 
-        if isinstance(err, (RegistryError, ValueError)):
+        if isinstance(err, (RegistryError, ValueError, SparkUnavailableError)):
             print(f"closedloop {args.command}: {err}", file=sys.stderr)
             return EXIT_USAGE
         raise

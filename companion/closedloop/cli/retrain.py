@@ -2,8 +2,14 @@
 
 ``retrain`` runs the nine-step retraining workflow once (from the policy's decision on the
 evidence to training, quality gates and promotion), each step an MLflow run, and exits 1 when a
-failed step stops it. ``loop`` replays a drifting stream under several retraining policies and
-compares what each one earns.
+failed step stops it. Step 1 is measured first, writing nothing
+(:func:`~closedloop.retrain.workflow.assess_retraining`): a run it cannot judge (``--if-triggered``
+with no trigger measurable, a ``--data`` no reference can be built from) exits 2 with the reason
+and leaves the workspace as it was. ``--fairness COLUMN`` adds a
+:class:`~closedloop.retrain.triggers.FairnessTrigger` on the labelled rows of the inference log
+to the policy (its metric and threshold set by ``--fairness-metric`` and
+``--fairness-threshold``); the decision then lists it with the other triggers. ``loop`` replays
+a drifting stream under several retraining policies and compares what each one earns.
 
 See Also
 --------
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from closedloop.cli._common import (
     EXIT_FAILED,
@@ -31,15 +38,20 @@ from closedloop.cli._common import (
     number,
     whole_number,
 )
+from closedloop.cli.business import add_business_options
+
+if TYPE_CHECKING:
+    from closedloop.retrain.workflow import Assessment
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from closedloop.retrain.workflow import RetrainConfig, run_retraining
+    from closedloop.retrain.workflow import RetrainConfig, assess_retraining, run_retraining
 
     # History and contract: the champion's stored ones unless --data is given (no champion: the
     # workflow stops at step 1 and says so)
+    champion = _champion(args)
     historical, schema, _ = (_model_dataset(args, "champion", default="training")
-                             if _champion(args) else _dataset(args))
+                             if champion else _dataset(args))
     if args.data is not None:  # a table that cannot be history is refused before step 1 runs
         from closedloop.contract.validation import DataContractError, validate
 
@@ -51,49 +63,112 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     config = RetrainConfig(recent_days=args.recent_days, recent_share=args.recent_share,
                            tune=args.tune, n_trials=args.trials, seed=args.seed,
                            gates=args.gates, derive_floors=not args.fixed_floors)
-    run = run_retraining(args.workspace, historical, schema, policy=args.policy,
-                         if_triggered=args.if_triggered, config=config, as_of=args.as_of,
-                         model_name=args.model_name)
+    policy = fairness_policy(args, schema)
+    assessment = None
+    if champion:  # step 1 first, writing nothing: a run it cannot judge is refused unwritten
+        assessment = assess_retraining(args.workspace, historical, schema, policy=policy,
+                                       config=config, as_of=args.as_of,
+                                       model_name=args.model_name)
+        problem = assessment_problem(assessment, args)
+        if problem:
+            raise UsageError(problem)
+    run = run_retraining(args.workspace, historical, schema, policy=policy,
+                         if_triggered=args.if_triggered, config=config,
+                         as_of=args.as_of if assessment is None else assessment.as_of,
+                         model_name=args.model_name, assessment=assessment)
     _emit(args, run.to_dict(), f"{run}\n{run.to_frame().to_string(index=False)}")
-    problem = assessment_problem(run, args)
-    if problem:
-        raise UsageError(problem)
     return EXIT_FAILED if run.outcome == "stopped" else EXIT_OK
 
 
-#: The trigger that needs no inference log (the model's age is always known).
-LOG_FREE_TRIGGERS = frozenset({"age"})
+def fairness_policy(args: argparse.Namespace, schema: Any) -> Any:
+    """``--policy``, with a :class:`~closedloop.retrain.triggers.FairnessTrigger` on
+    ``--fairness COLUMN`` added when given (the policy's name gets ``+fairness``).
+
+    The trigger reads the inference log's rows (labels as of ``--as-of``). A column that is not
+    a feature of the contract, an unknown metric or a threshold out of range is a usage error
+    naming the option, raised before anything runs.
+    """
+    if not args.fairness:
+        return args.policy
+    import dataclasses
+
+    from closedloop.fairness.metrics import HIGHER_IS_FAIRER, metric_name
+    from closedloop.monitoring.store import InferenceLog
+    from closedloop.retrain.triggers import FairnessTrigger, get_policy
+
+    if args.fairness not in schema.feature_names:
+        raise UsageError(f"--fairness {args.fairness}: not a feature of the contract "
+                         f"{schema.name!r} (the log stores its features: "
+                         f"{', '.join(schema.feature_names)})")
+    try:
+        metric = metric_name(args.fairness_metric)
+    except ValueError as err:
+        raise UsageError(f"--fairness-metric: {err}") from None
+    threshold = args.fairness_threshold
+    if threshold is None:
+        threshold = 0.8 if metric in HIGHER_IS_FAIRER else 0.1
+    elif metric in HIGHER_IS_FAIRER and not 0 <= threshold <= 1:
+        raise UsageError(f"--fairness-threshold {threshold:g}: {metric} is a ratio, expected "
+                         "a number in [0, 1]")
+    try:
+        policy = get_policy(args.policy)
+    except ValueError as err:
+        raise UsageError(f"--policy: {err}") from None
+    rows = InferenceLog(args.workspace, schema).read(None, args.as_of,
+                                                     labels_as_of=args.as_of)
+    trigger = FairnessTrigger(args.fairness, metric, threshold,
+                              window_days=args.fairness_window_days,
+                              min_rows=args.fairness_min_rows).with_rows(rows)
+    return dataclasses.replace(policy, name=f"{policy.name}+fairness",
+                               triggers=(*policy.triggers, trigger))
 
 
-def assessment_problem(run, args: argparse.Namespace) -> str | None:
-    """Why step 1 of ``run`` could not judge what the command asked, or None.
+def add_fairness_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--fairness`` and its options (``closedloop retrain``)."""
+    parser.add_argument("--fairness", metavar="COLUMN",
+                        help="also retrain when a fairness disparity on this sensitive column "
+                             "(a feature), measured on the log's labelled rows, is beyond "
+                             "--fairness-threshold")
+    parser.add_argument("--fairness-metric", default="equal_opportunity_difference",
+                        help="the disparity (default equal_opportunity_difference, the TPR "
+                             "difference; also demographic_parity_difference, "
+                             "demographic_parity_ratio, equalized_odds_difference)")
+    parser.add_argument("--fairness-threshold", type=number(0), default=None,
+                        help="fire above this difference (default 0.1), or below this ratio "
+                             "(default 0.8)")
+    parser.add_argument("--fairness-window-days", type=number(0, low_open=True), default=30,
+                        help="labels arrived in the last N days count (default 30)")
+    parser.add_argument("--fairness-min-rows", type=whole_number(1), default=100,
+                        help="fewer labelled rows and the trigger is not measured (default "
+                             "100)")
+
+
+def assessment_problem(assessment: Assessment, args: argparse.Namespace) -> str | None:
+    """Why ``assessment`` (step 1, measured before anything is written) cannot judge what the
+    command asked, or None.
 
     * ``--data`` was given but no reference could be built from it (the drift and estimated
-      performance triggers then go unmeasured);
-    * ``--if-triggered`` and every trigger that reads the inference log was "not measured"
-      (no rows in the window, no labels): "not triggered" would then mean "not assessed".
+      performance triggers would go unmeasured);
+    * ``--if-triggered``, the policy does not fire, and every trigger that reads the inference
+      log was "not measured" (no rows in the window, no labels): "not triggered" would then
+      mean "not assessed".
     """
-    assess = next((s for s in run.steps if s.name == "assess"), None)
-    if assess is None or run.decision is None:
-        return None
-    note = assess.details.get("note")
-    if args.data is not None and note:
+    if args.data is not None and assessment.note:
         return (f"--data {args.data}: the champion's monitoring reference cannot be built "
-                f"from it ({note}); pass the table the champion was trained on, or no --data")
-    if not args.if_triggered or run.outcome != "not_triggered":
+                f"from it ({assessment.note}); pass the table the champion was trained on, "
+                "or no --data")
+    if not args.if_triggered or assessment.decision.retrain or assessment.assessed:
         return None
-    watched = [r for r in run.decision.results if r.trigger not in LOG_FREE_TRIGGERS]
-    if watched and all(r.value is None for r in watched):
-        evidence = assess.details.get("evidence", {})
-        reasons = "; ".join(f"{r.trigger}: {r.reason}" for r in watched)
-        return (f"--if-triggered: cannot assess whether to retrain as of {run.as_of}: "
-                f"{evidence.get('window_rows', 0)} logged row(s) in the window, "
-                f"{evidence.get('labelled_rows', 0)} labelled ({reasons}). Score and log "
-                "predictions (closedloop score) and backfill labels first")
-    return None
+    evidence = assessment.evidence.to_dict()
+    reasons = "; ".join(f"{r.trigger}: {r.reason}" for r in assessment.watched)
+    return (f"--if-triggered: cannot assess whether to retrain as of {assessment.as_of}: "
+            f"{evidence.get('window_rows', 0)} logged row(s) in the window, "
+            f"{evidence.get('labelled_rows', 0)} labelled ({reasons}). Score and log "
+            "predictions (closedloop score) and backfill labels first")
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
+    from closedloop.cli.business import business_from_args
     from closedloop.cli.simulate import resolve_scenario
     from closedloop.retrain.loop import DEFAULT_POLICIES, LoopConfig, simulate_loop
 
@@ -109,7 +184,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
     policies = args.policy or list(DEFAULT_POLICIES)
     config = LoopConfig(months=args.months, rows_per_day=args.rows_per_day,
                         scenario=scenario, label_delay_days=args.label_delay_days,
-                        business=args.template, seed=args.seed)
+                        business=business_from_args(args), seed=args.seed)
     result = simulate_loop(reference, policies, config, schema=schema, progress=not args.quiet)
     folder = args.workspace.create().data_dir
     path = folder / f"loop-{scenario.name}-{args.months}m-seed{args.seed}.json"
@@ -155,6 +230,7 @@ def add_retrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=whole_number(0), default=20,
                         help="Optuna trials with --tune, >= 0")
     parser.add_argument("--seed", type=int, default=0)
+    add_fairness_arguments(parser)
     add_data_options(parser, "the historical table (default: the rows the champion was "
                              "trained on, as stored with it)",
                      "its data contract, a JSON file (default: the champion's; if given it "
@@ -177,8 +253,7 @@ def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mean rows per day, >= 1")
     parser.add_argument("--label-delay-days", type=whole_number(0), default=30,
                         help="days until a label arrives, >= 0")
-    parser.add_argument("--template", default="telecom",
-                        help="business template pricing the decisions")
+    add_business_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", help="also save the comparison figure (.png/.svg)")
     add_overwrite_option(parser)

@@ -34,6 +34,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UsageError(f"--input {args.input}: "
                          f"{'is a folder' if source.is_dir() else 'no such file'} "
                          "(expected a .csv or .parquet file)")
+    if args.engine == "spark" and (args.reasons or args.experiment_salt):
+        option = "--reasons" if args.reasons else "--experiment-salt"
+        raise UsageError(f"{option} is not available with --engine spark (the Spark engine "
+                         "scores with one model and writes no reason columns): use --engine "
+                         "pandas")
     schema = _model_schema(args, args.alias)
     result = score_file(args.workspace, args.input, args.output, engine=args.engine,
                         alias=args.alias, schema=schema, model_name=args.model_name,
@@ -122,7 +127,7 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
                              "if given it must be the same)")
     parser.add_argument("--reasons", type=int, metavar="K",
                         help="append reason_1..reason_K, each row's top reasons in words, to "
-                             "the output file (not the log; pandas engine only)")
+                             "the output file (not the log; --engine pandas only)")
     add_experiment_arguments(parser)
 
 

@@ -50,7 +50,9 @@ def plot_rate_by(df: pd.DataFrame, label: pd.Series | str, by: Sequence[str],
     import matplotlib.pyplot as plt
 
     y = (df[label] if isinstance(label, str) else pd.Series(label, index=df.index)).astype(float)
-    fig, axes = plt.subplots(1, len(by), figsize=(4.5 * len(by), 3.8), squeeze=False)
+    # at most 10.5 in wide: a wider figure shrinks on the page until its labels are unreadable
+    fig, axes = plt.subplots(1, len(by), figsize=(min(10.5, 3.6 * len(by) + 0.6), 3.8),
+                             squeeze=False)
     for ax, column in zip(axes[0], by):
         stats = y.groupby(df[column], observed=True, sort=_sortable(df[column])).agg(
             ["mean", "size"])

@@ -38,7 +38,7 @@ def plot_bootstrap_difference(comparisons: Sequence,
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(comparisons), figsize=(5.2 * len(comparisons), 4.2),
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(min(10.5, 5.2 * len(comparisons)), 4.2),
                              squeeze=False)
     for ax, c in zip(axes[0], comparisons):
         values = np.asarray(c.replicates, dtype=float)

@@ -93,6 +93,7 @@ def gate_version(workspace: Workspace, data: pd.DataFrame | None = None,
     -------
     GateReport
     """
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     recover(workspace, model_name)  # an interrupted promotion must not hide the champion
     current = aliases(workspace, model_name)
     version = str(version or current.get(CHALLENGER) or current.get(CHAMPION) or "")
@@ -136,7 +137,7 @@ def log_gate_report(workspace: Workspace, report: GateReport, *, version: str | 
     """
     import mlflow
 
-    model_name = model_name or report.model_name or DEFAULT_MODEL_NAME
+    model_name = workspace.model_name(model_name or report.model_name or DEFAULT_MODEL_NAME)
     version = str(version or report.model_version or "")
     if not version:
         raise ValueError("which model version is this report for? pass version=")
@@ -165,7 +166,8 @@ def log_gate_report(workspace: Workspace, report: GateReport, *, version: str | 
 def gate_status(workspace: Workspace, version: str, *,
                 model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
     """The gate tags of a version: verdict (``missing`` if never gated), champion, checks."""
-    tags = workspace.client().get_model_version(model_name, str(version)).tags
+    tags = workspace.client().get_model_version(workspace.model_name(model_name),
+                                                str(version)).tags
     return {"version": str(version), "verdict": tags.get(GATE_VERDICT_TAG, "missing"),
             "champion": tags.get(GATE_CHAMPION_TAG), "at": tags.get(f"{TAG}gated_at"),
             "run_id": tags.get(f"{TAG}gate_run_id"),

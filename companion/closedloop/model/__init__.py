@@ -21,6 +21,8 @@ _LAZY = {
     "DEFAULT_MODEL_NAME": "registry",
     "ALIASES": "registry",
     "RegistryError": "registry",
+    "NoRegistryError": "registry",
+    "has_store": "registry",
     "AliasMove": "registry",
     "train_and_register": "registry",
     "aliases": "registry",

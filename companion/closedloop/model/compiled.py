@@ -14,6 +14,13 @@ matrix goes to ``Booster.predict`` with an explicit thread count. The probabilit
 ``Booster.predict`` with ``raw_score=False`` (the sigmoid of the binary objective) on the same
 matrix.
 
+Optionally (``pip install 'closedloop[native]'``), :meth:`CompiledPredictor.use_native` swaps
+``Booster.predict`` for the same trees compiled to machine code by treelite and tl2cgen
+(:class:`NativeTrees`): several times faster on this project's 300-tree model (see
+``benchmarks/bench_scoring.py --compiled``), the probabilities checked equal to the booster's
+on the first rows of every matrix (it steps aside, back to the booster, if they are not). The
+library is built once per model (seconds to a minute) and cached by the model's digest.
+
 The contract check stays in front: a frame goes through
 :func:`~closedloop.contract.validation.validate` as the pyfunc does; records (one JSON object per row,
 what a REST request carries) go through :meth:`CompiledPredictor.check_records`, which applies
@@ -26,9 +33,13 @@ Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,6 +143,8 @@ class CompiledPredictor:
         self._kinds = [(c.name, c.kind == "category") for c in schema.features]
         self._columns: dict[str, Column] = {c.name: c for c in schema.columns}
         self._inputs = set(schema.feature_names)
+        self.native: NativeTrees | None = None  # see use_native
+        self.native_refused: str | None = None  # why the native trees stepped aside
 
     # --------------------------------------------------------------------------- constructors
 
@@ -150,9 +163,9 @@ class CompiledPredictor:
                       model_name: str | None = None) -> CompiledPredictor:
         """Load ``alias_or_version`` of the registered model and compile it; an alias is first
         resolved to its version number, so the predictor names the version it holds."""
-        from closedloop.model.registry import DEFAULT_MODEL_NAME, load_model
+        from closedloop.model.registry import load_model
 
-        name = model_name or DEFAULT_MODEL_NAME
+        name = workspace.model_name(model_name)
         version = str(alias_or_version)
         if not version.isdigit():
             version = str(workspace.client().get_model_version_by_alias(name, version).version)
@@ -166,22 +179,25 @@ class CompiledPredictor:
         feature step and LightGBM's pandas conversion produce, unknown categories as NaN."""
         n = len(frame)
         X = np.empty((n, len(self.feature_names)), dtype=np.float64)
+        encoded: dict[str, np.ndarray] = {}  # each categorical column's codes (-1: unknown)
         j = 0
         for name, is_category in self._kinds:
             values = frame[name]
             if is_category:
-                codes = pd.Categorical(values.astype("object"),
+                # One hash lookup per row in C (pandas' categorical factorizer), no copy of
+                # the text column; unknown values and nulls get -1, stored as NaN.
+                codes = pd.Categorical(values.to_numpy(dtype=object, copy=False),
                                        categories=self.categories[name]).codes
-                column = codes.astype(np.float64)
-                column[codes < 0] = np.nan
-                X[:, j] = column
+                encoded[name] = codes
+                np.copyto(X[:, j], codes, casting="unsafe")
+                X[codes < 0, j] = np.nan
             else:
                 X[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
             j += 1
         for feature in self.derived:
             if feature == NUM_OPTIONAL_SERVICES:
-                X[:, j] = np.sum([frame[c].to_numpy(dtype=object) == "Yes"
-                                  for c in OPTIONAL_SERVICES], axis=0, dtype=np.float64)
+                X[:, j] = np.sum([self._is_yes(frame, c, encoded) for c in OPTIONAL_SERVICES],
+                                 axis=0, dtype=np.float64)
             elif feature == AVG_PRICE_INCREASE:
                 X[:, j] = _avg_price_increase(
                     frame["MonthlyCharges"].to_numpy(dtype=np.float64, na_value=np.nan),
@@ -191,6 +207,15 @@ class CompiledPredictor:
                 X[:, j] = feature.compute(frame).to_numpy(dtype=np.float64)
             j += 1
         return X
+
+    def _is_yes(self, frame: pd.DataFrame, column: str,
+                encoded: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``frame[column] == "Yes"``, from the column's codes when it was encoded (a value is
+        "Yes" exactly when its code is that of "Yes"), else compared as text."""
+        code = self.codes.get(column, {}).get("Yes")
+        if column in encoded and code is not None:
+            return encoded[column] == int(code)
+        return frame[column].to_numpy(dtype=object) == "Yes"
 
     def matrix_from_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The booster's input for records already checked by :meth:`check_records`: one
@@ -303,8 +328,29 @@ class CompiledPredictor:
         """``Booster.predict`` on a matrix from :meth:`matrix` (probabilities, not raw scores)."""
         if num_threads is None:
             num_threads = 1 if len(X) <= 1000 else 0  # 0: LightGBM's default, every core
+        if self.native is not None:
+            proba = self.native.predict(X, num_threads=num_threads)
+            probe = X[:_NATIVE_PROBE]
+            expected = self.booster.predict(probe, raw_score=False, num_threads=1)
+            if np.array_equal(proba[:len(probe)], expected):
+                return proba
+            self.native_refused = (  # never again for this predictor: back to the booster
+                "the native trees' probabilities differ from the booster's by up to "
+                f"{float(np.max(np.abs(proba[:len(probe)] - expected))):.3g}")
+            self.native = None
         return np.asarray(self.booster.predict(X, raw_score=False, num_threads=num_threads),
                           dtype=np.float64)
+
+    def use_native(self, cache_dir: str | os.PathLike[str] | None = None) -> CompiledPredictor:
+        """Predict with the trees compiled to machine code (:class:`NativeTrees`, the
+        ``native`` extra: treelite and tl2cgen) instead of ``Booster.predict``; returns self.
+
+        The first rows of every matrix are also scored by the booster and must be equal, bit
+        for bit; if not, the predictor goes back to the booster for good (and says why in
+        ``native_refused``). Raises ``ImportError`` naming the extra when it is not installed.
+        """
+        self.native, self.native_refused = NativeTrees(self.booster, cache_dir=cache_dir), None
+        return self
 
     def predict(self, frame: pd.DataFrame, *, check: bool = True) -> pd.DataFrame:
         """``prediction`` and ``prediction_proba`` for each row, as the registered pyfunc
@@ -312,6 +358,96 @@ class CompiledPredictor:
         proba = self.predict_proba(frame, check=check)
         return pd.DataFrame({"prediction": (proba >= self.threshold).astype("int64"),
                              "prediction_proba": proba}, index=frame.index)
+
+
+#: Rows of each matrix scored by both the native trees and the booster (they must agree).
+_NATIVE_PROBE = 256
+
+
+def native_cache_dir() -> Path:
+    """Where :class:`NativeTrees` keeps its libraries: ``$CLOSEDLOOP_NATIVE_CACHE``, else
+    ``closedloop-native`` in the system's temporary folder."""
+    return Path(os.environ.get("CLOSEDLOOP_NATIVE_CACHE")
+                or Path(tempfile.gettempdir()) / "closedloop-native")
+
+
+class NativeTrees:
+    """A LightGBM booster compiled to a shared library by treelite and tl2cgen.
+
+    The library is named by the SHA-256 of the booster's model text and built only when the
+    cache (``cache_dir``, default :func:`native_cache_dir`) does not hold it yet: written
+    under a temporary name, then renamed, so concurrent builds never load a half-written
+    file. Pickled with the library's bytes (Spark ships it to its workers that way).
+
+    Parameters
+    ----------
+    booster : lightgbm.Booster
+        A binary-objective booster.
+    cache_dir : path, optional
+        The folder of compiled libraries.
+
+    Raises
+    ------
+    ImportError
+        When treelite or tl2cgen is not installed (``pip install 'closedloop[native]'``).
+    """
+
+    def __init__(self, booster: Any, *, cache_dir: str | os.PathLike[str] | None = None
+                 ) -> None:
+        _native_modules()
+        text = booster.model_to_string()
+        self.key = hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.library = Path(cache_dir or native_cache_dir()) / f"{self.key}.so"
+        if not self.library.exists():
+            _build_library(text, self.library)
+        self._predictors: dict[int, Any] = {}
+
+    def predict(self, X: np.ndarray, *, num_threads: int = 0) -> np.ndarray:
+        """Probabilities of the positive class for the float64 matrix ``X`` (the booster's
+        input, NaN for missing); ``num_threads`` 0 means every core."""
+        tl2cgen = _native_modules()[1]
+        threads = num_threads if num_threads > 0 else (os.cpu_count() or 1)
+        if threads not in self._predictors:
+            self._predictors[threads] = tl2cgen.Predictor(str(self.library), nthread=threads)
+        matrix = tl2cgen.DMatrix(np.ascontiguousarray(X, dtype=np.float64))
+        proba = self._predictors[threads].predict(matrix)
+        return np.asarray(proba, dtype=np.float64).reshape(len(X))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.library.name, "blob": self.library.read_bytes()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.key, self._predictors = state["key"], {}
+        self.library = native_cache_dir() / state["name"]
+        if not self.library.exists():
+            self.library.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.library.with_name(f".{self.library.name}.{os.getpid()}.tmp")
+            partial.write_bytes(state["blob"])
+            os.replace(partial, self.library)
+
+
+def _native_modules() -> tuple[Any, Any]:
+    try:
+        import tl2cgen
+        import treelite
+    except ImportError as err:
+        raise ImportError("native trees need treelite and tl2cgen: pip install "
+                          "'closedloop[native]'") from err
+    return treelite, tl2cgen
+
+
+def _build_library(model_text: str, library: Path) -> None:
+    """Compile ``model_text`` (a LightGBM model) to the shared library ``library``."""
+    treelite, tl2cgen = _native_modules()
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=library.parent) as tmp:
+        model_file = Path(tmp) / "model.txt"
+        model_file.write_text(model_text)
+        model = treelite.frontend.load_lightgbm_model(str(model_file))
+        partial = Path(tmp) / library.name
+        tl2cgen.export_lib(model, toolchain="gcc", libpath=str(partial),
+                           params={"parallel_comp": os.cpu_count() or 1})
+        os.replace(partial, library)
 
 
 def _avg_price_increase(monthly: np.ndarray, total: np.ndarray,

@@ -8,9 +8,11 @@ columns, in order), the rows it was trained on (``train.parquet``) and, for a ve
 :func:`load_holdout` and :func:`load_training_rows` read them back, so judging, monitoring or
 retraining a version never needs the table it was trained on again.
 
-Versions registered before these artifacts existed keep the old way: their holdout is rebuilt
-from the table they were trained on (checked against the hash logged at training time) and
-their contract is the one stored with the model.
+Every reader here refuses a workspace with no model registry
+(:class:`~closedloop.model.registry.NoRegistryError`, naming the folder) before anything is
+created. Versions registered before these artifacts existed keep the old way: their holdout is
+rebuilt from the table they were trained on (checked against the hash logged at training time)
+and their contract is the one stored with the model.
 
 See Also
 --------
@@ -38,6 +40,8 @@ from closedloop.model.registry import (
     RegistryError,
     data_hash,
     legacy_data_hash,
+    registry_client,
+    require_store,
 )
 from closedloop.model.train import TrainConfig, split_data
 
@@ -47,7 +51,8 @@ def training_run(workspace: Workspace, version: str, *,
     """The MLflow run that trained ``version`` (its params, metrics and lineage tags)."""
     from mlflow.exceptions import MlflowException
 
-    client = workspace.client()
+    model_name = workspace.model_name(model_name)
+    client = registry_client(workspace)
     try:
         return client.get_run(client.get_model_version(model_name, str(version)).run_id)
     except MlflowException as err:
@@ -76,10 +81,12 @@ def resolve_version(workspace: Workspace, version_or_alias: str, *,
     """The version number behind ``version_or_alias`` (``"3"`` or ``"champion"``)."""
     from mlflow.exceptions import MlflowException
 
+    require_store(workspace)
     if str(version_or_alias).isdigit():
         return str(version_or_alias)
+    model_name = workspace.model_name(model_name)
     try:
-        return str(workspace.client().get_model_version_by_alias(
+        return str(registry_client(workspace).get_model_version_by_alias(
             model_name, str(version_or_alias)).version)
     except MlflowException as err:
         raise RegistryError(f"{model_name} has no @{version_or_alias} ({err.message})") from err
@@ -88,7 +95,7 @@ def resolve_version(workspace: Workspace, version_or_alias: str, *,
 def stored_artifacts(workspace: Workspace, version: str, *,
                      model_name: str = DEFAULT_MODEL_NAME) -> set[str]:
     """The contract artifacts the run of ``version`` holds (empty for an older version)."""
-    client = workspace.client()
+    client = registry_client(workspace)
     run_id = training_run(workspace, version, model_name=model_name).info.run_id
     names = {a.path for a in client.list_artifacts(run_id)}
     if "contract" in names:
@@ -99,7 +106,7 @@ def stored_artifacts(workspace: Workspace, version: str, *,
 def _read_artifact(workspace: Workspace, run_id: str, path: str) -> Any:
     """A run artifact, read: a JSON file as a dict, a Parquet file as a DataFrame."""
     with tempfile.TemporaryDirectory(prefix="closedloop-") as tmp:
-        local = Path(workspace.client().download_artifacts(run_id, path, tmp))
+        local = Path(registry_client(workspace).download_artifacts(run_id, path, tmp))
         return (json.loads(local.read_text()) if local.suffix == ".json"
                 else pd.read_parquet(local))
 
@@ -114,7 +121,8 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
     Raises
     ------
     RegistryError
-        When the model, the alias or the version does not exist.
+        When the model, the alias or the version does not exist, or the version has no
+        contract (a model registered by other means than closedloop).
     """
     version = resolve_version(workspace, version_or_alias, model_name=model_name)
     run = training_run(workspace, version, model_name=model_name)
@@ -122,7 +130,14 @@ def load_contract(workspace: Workspace, version_or_alias: str = "champion", *,
         return Schema.from_dict(_read_artifact(workspace, run.info.run_id, CONTRACT_ARTIFACT))
     from closedloop.model.registry import load_model
 
-    return load_model(workspace, version, model_name=model_name).unwrap_python_model().schema
+    model = load_model(workspace, version, model_name=model_name).unwrap_python_model()
+    schema = getattr(model, "schema", None)
+    if not isinstance(schema, Schema):  # a pyfunc registered by other means than closedloop
+        raise RegistryError(
+            f"{model_name} v{version} has no data contract: its run stores no "
+            f"{CONTRACT_ARTIFACT} and its model ({type(model).__name__}) carries none "
+            "(expected a version registered by closedloop train or train_and_register)")
+    return schema
 
 
 def _load_rows(workspace: Workspace, version_or_alias: str, artifact: str,

@@ -97,10 +97,15 @@ def fault(point: str) -> None:
 
 
 def registry_dir(workspace: Workspace) -> Path:
-    """``<workdir>/registry``, created if needed."""
-    folder = workspace.root / "registry"
+    """``<workdir>/registry``, created if needed (by the writers only: reading the ledger or
+    the intent creates nothing)."""
+    folder = _folder(workspace)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _folder(workspace: Workspace) -> Path:
+    return workspace.root / "registry"
 
 
 def _safe(model_name: str) -> str:
@@ -109,12 +114,12 @@ def _safe(model_name: str) -> str:
 
 def intent_path(workspace: Workspace, model_name: str) -> Path:
     """Where the intent of ``model_name``'s transaction in flight is kept."""
-    return registry_dir(workspace) / f"intent-{_safe(model_name)}.json"
+    return _folder(workspace) / f"intent-{_safe(model_name)}.json"
 
 
 def ledger_path(workspace: Workspace, model_name: str) -> Path:
     """The append-only alias ledger of ``model_name``."""
-    return registry_dir(workspace) / f"ledger-{_safe(model_name)}.jsonl"
+    return _folder(workspace) / f"ledger-{_safe(model_name)}.jsonl"
 
 
 def new_txn() -> str:
@@ -132,6 +137,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def write_intent(workspace: Workspace, model_name: str, intent: dict[str, Any]) -> None:
     """Write (or replace) the intent atomically: a reader sees the old one or the new one."""
+    registry_dir(workspace)
     path = intent_path(workspace, model_name)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as handle:
@@ -172,6 +178,7 @@ def append(workspace: Workspace, model_name: str, entry: dict[str, Any]) -> dict
     full = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             "model": model_name, **entry, **_who()}
     line = (json.dumps(full) + "\n").encode()
+    registry_dir(workspace)
     fd = os.open(ledger_path(workspace, model_name), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                  0o644)
     try:
@@ -245,8 +252,16 @@ def history(workspace: Workspace, model_name: str = "closedloop-churn") -> pd.Da
     pandas.DataFrame
         One row per alias move; ``from_version`` or ``to_version`` is None when the alias did
         not exist before or was removed.
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
     """
-    rows = moves(workspace, model_name)
+    from closedloop.model.registry import require_store
+
+    require_store(workspace)
+    rows = moves(workspace, workspace.model_name(model_name))
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS) if rows else pd.DataFrame(
         columns=HISTORY_COLUMNS)
 

@@ -37,6 +37,9 @@ from closedloop.model.registry import (
     AliasMove,
     RegistryError,
     aliases,
+    registered_model_exists,
+    registry_client,
+    require_store,
 )
 
 
@@ -73,6 +76,7 @@ def promote(workspace: Workspace, version: str | None = None, *, reason: str,
     AliasMove
     """
     _require_reason(reason)
+    model_name = workspace.model_name(model_name)
     _require_registered(workspace, model_name, version)
     with ledger.lock(workspace, model_name):
         recovered = _recover(workspace, model_name)
@@ -153,6 +157,7 @@ def rollback(workspace: Workspace, *, reason: str,
     AliasMove
     """
     _require_reason(reason)
+    model_name = workspace.model_name(model_name)
     _require_registered(workspace, model_name)
     with ledger.lock(workspace, model_name):
         recovered = _recover(workspace, model_name)
@@ -225,7 +230,14 @@ def recover(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME, *,
     -------
     Recovery or None
         None if nothing was in flight (or, with ``wait=False``, another process is moving it).
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
     """
+    model_name = workspace.model_name(model_name)
+    require_store(workspace)
     with ledger.lock(workspace, model_name, wait=wait) as held:
         return _recover(workspace, model_name) if held else None
 
@@ -388,11 +400,8 @@ def _require_registered(workspace: Workspace, model_name: str,
                         version: str | None = None) -> None:
     """Refuse (:class:`~closedloop.model.registry.RegistryError`, nothing created) a workspace without ``model_name`` and,
     if given, a ``version`` that is not one of its versions."""
-    if not workspace.mlflow_db.exists():
-        raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
-                            "first")
-    client = workspace.client()
-    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+    client = registry_client(workspace)
+    if not registered_model_exists(client, model_name):
         raise RegistryError(f"{model_name} is not registered in {workspace.root}: train it "
                             "first")
     if version is None:
@@ -434,16 +443,34 @@ def _write_audit(workspace: Workspace, client: Any, record: AliasMove) -> None:
 
 
 def audit_log(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
-    """Every promotion and rollback of ``model_name``, oldest first."""
-    import mlflow
+    """Every promotion and rollback of ``model_name``, oldest first.
 
+    Read only: a store without the ``closedloop-registry`` experiment (no move audited yet)
+    gives an empty table and the experiment is not created.
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
+    """
     columns = ["at", "action", "version", "previous_version", "reason", "forced", "gate_verdict"]
-    with workspace.mlflow(AUDIT_EXPERIMENT) as experiment_id:
-        # A move that failed midway leaves a FAILED run behind: it is not part of the trail.
-        runs = mlflow.search_runs([experiment_id], filter_string=(
-            f"tags.`{TAG}model_name` = '{model_name}' and attributes.status = 'FINISHED'"))
-    if runs.empty:
+    model_name = workspace.model_name(model_name)
+    client = registry_client(workspace)
+    experiment = client.get_experiment_by_name(workspace.experiment_name(AUDIT_EXPERIMENT))
+    if experiment is None:
         return pd.DataFrame(columns=columns)
-    table = runs.sort_values("start_time", kind="stable")
-    table = table.rename(columns=lambda c: c.removeprefix(f"tags.{TAG}"))
+    rows, token = [], None
+    while True:  # every page; a move that failed midway left a FAILED run: not in the trail
+        page = client.search_runs([experiment.experiment_id], filter_string=(
+            f"tags.`{TAG}model_name` = '{model_name}' and attributes.status = 'FINISHED'"),
+            max_results=1000, page_token=token)
+        rows += [{"start_time": run.info.start_time,
+                  **{k.removeprefix(TAG): v for k, v in run.data.tags.items()
+                     if k.startswith(TAG)}} for run in page]
+        token = page.token
+        if not token:
+            break
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(rows).sort_values("start_time", kind="stable")
     return table.reindex(columns=columns).reset_index(drop=True)

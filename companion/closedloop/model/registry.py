@@ -21,6 +21,10 @@ audit trail.
 
 See Also
 --------
+Every function that names the registered model passes ``model_name`` through
+:meth:`closedloop.config.Workspace.model_name` first: ``closedloop-churn`` in the folder's store,
+``catalog.schema.closedloop_churn`` when the workspace's target is Unity Catalog.
+
 Chapter "Training, tuning and the registry" (``book/03_training.ipynb``); chapter "Quality gates"
 (``book/04_quality_gates.ipynb``) for gated promotion.
 """
@@ -37,12 +41,11 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from closedloop.config import Workspace
+from closedloop.config import DEFAULT_MODEL_NAME, Workspace
 from closedloop.contract.schema import Schema
 from closedloop.model.baselines import PipelineModel
 from closedloop.model.train import TrainConfig, TrainResult, retrain_with_params, train
 
-DEFAULT_MODEL_NAME = "closedloop-churn"
 CHALLENGER, CHAMPION, PREVIOUS_CHAMPION = "challenger", "champion", "previous_champion"
 ALIASES = (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION)
 AUDIT_EXPERIMENT = "closedloop-registry"
@@ -94,6 +97,48 @@ class ClosedLoopModel(PythonModel):
 
 class RegistryError(RuntimeError):
     """An alias move that cannot be done (no challenger, no previous champion, ...)."""
+
+
+class NoRegistryError(RegistryError):
+    """The workspace has no model registry yet (no ``mlflow.db`` in its folder)."""
+
+
+def has_store(workspace: Workspace) -> bool:
+    """Whether ``workspace`` has a model registry to read: its folder's ``mlflow.db`` exists,
+    or its registry is elsewhere (a remote target, which always exists).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> has_store(Workspace.resolve(tempfile.mkdtemp()))
+    False
+    """
+    return workspace.has_registry
+
+
+def require_store(workspace: Workspace) -> None:
+    """Refuse to read a workspace that has no model registry yet, before anything is created.
+
+    Opening MLflow on a missing sqlite store would create ``mlflow.db`` (and
+    :meth:`~closedloop.config.Workspace.client` the workspace's folders): a read on the wrong
+    folder would leave an empty store behind and answer "nothing there".
+
+    Raises
+    ------
+    NoRegistryError
+        Naming the workspace folder.
+    """
+    if not has_store(workspace):
+        raise NoRegistryError(
+            f"no model registered in {workspace.root}: there is no model registry in that "
+            "folder yet (no mlflow.db). Run closedloop train there first, or pass the "
+            "workspace folder that holds the model")
+
+
+def registry_client(workspace: Workspace) -> Any:
+    """``workspace.client()`` for reading the registry, after :func:`require_store`."""
+    require_store(workspace)
+    return workspace.client()
 
 
 @dataclass(frozen=True)
@@ -261,8 +306,9 @@ def register(workspace: Workspace, model_uri: str, result: TrainResult, *,
              model_name: str = DEFAULT_MODEL_NAME, alias: str = CHALLENGER) -> str:
     """Create a model version from ``model_uri``, tag it with its metrics and hyperparameters,
     and set ``alias`` on it. Returns the version number as a string."""
+    model_name = workspace.model_name(model_name)
     client = workspace.client()
-    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+    if not registered_model_exists(client, model_name):
         client.create_registered_model(model_name)
     # The sqlite store resolves a `models:/m-...` source through the global tracking URI.
     with workspace.mlflow():
@@ -276,6 +322,20 @@ def register(workspace: Workspace, model_uri: str, result: TrainResult, *,
     return str(version)
 
 
+def registered_model_exists(client: Any, model_name: str) -> bool:
+    """Whether ``client``'s registry holds ``model_name``: asked by name, which both the sqlite
+    store and Unity Catalog answer (Unity Catalog refuses a ``filter_string`` search)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return False
+        raise
+    return True
+
+
 def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[str, str]:
     """Current ``alias -> version`` of the registered model (empty if it does not exist).
 
@@ -283,80 +343,52 @@ def aliases(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> dict[
     middle of it (still one where the serving version has an alias). Call :func:`~closedloop.model.promotion.recover` first
     when the answer must be consistent.
     """
-    if not workspace.mlflow_db.exists():  # no store yet: none, and none created by asking
+    if not has_store(workspace):  # no store yet: none, and none created by asking
         return {}
+    model_name = workspace.model_name(model_name)
     client = workspace.client()
-    if not client.search_registered_models(filter_string=f"name = '{model_name}'"):
+    if not registered_model_exists(client, model_name):
         return {}
     return {k: str(v) for k, v in client.get_registered_model(model_name).aliases.items()}
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def load_model(workspace: Workspace, alias: str = CHAMPION, *,
                model_name: str = DEFAULT_MODEL_NAME) -> Any:
     """Load ``models:/<model_name>@<alias>`` as a pyfunc; a version number instead of an alias
-    (``"3"``) loads that version."""
+    (``"3"``) loads that version.
+
+    Read only: the model is copied to a temporary folder and loaded from there (MLflow would
+    otherwise write a ``registered_model_meta`` file into the stored model's own folder of a
+    local store at every load).
+    """
     import mlflow
 
+    model_name = workspace.model_name(model_name)
     ref = f"{model_name}/{alias}" if str(alias).isdigit() else f"{model_name}@{alias}"
-    if not workspace.mlflow_db.exists():
-        raise RegistryError(f"no model registered in {workspace.root}: run closedloop train "
-                            "first")
-    with workspace.mlflow():
-        return mlflow.pyfunc.load_model(f"models:/{ref}")
+    require_store(workspace)
+    with workspace.mlflow(), tempfile.TemporaryDirectory(prefix="closedloop-model-") as tmp:
+        return mlflow.pyfunc.load_model(f"models:/{ref}", dst_path=tmp)
 
 
 def model_params(workspace: Workspace, alias: str = CHAMPION, *,
                  model_name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
     """The hyperparameters stored with the version behind ``alias`` (typed, from JSON)."""
-    version = workspace.client().get_model_version_by_alias(model_name, alias)
+    version = registry_client(workspace).get_model_version_by_alias(
+        workspace.model_name(model_name), alias)
     return json.loads(version.tags[f"{TAG}hyperparameters"])
 
 
 def versions(workspace: Workspace, model_name: str = DEFAULT_MODEL_NAME) -> pd.DataFrame:
-    """One row per version: aliases, threshold and holdout metrics."""
-    client = workspace.client()
+    """One row per version: aliases, threshold and holdout metrics (no rows when
+    ``model_name`` is not registered).
+
+    Raises
+    ------
+    NoRegistryError
+        When the workspace has no model registry (nothing is created).
+    """
+    model_name = workspace.model_name(model_name)
+    client = registry_client(workspace)
     roles = {}
     for alias, version in aliases(workspace, model_name).items():
         roles.setdefault(version, []).append(alias)

@@ -46,6 +46,11 @@ LABEL_ARRIVED_AT = "label_arrived_at"
 LOGGED_AT = "logged_at"
 BATCH_ID = "batch_id"
 BACKFILLED_AT = "backfilled_at"
+EXPERIMENT = "experiment"
+ARM = "arm"
+#: Optional columns of a prediction batch: the A/B experiment and the arm that answered the
+#: row (written only by experiments; a batch without them reads them as null).
+EXPERIMENT_COLUMNS = (EXPERIMENT, ARM)
 
 #: Age (seconds) after which a hidden temporary file is a killed writer's leftover.
 STALE_AFTER = 300.0
@@ -145,13 +150,16 @@ def duckdb_connection() -> duckdb.DuckDBPyConnection:
 
 def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = None,
                  predictions: str = "predictions_raw", labels: str = "labels_raw",
-                 deduplicated: bool = False) -> dict[str, str]:
+                 optional: Iterable[str] = (), deduplicated: bool = False
+                 ) -> dict[str, str]:
     """The SQL of the three log views, portable between DuckDB and Spark SQL.
 
     Reads the raw tables ``predictions`` and ``labels`` and returns ``{view name: SELECT}``
     for ``predictions`` (one row per prediction id, the first logged), ``ground_truth`` (the
     first-arrived label per prediction id, arrived by ``labels_as_of`` when given) and
-    ``inference_log`` (the two joined), in the order they must be created.
+    ``inference_log`` (the two joined), in the order they must be created. ``optional``
+    columns of the raw predictions (:data:`EXPERIMENT_COLUMNS`) are appended to
+    ``inference_log``; the raw table must have them.
 
     With ``deduplicated`` the table ``predictions`` already holds one row per prediction id
     (DuckDB's :meth:`~closedloop.monitoring.store.InferenceLog.connect` removes the later
@@ -159,6 +167,7 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
     the view keeps the first-logged row per id with a ``row_number()`` window (Spark).
     """
     features = ", ".join(f"p.{quote(c, 'any')}" for c in schema.feature_names)
+    extra = "".join(f", p.{quote(c, 'any')}" for c in optional)
     as_of = "" if labels_as_of is None else (
         f"WHERE {LABEL_ARRIVED_AT} <= TIMESTAMP '{pd.Timestamp(labels_as_of)}'")
     return {
@@ -176,7 +185,7 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
             f"SELECT p.{PREDICTION_ID}, p.{quote(schema.entity_id, 'any')}, p.{TIMESTAMP}, "
             f"p.{MODEL_NAME}, p.{MODEL_VERSION}, {features}, p.{PREDICTION}, "
             f"p.{PREDICTION_PROBA}, l.{GROUND_TRUTH}, l.{LABEL_ARRIVED_AT}, p.{LOGGED_AT}, "
-            f"p.{BATCH_ID} FROM predictions AS p LEFT JOIN ground_truth AS l "
+            f"p.{BATCH_ID}{extra} FROM predictions AS p LEFT JOIN ground_truth AS l "
             f"ON p.{PREDICTION_ID} = l.{PREDICTION_ID}"),
     }
 
@@ -284,7 +293,8 @@ def restore_log_dtypes(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd
 
 _LOG_KINDS = {PREDICTION_ID: "id", TIMESTAMP: "timestamp", MODEL_NAME: "id",
               MODEL_VERSION: "id", GROUND_TRUTH: "label", LABEL_ARRIVED_AT: "timestamp",
-              LOGGED_AT: "timestamp", BATCH_ID: "id", BACKFILLED_AT: "timestamp"}
+              LOGGED_AT: "timestamp", BATCH_ID: "id", BACKFILLED_AT: "timestamp",
+              EXPERIMENT: "id", ARM: "id"}
 
 
 def repeated_keys(entity: pd.Series, when: pd.Series, time_name: str, *,
@@ -382,17 +392,23 @@ def labels_arrow_schema() -> pa.Schema:
                       (BATCH_ID, pa.string())])
 
 
-def predictions_arrow_schema(schema: Schema) -> pa.Schema:
-    """The fixed Arrow schema of a prediction batch file for the contract ``schema``."""
+def predictions_arrow_schema(schema: Schema, *, experiment: bool = False) -> pa.Schema:
+    """The fixed Arrow schema of a prediction batch file for the contract ``schema`` (with
+    ``experiment``, followed by the optional :data:`EXPERIMENT_COLUMNS`, as strings)."""
     import pyarrow as pa
 
+    clash = sorted(set(EXPERIMENT_COLUMNS) & set(schema.names)) if experiment else []
+    if clash:
+        raise ValueError(f"the contract {schema.name!r} has column(s) {clash}, which the log "
+                         "reserves for the experiment and its arm: rename them to log arms")
+    optional = [(name, pa.string()) for name in EXPERIMENT_COLUMNS] if experiment else []
     return pa.schema([
         (PREDICTION_ID, pa.string()), (schema.entity_id, pa.string()),
         (TIMESTAMP, pa.timestamp("us")), (MODEL_NAME, pa.string()),
         (MODEL_VERSION, pa.string()),
         *[(c.name, _ARROW_KIND[c.kind]()) for c in schema.features],
         (PREDICTION, pa.int64()), (PREDICTION_PROBA, pa.float64()),
-        (BATCH_ID, pa.string()), (LOGGED_AT, pa.timestamp("us")),
+        (BATCH_ID, pa.string()), (LOGGED_AT, pa.timestamp("us")), *optional,
     ])
 
 

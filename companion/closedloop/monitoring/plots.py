@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
@@ -49,7 +50,7 @@ def plot_label_timeline(coverage: pd.DataFrame, *,
         ax.axvline(date, color=colour, linestyle=":", linewidth=1)
     ax.set(xlabel="prediction day", ylabel="share of predictions labelled", ylim=(-0.02, 1.05),
            title=title)
-    ax.legend(frameon=False, loc="lower left", fontsize=8)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
@@ -80,7 +81,7 @@ def plot_metrics_over_time(table: pd.DataFrame, metrics: Sequence[str] = ("accur
     """
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True,
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1.2]})
     shown = table[table["labelled_count"] >= min_labelled]
     groups = [(None, shown)] if group is None else list(shown.groupby(group, dropna=False))
@@ -98,17 +99,25 @@ def plot_metrics_over_time(table: pd.DataFrame, metrics: Sequence[str] = ("accur
     days = np.diff(totals.index.to_numpy()).astype("timedelta64[s]").astype(float) / 86_400
     bottom.bar(middle, totals["labelled_count"] / totals["row_count"], color="#56B4E9",
                width=0.8 * (np.median(days) if len(days) else 1.0), edgecolor="none")
-    for name, when in (events or {}).items():
+    for i, (name, when) in enumerate((events or {}).items()):
         for ax in (top, bottom):
             ax.axvline(pd.Timestamp(when), color="#D55E00", linestyle="--", linewidth=1)
-        top.annotate(name, (pd.Timestamp(when), 1.0), xycoords=("data", "axes fraction"),
-                     xytext=(3, -12), textcoords="offset points", color="#D55E00", fontsize=8)
+        _event_label(top, name, when, i, color="#D55E00")
     top.set(ylabel="metric (labelled rows)", title=title)
-    top.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    top.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom.set(ylabel="label\ncoverage", ylim=(0, 1.05), xlabel="prediction window")
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def _event_label(ax: Axes, name: str, when: object, i: int, color: str = "0.3") -> None:
+    """Label the event line at ``when`` inside the top of ``ax``; the i-th event a line lower,
+    on a white box, so labels of nearby events and the data under them stay readable."""
+    ax.annotate(name, (pd.Timestamp(when), 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -13 - 13 * i), textcoords="offset points", color=color,
+                fontsize=9, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85,
+                                  "pad": 1})
 
 
 def _window_middle(table: pd.DataFrame) -> pd.Series:
@@ -155,7 +164,8 @@ def plot_drift_heatmap(table: pd.DataFrame, *, drift_type: str = "BASELINE",
                        values="population_stability_index").loc[order]
     reason = chosen.pivot(index="column_name", columns="window_start",
                           values="drift_reason").loc[order].fillna("")
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.42 * psi.shape[1] + 3), 0.3 * len(order) + 1.8))
+    width = min(10.0, max(6.0, 0.42 * psi.shape[1] + 3))  # wider would shrink on the page
+    fig, ax = plt.subplots(figsize=(width, 0.3 * len(order) + 1.8))
     norm = BoundaryNorm([0.0, *bands, np.inf], 3)
     ax.imshow(psi.to_numpy(float), cmap=ListedColormap(PSI_BAND_COLOURS), norm=norm,
               aspect="auto", interpolation="nearest")
@@ -214,7 +224,7 @@ def plot_psi_bands(table: pd.DataFrame, columns: Sequence[str], *,
         ax.plot(part["window_start"], part["population_stability_index"], marker="o",
                 markersize=3, label=column, color=lines[i % len(lines)])
     ax.set(ylabel="PSI", ylim=(0, top), xlabel="window start", title=title)
-    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
@@ -254,13 +264,12 @@ def plot_estimate(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "f1
                    color="#D55E00", s=16, zorder=3, label="realised, in band")
         ax.scatter(known.loc[~inside, "window_start"], known.loc[~inside, "realised"],
                    color="#D55E00", marker="x", s=30, zorder=3, label="realised, outside")
-        for name, when in (events or {}).items():
+        for i, (name, when) in enumerate((events or {}).items()):
             ax.axvline(pd.Timestamp(when), color="0.3", linestyle="--", linewidth=1)
-            ax.annotate(name, (pd.Timestamp(when), 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=8)
+            _event_label(ax, name, when, i)
         ax.set(ylabel=metric)
     axes[0, 0].set_title(title)
-    axes[0, 0].legend(frameon=False, fontsize=8, loc="best", ncol=2)
+    axes[0, 0].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("prediction window")
     fig.autofmt_xdate()
     fig.tight_layout()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,14 +55,40 @@ if TYPE_CHECKING:
 _TABLE = "monitoring_rows"  # the log after the time filter: what every aggregation reads
 
 
+class SparkUnavailableError(RuntimeError):
+    """A local Spark session cannot start on this machine (no Java to run it)."""
+
+
+def java_executable() -> str | None:
+    """The ``java`` a local Spark would run: ``$JAVA_HOME/bin/java``, else ``java`` on the
+    ``PATH``; None when there is neither."""
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
+        return os.path.join(home, "bin", "java")
+    return shutil.which("java")
+
+
 def spark_session(master: str = "local[*]", app_name: str = "closedloop") -> SparkSession:
     """A SparkSession for monitoring: UTC session time zone, no UI, quiet logs.
 
     On a local master, shuffles use one partition per local core: the default of 200 makes
     every small aggregation schedule 200 tasks. Returns the active session if there is one,
     with these settings applied.
+
+    Raises
+    ------
+    SparkUnavailableError
+        When no session is active and a local one cannot start because there is no Java
+        (PySpark would otherwise fail deep inside its gateway with a long traceback).
     """
     from pyspark.sql import SparkSession
+
+    if (SparkSession.getActiveSession() is None and _local_cores(master)
+            and java_executable() is None):
+        raise SparkUnavailableError(
+            "the Spark engine needs Java 17 or newer and none was found (JAVA_HOME is not "
+            "set and there is no java on the PATH): install a JDK, or use the pandas engine "
+            "(--engine pandas)")
 
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.sql.session.timeZone", "UTC")

@@ -30,6 +30,13 @@ away; a log without repeated ids is read as its files are, with no ``row_number(
 every column (Spark, see :mod:`closedloop.monitoring.spark`, still uses that window). The same holds for labels: the first-arrived label per
 prediction id wins, and a backfill never writes a label that contradicts a stored one.
 
+Experiments: a batch scored by an A/B experiment carries two optional columns,
+``experiment`` (its name) and ``arm`` (the arm that answered the row; both null for a row
+outside the experiment). Batches without them (every other writer, and logs written before
+them) read them as null; :meth:`InferenceLog.read` returns them when asked by name
+(:attr:`InferenceLog.optional_columns`), and the ``inference_log`` view of
+:meth:`InferenceLog.connect` has them, so windowed queries can group by arm.
+
 Types: a number that arrives as text in a numeric column is refused by :meth:`InferenceLog.append`
 (a :class:`~closedloop.contract.validation.DataContractError` naming the column), never parsed: the
 same rule as both scoring engines, so the log never hides an upstream type change.
@@ -58,9 +65,12 @@ from closedloop.contract.validation import DataContractError
 
 # The log's file layout, public here for the writers outside this stage (scoring, serving).
 from closedloop.monitoring._storage import (  # noqa: F401
+    ARM,
     BACKFILLED_AT,
     BATCH_ID,
     DUCKDB_TYPES,
+    EXPERIMENT,
+    EXPERIMENT_COLUMNS,
     GROUND_TRUTH,
     LABEL_ARRIVED_AT,
     LOGGED_AT,
@@ -95,7 +105,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "AppendResult", "BACKFILLED_AT", "BATCH_ID", "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
+    "ARM", "AppendResult", "BACKFILLED_AT", "EXPERIMENT", "EXPERIMENT_COLUMNS", "BATCH_ID", "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
     "LABEL_ARRIVED_AT", "LOGGED_AT", "MODEL_NAME", "MODEL_VERSION", "PREDICTION",
     "PREDICTIONS_TABLE", "PREDICTION_ID", "PREDICTION_PROBA", "TIMESTAMP", "duckdb_connection",
     "log_predictions", "log_view_sql", "prediction_ids", "read_log", "restore_log_dtypes",
@@ -161,6 +171,14 @@ class InferenceLog:
     2
     """
 
+    def __new__(cls, workspace: Workspace | str | os.PathLike[str] | None = None,
+                *args: Any, **kwargs: Any) -> InferenceLog:
+        # The target hook: a workspace whose target keeps the log in tables (Delta tables
+        # through Spark on Databricks: closedloop.platform.delta_log) opens that log instead.
+        log_class = getattr(getattr(workspace, "target", None), "log_class", None)
+        chosen = log_class() if cls is InferenceLog and log_class is not None else None
+        return super().__new__(chosen or cls)
+
     def __init__(self, workspace: Workspace | str | os.PathLike[str],
                  schema: Schema = TELCO_SCHEMA) -> None:
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(
@@ -192,12 +210,21 @@ class InferenceLog:
                 *self.feature_columns, PREDICTION, PREDICTION_PROBA, GROUND_TRUTH,
                 LABEL_ARRIVED_AT, LOGGED_AT, BATCH_ID]
 
+    @property
+    def optional_columns(self) -> list[str]:
+        """Columns :meth:`read` returns only when asked: the experiment and the arm of each
+        row (null outside an experiment, and in batches logged without them). None when the
+        contract has columns of those names (its log cannot record arms)."""
+        clash = set(EXPERIMENT_COLUMNS) & set(self.schema.names)
+        return [] if clash else list(EXPERIMENT_COLUMNS)
+
     # ------------------------------------------------------------------------------- writing
 
     def append(self, frame: pd.DataFrame, *, model_name: str, model_version: str | int,
                timestamp: str | pd.Timestamp | None = None,
                scored: pd.DataFrame | None = None,
-               content_key: str | None = None) -> AppendResult:
+               content_key: str | None = None, experiment: str | None = None,
+               arms: Sequence[str | None] | np.ndarray | None = None) -> AppendResult:
         """Append one batch of predictions atomically.
 
         Parameters
@@ -220,6 +247,11 @@ class InferenceLog:
         content_key : str, optional
             Derive the prediction ids from this key (e.g. a digest of the scored input) instead
             of the time (see :func:`prediction_ids`): a retry at another time logs nothing.
+        experiment : str, optional
+            The A/B experiment that routed the batch (required with ``arms``).
+        arms : sequence of str or None, optional
+            Each row's arm, row-aligned with ``frame`` (None: outside the experiment). Stored
+            in the optional columns ``arm`` and ``experiment`` (the name, on rows with an arm).
 
         Returns
         -------
@@ -236,8 +268,10 @@ class InferenceLog:
         batch_id = digest(np.sort(table[PREDICTION_ID].to_numpy(dtype=str)))
         table[BATCH_ID] = batch_id
         table[LOGGED_AT] = now()
-        path, written = write_batch(self.predictions_dir, batch_id,
-                                     to_arrow(table, predictions_arrow_schema(self.schema)))
+        if arms is not None:
+            table = _with_arms(table, experiment, arms)
+        arrow = predictions_arrow_schema(self.schema, experiment=arms is not None)
+        path, written = write_batch(self.predictions_dir, batch_id, to_arrow(table, arrow))
         return AppendResult(batch_id, len(table), written, str(path))
 
     def _prediction_frame(self, frame: pd.DataFrame, model_name: str, model_version: str,
@@ -319,6 +353,7 @@ class InferenceLog:
         else:
             con.execute("CREATE TEMP VIEW predictions_unique AS SELECT * FROM predictions_raw")
         for name, sql in log_view_sql(self.schema, labels_as_of=labels_as_of,
+                                      optional=self.optional_columns,
                                       predictions="predictions_unique",
                                       deduplicated=True).items():
             con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
@@ -332,9 +367,8 @@ class InferenceLog:
         A retried batch with the same ids is never written twice, but one that only partly
         overlaps the log is; its repeated rows are shadowed by the earlier ones. Found with one
         read of the prediction ids, hashed to 64 bits in numpy (only the rows whose hash
-        repeats are compared by id);
-        the answer is cached per set of files (which are never modified), so a process that
-        queries an unchanged log again pays nothing.
+        repeats are compared by id); the answer is cached per set of files (which are never
+        modified), so a process that queries an unchanged log again pays nothing.
 
         Examples
         --------
@@ -356,12 +390,16 @@ class InferenceLog:
 
     def _source_sql(self, labels: bool, files: Sequence[Path] | None = None) -> str:
         files = self.batch_files(labels) if files is None else files
-        if files:  # a fixed list: files committed after connect() are not half-visible either
-            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-            return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
-        schema = labels_arrow_schema() if labels else predictions_arrow_schema(self.schema)
+        schema = labels_arrow_schema() if labels else predictions_arrow_schema(
+            self.schema, experiment=bool(self.optional_columns))
         columns = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[str(f.type)]}) AS {quote(f.name)}"
                             for f in schema)
+        if files:  # a fixed list: files committed after connect() are not half-visible either
+            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            # The empty typed branch gives every column, the optional ones included, even
+            # when no file has them.
+            return (f"SELECT * FROM read_parquet([{paths}], union_by_name = true) "
+                    f"UNION ALL BY NAME SELECT {columns} WHERE false")
         return f"SELECT {columns} WHERE false"
 
     def query(self, sql: str, *, labels_as_of: str | pd.Timestamp | None = None
@@ -401,7 +439,7 @@ class InferenceLog:
             Join only labels with ``label_arrived_at <= labels_as_of``: the log as it looked
             then (default: every label stored).
         columns : sequence of str, optional
-            Columns to return (default :attr:`columns`).
+            Columns to return (default :attr:`columns`; :attr:`optional_columns` by name).
 
         Returns
         -------
@@ -411,9 +449,10 @@ class InferenceLog:
             ``ground_truth`` nullable ``Int64``, timestamps ``datetime64[ns]``.
         """
         wanted = list(columns or self.columns)
-        unknown = sorted(set(wanted) - set(self.columns))
+        unknown = sorted(set(wanted) - set(self.columns) - set(self.optional_columns))
         if unknown:
-            raise ValueError(f"unknown column(s) {unknown}; the log has {self.columns}")
+            raise ValueError(f"unknown column(s) {unknown}; the log has {self.columns} and, "
+                             f"optionally, {self.optional_columns}")
         where, params = _filters(start, end, model_version, model_name)
         order = ", ".join(quote(c) for c in (TIMESTAMP, self.schema.entity_id, PREDICTION_ID))
         sql = (f"SELECT {', '.join(quote(c) for c in wanted)} FROM inference_log {where} "
@@ -543,6 +582,20 @@ def _filters(start: Any, end: Any, model_version: Any, model_name: str | None
         clauses.append(f"{MODEL_NAME} = ?")
         params.append(model_name)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _with_arms(table: pd.DataFrame, experiment: str | None, arms: Any) -> pd.DataFrame:
+    """``table`` with the optional columns ``experiment`` and ``arm`` (see
+    :meth:`InferenceLog.append`)."""
+    arms = pd.Series(np.asarray(arms, dtype=object))
+    if not experiment:
+        raise ValueError("experiment: the name of the experiment is needed with arms")
+    if len(arms) != len(table):
+        raise ValueError(f"arms has {len(arms)} values, the batch {len(table)} rows")
+    inside = arms.notna().to_numpy()
+    arm = [None if a is None else str(a) for a in arms.where(arms.notna(), None)]
+    return table.assign(**{EXPERIMENT: np.where(inside, str(experiment), None),
+                           ARM: np.asarray(arm, dtype=object)})
 
 
 def _check_predictions(out: pd.DataFrame, entity: str, time_name: str) -> None:

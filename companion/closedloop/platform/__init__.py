@@ -15,6 +15,7 @@ _LAZY = {
     "Target": "target",
     "TARGETS": "target",
     "TARGET_ENV": "target",
+    "DeltaInferenceLog": "delta_log",
     "PlatformError": "errors",
     "MonitorTimeout": "errors",
     "MonitorFailed": "errors",

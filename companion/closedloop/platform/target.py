@@ -9,7 +9,7 @@ MLflow tracking     ``sqlite:///<workdir>/mlflow.db``   ``databricks``
 model registry      the same sqlite store               ``databricks-uc`` (Unity Catalog)
 model name          ``closedloop-churn``                ``<catalog>.<schema>.closedloop_churn``
 inference log       Parquet batches under ``tables/``,  Delta table ``<catalog>.<schema>.<table>``
-                    queried with DuckDB
+                    queried with DuckDB                 through Spark (``DeltaInferenceLog``)
 engine              pandas/DuckDB, Spark ``local[*]``   the cluster's Spark session
 monitoring          ``closedloop.monitoring``           the workspace's data-quality monitor
                                                         (:mod:`closedloop.platform.databricks`)
@@ -28,9 +28,10 @@ Nothing else in the package needs to know the target; this value names everythin
   ``registry_uri(workspace)`` and ``experiment_name(name)`` in ``Workspace.mlflow`` and
   ``Workspace.client``; the experiment's artifacts stay in the folder only when the tracking
   server is the folder's own store;
-- model code passes names through ``target.model_name(name)``, so the registry module keeps
-  saying ``closedloop-churn`` locally and gets ``catalog.schema.closedloop_churn`` in Unity
-  Catalog (whose names allow no hyphen);
+- model code passes names through ``target.model_name(name)`` (every registry function calls
+  :meth:`closedloop.config.Workspace.model_name`, which asks the target), so the registry
+  module keeps saying ``closedloop-churn`` locally and gets ``catalog.schema.closedloop_churn``
+  in Unity Catalog (whose names allow no hyphen);
 - the CLI's common options ``--target {local,databricks}``, ``--catalog`` and ``--schema-name``
   (default ``$CLOSEDLOOP_TARGET``, ...) are fed to ``Target.resolve`` where the command's
   workspace is built; ``closedloop-databricks monitor`` (:mod:`closedloop.platform.jobs`) calls
@@ -51,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop.config import DEFAULT_EXPERIMENT, WORKDIR_ENV, Workspace
+from closedloop.config import DEFAULT_EXPERIMENT, DEFAULT_MODEL_NAME, WORKDIR_ENV, Workspace
 
 #: The targets the loop runs on.
 TARGETS: tuple[str, ...] = ("local", "databricks")
@@ -64,7 +65,7 @@ ENV: Mapping[str, str] = {
     "inference_table": "CLOSEDLOOP_INFERENCE_TABLE", "experiment": "CLOSEDLOOP_EXPERIMENT",
     "warehouse_id": "CLOSEDLOOP_WAREHOUSE_ID",
 }
-_LOCAL_MODEL = "closedloop-churn"  # closedloop.model.registry.DEFAULT_MODEL_NAME
+_LOCAL_MODEL = DEFAULT_MODEL_NAME
 _UC_MODEL = "closedloop_churn"  # Unity Catalog names: letters, digits, underscores
 _INFERENCE_TABLE = "inference_log"  # closedloop.monitoring.store.PREDICTIONS_TABLE
 _UC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -165,6 +166,17 @@ class Target:
     def engine(self) -> str:
         """``"local"`` (pandas, DuckDB, Spark ``local[*]``) or ``"spark"`` (the cluster)."""
         return "local" if self.is_local else "spark"
+
+    def log_class(self) -> type | None:
+        """The inference log's class on this target: None for the folder's Parquet log
+        (:class:`~closedloop.monitoring.store.InferenceLog` itself), the Delta tables through
+        Spark (:class:`~closedloop.platform.delta_log.DeltaInferenceLog`) on Databricks.
+        ``InferenceLog(workspace)`` asks its workspace's target for it."""
+        if self.is_local:
+            return None
+        from closedloop.platform.delta_log import DeltaInferenceLog
+
+        return DeltaInferenceLog
 
     def workspace(self) -> Workspace:
         """The local workspace folder with MLflow on this target (on ``databricks`` too: the

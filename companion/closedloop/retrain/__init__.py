@@ -5,7 +5,8 @@ policies and their decisions), :mod:`~closedloop.retrain.prepare` (fresh trainin
 verified recent/historical ratio, with a fresh holdout), :mod:`~closedloop.retrain.workflow`
 (the nine steps as child MLflow runs of one audited parent run, with the steps' work in
 :mod:`~closedloop.retrain.steps` and the MLflow record in :mod:`~closedloop.retrain.runs`) and
-:mod:`~closedloop.retrain.loop` (a year of a drifting stream replayed under several policies).
+:mod:`~closedloop.retrain.loop` (a year of a drifting stream replayed under several policies,
+drawn by :mod:`~closedloop.retrain.plots`).
 Importing this package loads none of them; each name is resolved when first used.
 
 See Also
@@ -30,7 +31,9 @@ _LAZY = {
     "labelled_rows": "prepare",
     "RetrainConfig": "workflow", "RetrainRun": "workflow", "StepRecord": "runs",
     "run_retraining": "workflow", "load_reference": "workflow", "STEPS": "runs",
+    "Assessment": "workflow", "assess_retraining": "workflow",
     "LoopConfig": "loop", "LoopResult": "loop", "simulate_loop": "loop",
+    "plot_replay": "plots",
 }
 
 __all__ = list(_LAZY)

@@ -75,8 +75,9 @@ class LoopConfig:
         (:meth:`~closedloop.simulate.scenarios.Scenario.from_dict`).
     label_delay_days : int
         Days until a customer's outcome is known.
-    business : str
-        Template of :data:`~closedloop.business.templates.TEMPLATES` that prices the decisions.
+    business : str or BusinessModel
+        What prices the decisions: a template of :data:`~closedloop.business.templates.TEMPLATES`
+        or your own :class:`~closedloop.business.templates.BusinessModel`.
     gates : str or GateConfig
         Quality gates of each retraining (default: the ``telecom_churn`` preset with fewer
         latency calls and bootstrap replicates, to keep a replay quick).
@@ -94,7 +95,7 @@ class LoopConfig:
     rows_per_day: int = 200
     scenario: Any = "loyalty_erosion"
     label_delay_days: int = 30
-    business: str = "telecom"
+    business: Any = "telecom"
     gates: Any = None
     retrain: RetrainConfig = RetrainConfig()
     min_recent_rows: int = 500
@@ -181,37 +182,12 @@ class LoopResult:
                 + self.summary().round(3).to_html(index=False))
 
     def plot(self, metric: str = "f1") -> Any:
-        """Monthly ``metric`` per policy with promotions marked, and cumulative value (against
-        ``never`` when it was replayed)."""
-        import matplotlib.pyplot as plt
+        """Monthly ``metric`` per policy with promotions and the drift start marked, and
+        cumulative value (against ``never`` when it was replayed):
+        :func:`closedloop.retrain.plots.plot_replay`."""
+        from closedloop.retrain.plots import plot_replay
 
-        months = self.monthly()
-        value = self.daily.pivot(index="day", columns="policy", values="value").cumsum()
-        relative = "never" in value.columns
-        if relative:
-            value = value.sub(value["never"], axis=0)
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-        styles = ["-", "--", "-.", ":"]
-        for i, (policy, part) in enumerate(months.groupby("policy", sort=False)):
-            style = dict(ls=styles[i % len(styles)], lw=2.5 if policy == "never" else 1.6)
-            line, = top.plot(part["month"] - 0.5, part[metric], marker="o", ms=3, label=policy,
-                             **style)
-            bottom.plot(value.index / 30, value[policy] / 1e3, color=line.get_color(),
-                        label=policy, **style)
-            promoted = self.events[(self.events["policy"] == policy)
-                                   & (self.events["outcome"] == "promoted")] \
-                if len(self.events) else self.events
-            for day in promoted.get("day", []):
-                for axis in (top, bottom):
-                    axis.axvline(day / 30, color=line.get_color(), alpha=0.4, ls=":", lw=1)
-        top.set_ylabel(f"realised {metric} per month")
-        top.set_title("Dotted verticals: a retrained model promoted")
-        top.legend(ncol=2, fontsize=8)
-        bottom.set_ylabel("cumulative value vs never (thousands)" if relative
-                          else "cumulative value (thousands)")
-        bottom.set_xlabel("month")
-        fig.tight_layout()
-        return fig
+        return plot_replay(self, metric)
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -267,7 +243,8 @@ def simulate_loop(reference: pd.DataFrame, policies: Sequence[str | RetrainPolic
     first = fit_challenger(reference, schema, DEFAULT_PARAMS, seed=config.seed)
     holdout = split_data(reference, schema, TrainConfig(seed=config.seed)).test
     first_reference = _reference(first, holdout, schema, 1, simulator.start, config)
-    business = template(config.business)
+    business = (template(config.business) if isinstance(config.business, str)
+                else config.business)
     stream = pd.concat(days, ignore_index=True)
     day_ends = np.cumsum([len(d) for d in days])
     result = LoopResult(config, pd.DataFrame(), pd.DataFrame(), {})

@@ -198,6 +198,7 @@ def close_stale_runs(workspace: Workspace, model_name: str, *,
     from closedloop.model.promotion import recover
     from closedloop.model.registry import CHAMPION, aliases
 
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     client = workspace.client()
     with workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:
         running = client.search_runs([experiment_id], filter_string=(

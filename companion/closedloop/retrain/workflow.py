@@ -80,6 +80,7 @@ from closedloop.retrain.triggers import (
     Reference,
     RetrainDecision,
     RetrainPolicy,
+    TriggerResult,
     collect_evidence,
     default_policy,
     get_policy,
@@ -87,9 +88,15 @@ from closedloop.retrain.triggers import (
     top_features,
 )
 
+#: The triggers that need no inference log (a model's age is always known).
+LOG_FREE_TRIGGERS = frozenset({"age"})
 REFERENCE_ARTIFACT = "reference.parquet"
 #: Version tag: the version's F1 on the fresh holdout of its retraining (the trigger's yardstick).
 REFERENCE_F1_TAG = "closedloop.reference_f1"
+#: Version tag: when the version went into production on the inference log's clock (ISO time).
+#: The age trigger reads it instead of the registry's creation time, so a back-dated log (a
+#: replay, a chapter, a backfilled history) measures age on its own dates, not the wall clock.
+TRAINED_AT_TAG = "closedloop.trained_at"
 DEFAULT_MODEL_NAME = "closedloop-churn"  # same as closedloop.model.registry (not imported: MLflow)
 
 
@@ -220,6 +227,45 @@ class RetrainRun:
         return f"<b>{self}</b>" + self.to_frame().to_html(index=False)
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """Step 1 of a retraining, measured without writing anything (:func:`assess_retraining`).
+
+    The champion's evidence from the inference log and the policy's decision on it. Pass it to
+    :func:`run_retraining` (``assessment=``) to run the workflow on this decision: step 1 then
+    records it instead of measuring again.
+    """
+
+    model_name: str
+    as_of: pd.Timestamp
+    #: The ``@champion`` version the evidence is about.
+    champion: str
+    decision: RetrainDecision
+    evidence: Evidence
+    #: Why no reference could be built for the champion (the triggers that compare with one
+    #: then go unmeasured), or None.
+    note: str | None = None
+
+    @property
+    def watched(self) -> list[TriggerResult]:
+        """The results of the policy's triggers that read the inference log (all but
+        :data:`LOG_FREE_TRIGGERS`)."""
+        return [r for r in self.decision.results if r.trigger not in LOG_FREE_TRIGGERS]
+
+    @property
+    def assessed(self) -> bool:
+        """False when the policy has triggers that read the inference log and none of them
+        could be measured (no rows in the window, no labels): "not triggered" would then only
+        mean "not assessed"."""
+        return not self.watched or any(r.value is not None for r in self.watched)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Step 1's details: the decision's summary, the evidence, the triggers and the note."""
+        return {"summary": self.decision.summary, "retrain": self.decision.retrain,
+                "note": self.note, "evidence": self.evidence.to_dict(),
+                "triggers": {r.trigger: r.to_dict() for r in self.decision.results}}
+
+
 
 
 # ------------------------------------------------------------------------- steps shared with
@@ -254,20 +300,23 @@ def load_reference(workspace: Workspace, historical: pd.DataFrame | None = None,
     test split of its training mix; any other version's held-out rows come from
     :func:`closedloop.monitoring.report.holdout_reference`: the ones it stores, or for a version
     registered before models stored them, rebuilt from ``historical`` (the table it was trained
-    on). ``schema`` defaults to the version's own contract.
+    on). ``schema`` defaults to the version's own contract. The model's age counts from the
+    version's :data:`TRAINED_AT_TAG` when it has one, else from its registry creation time.
     """
     from closedloop.model.holdout import (
         load_contract,
         resolve_version,
         stored_artifacts,
     )
-    from closedloop.model.registry import HOLDOUT_ARTIFACT, TAG, load_model
+    from closedloop.model.registry import HOLDOUT_ARTIFACT, TAG, load_model, registry_client
 
-    client = workspace.client()
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
+    client = registry_client(workspace)  # no registry: an error naming the folder
     version = client.get_model_version(model_name, resolve_version(workspace, alias,
                                                                    model_name=model_name))
     schema = schema or load_contract(workspace, version.version, model_name=model_name)
-    trained_at = pd.Timestamp(int(version.creation_timestamp), unit="ms")
+    trained_at = pd.Timestamp(version.tags[TRAINED_AT_TAG]) if TRAINED_AT_TAG in version.tags \
+        else pd.Timestamp(int(version.creation_timestamp), unit="ms")
     f1 = float(json.loads(version.tags.get(f"{TAG}test_metrics", "{}")).get("f1", np.nan))
     pipeline = load_model(workspace, alias, model_name=model_name).unwrap_python_model().pipeline
     names = {a.path for a in client.list_artifacts(version.run_id)}
@@ -294,7 +343,8 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
                    schema: Schema | None = None, *, policy: str | RetrainPolicy | None = None,
                    if_triggered: bool = False, config: RetrainConfig = RetrainConfig(),
                    as_of: str | pd.Timestamp | None = None,
-                   model_name: str = DEFAULT_MODEL_NAME) -> RetrainRun:
+                   model_name: str = DEFAULT_MODEL_NAME,
+                   assessment: Assessment | None = None) -> RetrainRun:
     """Run the nine steps; return what happened. The champion changes only at step 9.
 
     Parameters
@@ -315,7 +365,13 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
     config : RetrainConfig
         Ratios, windows, comparison and gates.
     as_of : str or Timestamp, optional
-        The moment of the run (default now, UTC): only log rows and labels before it count.
+        The moment of the run (default now, UTC, or the assessment's): only log rows and
+        labels before it count.
+    assessment : Assessment, optional
+        Step 1 as :func:`assess_retraining` measured it (for the same model and moment):
+        recorded as step 1 instead of measuring again, so a caller can look at the decision
+        before anything is written. It is measured again if closing a crashed run changed
+        the cool-down or the champion is no longer the one it assessed.
 
     Returns
     -------
@@ -328,7 +384,12 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
     from closedloop.model.registry import CHAMPION, aliases
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
-    as_of = _as_of(as_of)
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
+    as_of = assessment.as_of if assessment is not None and as_of is None else _as_of(as_of)
+    if assessment is not None and (assessment.model_name, assessment.as_of) != (model_name,
+                                                                                as_of):
+        raise ValueError(f"assessment: it assesses {assessment.model_name} as of "
+                         f"{assessment.as_of}, not {model_name} as of {as_of}")
     policy = default_policy() if policy is None else get_policy(policy)
     closed = close_stale_runs(workspace, model_name, stale_after_hours=config.stale_after_hours)
     done = [c for c in closed if c.outcome == "promoted"]
@@ -345,6 +406,8 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
                                       CHAMPION_BEFORE: str(before),
                                       "closedloop.config": json.dumps(config.to_dict())})
     state = _State(workspace, historical, schema, policy, config, as_of, model_name, before)
+    if assessment is not None and not closed and assessment.champion == before:
+        state.assessment = assessment
     outcome, reason = "promoted", ""
     try:
         for name in STEPS:
@@ -365,6 +428,85 @@ def run_retraining(workspace: Workspace | str, historical: pd.DataFrame | None =
     return RetrainRun(outcome, reason, steps.records, state.decision, before,
                       aliases(workspace, model_name).get(CHAMPION), state.version,
                       steps.parent_id, str(as_of))
+
+
+def assess_retraining(workspace: Workspace | str, historical: pd.DataFrame | None = None,
+                      schema: Schema | None = None, *,
+                      policy: str | RetrainPolicy | None = None,
+                      config: RetrainConfig = RetrainConfig(),
+                      as_of: str | pd.Timestamp | None = None,
+                      model_name: str = DEFAULT_MODEL_NAME) -> Assessment:
+    """Step 1 of :func:`run_retraining` alone, writing nothing: the champion's evidence and the
+    policy's decision on it.
+
+    Reads the registry, the inference log and the retraining runs (for the cool-down); opens
+    no MLflow run and creates no file, experiment or folder. ``closedloop retrain`` calls it
+    first, so that a retraining that cannot be assessed is refused before anything is written,
+    then passes the result to :func:`run_retraining`.
+
+    Parameters are those of :func:`run_retraining`.
+
+    Returns
+    -------
+    Assessment
+
+    Raises
+    ------
+    RegistryError
+        When ``model_name`` has no ``@champion``; its subclass
+        :class:`~closedloop.model.registry.NoRegistryError` when the workspace has no model
+        registry at all (nothing is created).
+    """
+    from closedloop.model.registry import CHAMPION, RegistryError, aliases, require_store
+
+    workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    require_store(workspace)
+    model_name = workspace.model_name(model_name)  # as run_retraining names it (Unity Catalog)
+    champion = aliases(workspace, model_name).get(CHAMPION)
+    if champion is None:
+        raise RegistryError(f"{model_name} has no @champion in {workspace.root}: train and "
+                            "promote a first model (closedloop train, closedloop promote)")
+    historical, schema = champion_inputs(workspace, historical, schema, champion,
+                                         model_name=model_name)
+    policy = default_policy() if policy is None else get_policy(policy)
+    return _measure(workspace, historical, schema, policy, config, _as_of(as_of), model_name,
+                    champion)
+
+
+def _measure(workspace: Workspace, historical: pd.DataFrame | None, schema: Schema,
+             policy: RetrainPolicy, config: RetrainConfig, as_of: pd.Timestamp,
+             model_name: str, champion: str) -> Assessment:
+    """Step 1's work: the log up to ``as_of``, the champion's reference, the decision."""
+    from closedloop.monitoring.store import InferenceLog
+
+    frame = InferenceLog(workspace, schema).read(end=as_of, labels_as_of=as_of,
+                                                 model_name=model_name)
+    reference, note = None, None
+    try:
+        reference = load_reference(workspace, historical, schema, model_name=model_name,
+                                   top_k=config.evidence.top_k)
+    except ValueError as err:  # evidence without a reference: only nulls and age
+        note = f"no reference for the champion ({err})"
+    evidence = collect_evidence(frame, reference, as_of, schema=schema,
+                                config=config.evidence, needs=policy.needs)
+    decision = policy.evaluate(evidence, _last_attempt(workspace, model_name))
+    return Assessment(model_name, as_of, champion, decision, evidence, note)
+
+
+def _last_attempt(workspace: Workspace, model_name: str) -> pd.Timestamp | None:
+    """When the last retraining that reached step 5 (tagged ``attempted`` there) and was not
+    killed (a crashed run is closed with outcome ``crashed`` before step 1) ran; read only
+    (no experiment is created)."""
+    client = workspace.client()
+    experiment = client.get_experiment_by_name(workspace.experiment_name(RETRAIN_EXPERIMENT))
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], filter_string=(
+        f"tags.`closedloop.model_name` = '{model_name}' and "
+        "tags.`closedloop.attempted` = 'true'"), order_by=["attributes.start_time DESC"],
+        max_results=50)
+    runs = [r for r in runs if r.data.tags.get(OUTCOME) != CRASHED]
+    return pd.Timestamp(runs[0].data.tags["closedloop.as_of"]) if runs else None
 
 
 def champion_inputs(workspace: Workspace, historical: pd.DataFrame | None,
@@ -406,6 +548,7 @@ class _State:
         self.policy, self.config, self.as_of = policy, config, as_of
         self.model_name, self.champion_version = model_name, champion
         self.log = InferenceLog(workspace, schema)
+        self.assessment: Assessment | None = None
         self.decision: RetrainDecision | None = None
         self.evidence: Evidence | None = None
         self.prepared: PreparedData | None = None
@@ -416,33 +559,13 @@ class _State:
         if self.champion_version is None:
             raise StepFailed(f"{self.model_name} has no @champion: train and promote a first "
                              "model (closedloop train, closedloop promote)")
-        frame = self.log.read(end=self.as_of, labels_as_of=self.as_of,
-                              model_name=self.model_name)
-        reference = None
-        try:
-            reference = load_reference(self.workspace, self.historical, self.schema,
-                                       model_name=self.model_name,
-                                       top_k=self.config.evidence.top_k)
-        except ValueError as err:  # evidence without a reference: only nulls and age
-            self.note = f"no reference for the champion ({err})"
-        self.evidence = collect_evidence(frame, reference, self.as_of, schema=self.schema,
-                                         config=self.config.evidence, needs=self.policy.needs)
-        self.decision = self.policy.evaluate(self.evidence, self._last_attempt())
-        return {"summary": self.decision.summary, "retrain": self.decision.retrain,
-                "note": self.note, "evidence": self.evidence.to_dict(),
-                "triggers": {r.trigger: r.to_dict() for r in self.decision.results}}
-
-    def _last_attempt(self) -> pd.Timestamp | None:
-        # The cool-down counts from the last run that reached step 5 (tagged "attempted" there)
-        # and was not killed (a crashed run is closed with outcome "crashed" before step 1).
-        client = self.workspace.client()
-        with self.workspace.mlflow(RETRAIN_EXPERIMENT) as experiment_id:
-            runs = client.search_runs([experiment_id], filter_string=(
-                f"tags.`closedloop.model_name` = '{self.model_name}' and "
-                "tags.`closedloop.attempted` = 'true'"), order_by=["attributes.start_time DESC"],
-                max_results=50)
-        runs = [r for r in runs if r.data.tags.get(OUTCOME) != CRASHED]
-        return pd.Timestamp(runs[0].data.tags["closedloop.as_of"]) if runs else None
+        if self.assessment is None:
+            self.assessment = _measure(self.workspace, self.historical, self.schema,
+                                       self.policy, self.config, self.as_of, self.model_name,
+                                       self.champion_version)
+        self.evidence, self.decision = self.assessment.evidence, self.assessment.decision
+        self.note = self.assessment.note
+        return self.assessment.to_dict()
 
     def _parent(self, run_id: str) -> str:
         return self.workspace.client().get_run(run_id).data.tags["mlflow.parentRunId"]

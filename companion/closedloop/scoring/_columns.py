@@ -148,8 +148,9 @@ def _closedloop_model(model: Any) -> Any:
 
 
 #: How a batch is scored: ``auto`` (the compiled path when the model compiles), ``compiled``
-#: (refused for a model that does not) or ``pipeline`` (the scikit-learn pipeline, to compare).
-SCORING_METHODS = ("auto", "compiled", "pipeline")
+#: (refused for a model that does not), ``native`` (compiled, with the trees compiled to
+#: machine code: the ``native`` extra) or ``pipeline`` (the scikit-learn pipeline, to compare).
+SCORING_METHODS = ("auto", "compiled", "native", "pipeline")
 
 
 def check_method(method: str) -> str:
@@ -164,23 +165,26 @@ def compile_fitted(fitted: Any, method: str = "auto") -> Any:
     :func:`_closedloop_model` returns), or None for the scikit-learn pipeline path.
 
     ``method="pipeline"`` always gives None; ``"auto"`` gives None for a model whose pipeline
-    cannot be compiled (another feature step, another classifier); ``"compiled"`` raises a
-    ``ValueError`` for it. The contract is the feature step's own (the one the pipeline
+    cannot be compiled (another feature step, another classifier); ``"compiled"`` and
+    ``"native"`` raise a ``ValueError`` for it; ``"native"`` predicts through
+    :meth:`~closedloop.model.compiled.CompiledPredictor.use_native` (``ImportError`` without
+    the ``native`` extra). The contract is the feature step's own (the one the pipeline
     applies), so both paths build the same matrix.
     """
     if check_method(method) == "pipeline" or fitted is None:
-        if method == "compiled":
-            raise ValueError("method='compiled' needs a model holding a fitted pipeline")
+        if method in ("compiled", "native"):
+            raise ValueError(f"method={method!r} needs a model holding a fitted pipeline")
         return None
     from closedloop.model.compiled import CompiledPredictor
 
     try:
         builder = fitted.pipeline.named_steps["features"]
-        return CompiledPredictor(fitted.pipeline, fitted.threshold, builder.schema)
+        compiled = CompiledPredictor(fitted.pipeline, fitted.threshold, builder.schema)
     except (AttributeError, KeyError, TypeError, ValueError) as err:
-        if method == "compiled":
+        if method in ("compiled", "native"):
             raise ValueError(f"the model cannot be compiled: {err}") from err
         return None
+    return compiled.use_native() if method == "native" else compiled
 
 
 def model_threads(fitted: Any) -> int:
@@ -215,6 +219,7 @@ def _scored_at(scored_at: str | pd.Timestamp | None) -> pd.Timestamp:
 def resolve_model(workspace: Workspace, alias: str = "champion", *,
                   model_name: str = DEFAULT_MODEL_NAME) -> tuple[str, str]:
     """The ``models:/`` URI and version number behind ``alias`` (or a version number)."""
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     client = workspace.client()
     version = str(alias) if str(alias).isdigit() else str(
         client.get_model_version_by_alias(model_name, alias).version)
@@ -252,6 +257,22 @@ def content_digest(path: str | os.PathLike[str]) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def text_digest(values: Iterable[str]) -> str:
+    """:func:`closedloop.monitoring.store.digest` of the sorted ``values`` (text, such as
+    prediction ids): the log's batch id, in one join and one hash instead of a Python
+    format per value.
+
+    Examples
+    --------
+    >>> from closedloop.monitoring.store import digest
+    >>> text_digest(["b", "a"]) == digest(["a", "b"])
+    True
+    """
+    ordered = sorted(values)  # code point order, as numpy's sort of the same text
+    payload = "\x1f".join(ordered) + "\x1f" if ordered else ""
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 def _output_batch(path: Path) -> str | None:

@@ -91,6 +91,7 @@ from closedloop.scoring._columns import (
     publish_output,
     reap_output_leftovers,
     resolve_model,
+    text_digest,
 )
 from closedloop.scoring.tiers import RiskTiers
 
@@ -136,8 +137,14 @@ def check_input(df: pd.DataFrame, schema: Schema = TELCO_SCHEMA, *,
     try:
         typed = restore_dtypes(df, schema)
     except (DataContractError, ValueError, TypeError) as err:
-        validate(df, schema, require_target=False, allow_extra=allow_extra)
-        problems = getattr(err, "problems", None) or [("<frame>", str(err))]
+        # What could not be converted, with its values (12.5 in an integer column), then
+        # every other problem of the batch as it arrived
+        problems = list(getattr(err, "problems", None) or [("<frame>", str(err))])
+        named = {column for column, _ in problems}
+        try:
+            validate(df, schema, require_target=False, allow_extra=allow_extra)
+        except DataContractError as invalid:
+            problems += [p for p in invalid.problems if p[0] not in named]
         raise DataContractError(problems, schema.name) from err
     return validate(typed, schema, require_target=False, allow_extra=allow_extra)
 
@@ -188,12 +195,15 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
         Append ``reason_1`` ... ``reason_<reasons>``: each row's top reasons in words (see
         :func:`closedloop.scoring.extras.add_reasons`); never logged. ``model`` must hold a
         fitted pipeline (a registry pyfunc or a ``PipelineModel``).
-    method : {"auto", "compiled", "pipeline"}
+    method : {"auto", "compiled", "native", "pipeline"}
         How a model holding a fitted pipeline predicts: ``compiled`` through
         :class:`~closedloop.model.compiled.CompiledPredictor` (contract columns straight into
-        the LightGBM booster, same probabilities bit for bit, faster), ``pipeline`` through the
-        scikit-learn pipeline (for comparison), ``auto`` compiled when the model compiles. Any
-        other model is asked for ``predict`` whatever the method (``compiled`` refuses it).
+        the LightGBM booster, same probabilities bit for bit, faster), ``native`` the same with
+        the trees compiled to machine code (the ``native`` extra; checked equal to the booster,
+        see :meth:`~closedloop.model.compiled.CompiledPredictor.use_native`), ``pipeline``
+        through the scikit-learn pipeline (for comparison), ``auto`` compiled when the model
+        compiles. Any other model is asked for ``predict`` whatever the method (``compiled``
+        and ``native`` refuse it).
 
     Returns
     -------
@@ -254,7 +264,8 @@ def _prepare(df: pd.DataFrame, schema: Schema, event_time: str | None, carry: It
     time_column = event_time_column(df.columns, schema, event_time)
     carried = carried_columns(df.columns, schema, carry, time_column)
     typed = check_input(df, schema, allow_extra=(*allow_extra, *carried))
-    typed = typed.reset_index(drop=True)
+    if not typed.index.equals(pd.RangeIndex(len(typed))):  # a copy of every column otherwise
+        typed = typed.reset_index(drop=True)
     if time_column is not None:
         typed[time_column] = _event_times(typed[time_column], time_column, schema)
     return typed, time_column, carried
@@ -315,13 +326,17 @@ def _score_typed(typed: pd.DataFrame, model: Any, schema: Schema, model_name: st
 def _output(entity: pd.Series, prediction: Any, proba: Any, schema: Schema, model_name: str,
             model_version: str, tiers: RiskTiers, when: pd.Timestamp) -> pd.DataFrame:
     proba = np.asarray(proba, dtype=np.float64)
-    out = pd.DataFrame({
-        schema.entity_id: entity.to_numpy(dtype=object),
-        PREDICTION: np.asarray(prediction).astype(np.int64), PREDICTION_PROBA: proba,
-        RISK_TIER: tiers.assign(proba), MODEL_NAME: model_name, MODEL_VERSION: model_version,
+    # The entity ids come from a checked batch (text already, see check_input): no second
+    # restore_dtypes pass over the output (a copy of every column) is needed.
+    ids = entity if pd.api.types.is_object_dtype(entity.dtype) else restore_dtypes(
+        entity.to_frame(), schema)[schema.entity_id]
+    return pd.DataFrame({
+        schema.entity_id: ids.to_numpy(dtype=object),
+        PREDICTION: np.asarray(prediction).astype(np.int64, copy=False),
+        PREDICTION_PROBA: proba, RISK_TIER: tiers.assign(proba), MODEL_NAME: model_name,
+        MODEL_VERSION: model_version,
         SCORED_AT: np.full(len(proba), when.to_datetime64(), dtype="datetime64[ns]"),
     })
-    return restore_dtypes(out, schema)
 
 
 def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...],
@@ -336,6 +351,44 @@ def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...],
     from closedloop.scoring._columns import OUTPUT_BATCH_KEY
 
     return table.replace_schema_metadata({OUTPUT_BATCH_KEY: batch_id} if batch_id else None)
+
+
+def _log_table(typed: pd.DataFrame, out: pd.DataFrame, schema: Schema, ids: np.ndarray,
+               times: pd.Series, model_name: str, model_version: str,
+               batch_id: str) -> pa.Table:
+    """The inference-log batch of a checked, scored batch, built column by column in Arrow.
+
+    The same table as :meth:`~closedloop.monitoring.store.InferenceLog.append` stores for
+    these rows (its type checks are the contract check the batch already passed), without
+    its pandas copy of the batch: each column goes to Arrow once.
+    """
+    import pyarrow as pa
+
+    from closedloop.monitoring.store import (
+        BATCH_ID,
+        LOGGED_AT,
+        PREDICTION_ID,
+        TIMESTAMP,
+        now,
+        predictions_arrow_schema,
+    )
+
+    log_schema = predictions_arrow_schema(schema)
+    n = len(typed)
+    fixed = {
+        PREDICTION_ID: pa.array(ids, pa.string()),
+        TIMESTAMP: pa.array(times.to_numpy(dtype="datetime64[us]"), pa.timestamp("us")),
+        MODEL_NAME: pa.repeat(pa.scalar(model_name, pa.string()), n),
+        MODEL_VERSION: pa.repeat(pa.scalar(model_version, pa.string()), n),
+        PREDICTION: pa.array(out[PREDICTION].to_numpy(), pa.int64()),
+        PREDICTION_PROBA: pa.array(out[PREDICTION_PROBA].to_numpy(), pa.float64()),
+        BATCH_ID: pa.repeat(pa.scalar(batch_id, pa.string()), n),
+        LOGGED_AT: pa.repeat(pa.scalar(pd.Timestamp(now()).floor("us").to_pydatetime(),
+                                       pa.timestamp("us")), n),
+    }
+    arrays = [fixed[f.name] if f.name in fixed else
+              pa.array(typed[f.name], f.type, from_pandas=True) for f in log_schema]
+    return pa.Table.from_arrays(arrays, schema=log_schema)
 
 
 # ------------------------------------------------------------------------------- file to file
@@ -436,6 +489,7 @@ def score_file(workspace: Workspace | str | os.PathLike[str], input_path: str | 
     from closedloop.scoring.extras import check_reasons
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     when = _scored_at(scored_at)
     if engine not in ("pandas", "spark"):
         raise ValueError(f"engine must be 'pandas' or 'spark' (got {engine!r})")
@@ -507,7 +561,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     import pyarrow.parquet as pq
 
     from closedloop.model.registry import load_model
-    from closedloop.monitoring.store import PREDICTION_ID, InferenceLog, digest, prediction_ids
+    from closedloop.monitoring.store import InferenceLog, prediction_ids, write_batch
 
     typed, time_column, carried = _prepare(read_table(input_path, schema), schema, event_time,
                                            carry, allow_extra)
@@ -517,14 +571,13 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     model = _on_every_core(load_model(workspace, version, model_name=model_name))
     out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None,
                        carried, method=method)
-    batch_id, logged = None, typed
+    batch_id, ids, times = None, None, None
     if log:
         times = typed[time_column] if time_column else pd.Series(
             np.full(len(typed), when.to_datetime64(), dtype="datetime64[ns]"))
         ids = prediction_ids(typed[schema.entity_id], times, model_name, version,
                              content_key=None if time_column else content_key)
-        batch_id = digest(np.sort(ids.astype(str)))
-        logged = typed.assign(**{PREDICTION_ID: ids})
+        batch_id = text_digest(ids)
     output_path = Path(output_path)
     check_output(output_path, overwrite, batch_id=batch_id)
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -535,10 +588,10 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     finally:
         partial.unlink(missing_ok=True)
     written = None
-    if log:
-        written = InferenceLog(workspace, schema).append(
-            logged, model_name=model_name, model_version=version,
-            timestamp=time_column or when, scored=out).written
+    if log:  # the rows passed the contract: straight to Arrow, as InferenceLog.append stores them
+        folder = InferenceLog(workspace, schema).predictions_dir
+        _, written = write_batch(folder, batch_id, _log_table(
+            typed, out, schema, ids, times, model_name, version, batch_id))
     counts = out[RISK_TIER].value_counts()
     return version, {t: int(n) for t, n in counts.items()}, time_column, carried, written
 

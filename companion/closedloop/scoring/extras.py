@@ -10,7 +10,9 @@ Two additions to the output of :func:`closedloop.scoring.batch.score_file` (pand
   (``champion``) and the rows outside the experiment with ``alias``, its second arm
   (``challenger``) with ``challenger_alias``. The output gets an ``arm`` column (``None`` outside
   the experiment) and each row's ``model_version`` is the version that scored it. The inference
-  log receives one batch per version (each atomic; the output file is written first).
+  log receives one batch per version (each atomic; the output file is written first), whose
+  rows carry the log's optional columns ``experiment`` and ``arm`` (see
+  :mod:`closedloop.monitoring.store`).
 
 See Also
 --------
@@ -193,7 +195,8 @@ def score_file_extras(workspace: Workspace, input_path: Any, output_path: Any, *
                 np.full(len(sub), when.to_datetime64(), dtype="datetime64[ns]"))
             ids = prediction_ids(sub[schema.entity_id], times, model_name, version,
                                  content_key=None if time_column else content_key)
-            batches.append((version, sub.assign(**{PREDICTION_ID: ids}), out, ids))
+            batches.append((version, sub.assign(**{PREDICTION_ID: ids}), out, ids,
+                            None if arms is None else arms[rows]))
     out = pd.concat(parts).sort_index().reset_index(drop=True) if len(parts) > 1 else parts[0]
     text = reason_names(reasons) if reasons else []
     if arms is not None:
@@ -214,8 +217,10 @@ def score_file_extras(workspace: Workspace, input_path: Any, output_path: Any, *
     if log:
         store = InferenceLog(workspace, schema)
         written = any([store.append(logged, model_name=model_name, model_version=version,
-                                    timestamp=time_column or when, scored=scored).written
-                       for version, logged, scored, _ in batches])
+                                    timestamp=time_column or when, scored=scored,
+                                    experiment=None if experiment is None else experiment.name,
+                                    arms=logged_arms).written
+                       for version, logged, scored, _, logged_arms in batches])
     counts = out[RISK_TIER].value_counts()
     arm_counts = None if arms is None else {
         str(a): int(n) for a, n in pd.Series(arms, dtype=object).fillna("none")

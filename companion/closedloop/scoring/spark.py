@@ -66,6 +66,7 @@ from closedloop.scoring._columns import (
     predict_fitted,
     publish_output,
     resolve_model,
+    text_digest,
 )
 from closedloop.scoring.tiers import RiskTiers
 
@@ -245,7 +246,9 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
         neither MLflow nor the model's files: seconds faster to start), through its
         :class:`~closedloop.model.compiled.CompiledPredictor` when the model compiles, else its
         fitted pipeline; ``compiled`` and ``pipeline`` are ``map`` with that predictor forced
-        (the same probabilities bit for bit; ``pipeline`` is there to compare). ``udf`` uses
+        (the same probabilities bit for bit; ``pipeline`` is there to compare); ``native``
+        is ``compiled`` with the trees compiled to machine code (the ``native`` extra, see
+        :meth:`~closedloop.model.compiled.CompiledPredictor.use_native`). ``udf`` uses
         ``mlflow.pyfunc.spark_udf(..., env_manager="local")``, which serves any pyfunc.
         ``auto`` picks ``map`` for a :class:`~closedloop.model.registry.ClosedLoopModel`, else
         ``udf``.
@@ -259,6 +262,8 @@ def score_spark(sdf: SparkDataFrame, model: str | Workspace | Any, *, alias: str
     features, to log them).
     """
     sdf = _checked(sdf, schema, allow_extra)
+    if isinstance(model, Workspace):  # the registry's name (catalog.schema.name in UC)
+        model_name = model.model_name(model_name)
     uri, version, loaded = _model_source(model, alias, model_name, model_version)
     return _score_checked(sdf, model, uri, loaded, schema, str(model_name), version, tiers,
                           _scored_at(scored_at), keep, method, None)
@@ -272,14 +277,14 @@ def _score_checked(sdf: SparkDataFrame, model: Any, uri: str | None, loaded: Any
     and prediction time (columns ``prediction_id`` and ``timestamp``)."""
     from pyspark.sql import functions as F
 
-    if method not in ("auto", "map", "compiled", "pipeline", "udf"):
-        raise ValueError("method must be 'auto', 'map', 'compiled', 'pipeline' or 'udf' "
-                         f"(got {method!r})")
+    if method not in ("auto", "map", "compiled", "native", "pipeline", "udf"):
+        raise ValueError("method must be 'auto', 'map', 'compiled', 'native', 'pipeline' or "
+                         f"'udf' (got {method!r})")
     python_model = _closedloop_model(loaded) if method != "udf" else None
-    if method in ("map", "compiled", "pipeline") and python_model is None:
+    if method in ("map", "compiled", "native", "pipeline") and python_model is None:
         raise ValueError(f"method={method!r} needs a ClosedLoopModel pyfunc")
     if python_model is not None:
-        predictor = method if method in ("compiled", "pipeline") else "auto"
+        predictor = method if method in ("compiled", "native", "pipeline") else "auto"
         scored = _score_map(sdf, python_model, schema, ids, predictor)
     else:
         scored = _score_udf(sdf, model, uri, schema)
@@ -468,6 +473,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     of :func:`~closedloop.scoring.batch.score_file`. A file Spark cannot read raises
     ``InputFileError`` naming it.
     """
+    model_name = workspace.model_name(model_name)  # catalog.schema.name in Unity Catalog
     spark = spark_for_scoring(master)
     output_path = Path(output_path)
     check_output(output_path, overwrite, early=True)
@@ -626,7 +632,7 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring.store import digest, repeated_keys
+    from closedloop.monitoring.store import repeated_keys
 
     ids = pa.concat_arrays([chunk for part in parts for chunk in
                             pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
@@ -639,7 +645,7 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
                                 time_column or SCORED_AT) or (
             _PREDICTION_ID, "repeated within the batch")
         raise DataContractError([problem], schema.name)
-    return digest(ids.to_pylist())
+    return text_digest(ids.to_pylist())  # already sorted: timsort passes once
 
 
 def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,

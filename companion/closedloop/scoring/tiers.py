@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     pass
 
 
+_LABELS = np.array(["low", "medium", "high"], dtype=object)
+
+
 @dataclass(frozen=True)
 class RiskTiers:
     """Probability thresholds of the risk tiers: ``high`` at or above ``high``, ``medium`` at or
@@ -46,6 +49,8 @@ class RiskTiers:
     def assign(self, proba: np.ndarray | pd.Series) -> np.ndarray:
         """The tier of each probability (an object array of ``low``/``medium``/``high``)."""
         proba = np.asarray(proba, dtype=np.float64)
-        # Comparisons, not np.digitize: the same >= the Spark path uses, so ties agree exactly.
-        return np.select([proba >= self.high, proba >= self.medium], ["high", "medium"],
-                         "low").astype(object)
+        # Comparisons, not np.digitize: the same >= the Spark path uses, so ties agree exactly
+        # (NaN compares false: low). medium <= high, so the two counts give 0, 1 or 2: one
+        # take from the three label objects, no string built per row.
+        level = (proba >= self.medium).view(np.int8) + (proba >= self.high).view(np.int8)
+        return _LABELS.take(level)

@@ -272,8 +272,8 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
     ``experiment`` (an :class:`~closedloop.abtest.assignment.Experiment` of two arms, or its
     ``to_dict()``) routes each row by its entity's arm: the second arm is answered by
     ``challenger_alias`` (loaded, smoke-tested and polled like the champion), all other rows by
-    ``alias``. The request log records the version that answered each row (it has no arm
-    column).
+    ``alias``. The request log records the version that answered each row, the experiment's
+    name and the row's arm (the inference log's optional ``experiment`` and ``arm`` columns).
     """
     from closedloop.serving.experiment import as_experiment, score_experiment
 
@@ -350,7 +350,10 @@ def create_app(workdir: str | os.PathLike[str] | Workspace | None = None, *,
                             [records[i] for i in positions],
                             [rows[i]["prediction_id"] for i in positions],
                             [rows[i]["prediction"] for i in positions],
-                            [rows[i]["prediction_proba"] for i in positions], requested_at)
+                            [rows[i]["prediction_proba"] for i in positions], requested_at,
+                            **({} if experiment is None else {
+                                "experiment": experiment.name,
+                                "arms": [rows[i]["arm"] for i in positions]}))
         return JSONResponse(body, headers={"X-Request-ID": request_id})
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})

@@ -4,12 +4,13 @@ With an :class:`~closedloop.abtest.assignment.Experiment` of two arms, the servi
 :class:`~closedloop.serving.service.ModelService`: the champion's (its first arm, and every row
 outside the experiment or without an entity id) and the challenger's (its second arm). A row's
 arm is :meth:`~closedloop.abtest.assignment.Experiment.assign` of its entity id, so an entity
-always gets the same arm (sticky), whichever worker answers. Every answered row says its ``arm`` (``None`` outside the
-experiment) and the ``model_version`` that computed it.
+always gets the same arm (sticky), whichever worker answers. Every answered row says its
+``arm`` (``None`` outside the experiment) and the ``model_version`` that computed it.
 
-Limitation: the inference log's schema has no arm column. Each row is logged with the version
-that answered it (one log batch per version); the arm can be recomputed from the entity id and
-the experiment, but it is not stored.
+Each row is logged with the version that answered it (one log batch per version), the
+experiment's name and its arm, in the inference log's optional ``experiment`` and ``arm``
+columns (:mod:`closedloop.monitoring.store`): the A/B analysis reads the arms from the log
+(:func:`closedloop.abtest.analysis.arm_outcomes`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ holds ``max_rows`` rows or every ``interval`` seconds, whichever comes first, on
 version; :meth:`RequestLog.close` (the service's graceful shutdown) writes what is left. A batch
 file is committed atomically, so a killed process loses at most the rows still in the buffer and
 never leaves half a batch behind. Each row's ``prediction_id`` is the request id and the row's
-position in the request, so a row is logged once however often a flush is retried.
+position in the request, so a row is logged once however often a flush is retried. Rows answered
+under an A/B experiment also carry its name and their arm (the log's optional ``experiment``
+and ``arm`` columns).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class _Pending:
     predictions: list[int]
     probas: list[float]
     requested_at: pd.Timestamp
+    experiment: str | None = None
+    arms: list[str | None] | None = None
 
 
 class RequestLog:
@@ -96,10 +100,18 @@ class RequestLog:
 
     def add(self, schema: Schema, model_name: str, version: str,
             records: list[dict[str, Any]], prediction_ids: list[str], predictions: list[int],
-            probas: list[float], requested_at: pd.Timestamp) -> None:
-        """Buffer one request's answered rows (cheap: no I/O on the caller's thread)."""
+            probas: list[float], requested_at: pd.Timestamp, *,
+            experiment: str | None = None, arms: list[str | None] | None = None) -> None:
+        """Buffer one request's answered rows (cheap: no I/O on the caller's thread).
+
+        ``experiment`` and ``arms`` (one per record, None outside the experiment) are logged
+        in the optional columns of the same names when the rows were routed by an experiment.
+        """
+        if (experiment is None) != (arms is None) or (arms is not None
+                                                      and len(arms) != len(records)):
+            raise ValueError("experiment and arms go together, with one arm per record")
         item = _Pending(schema, model_name, str(version), records, prediction_ids, predictions,
-                        probas, requested_at)
+                        probas, requested_at, experiment, arms)
         with self._lock:
             self._pending.append(item)
             self._rows += len(records)
@@ -114,18 +126,19 @@ class RequestLog:
                 pending, self._pending, self._rows = self._pending, [], 0
             if not pending:
                 return 0
-            groups: dict[tuple[str, str, str], list[_Pending]] = {}
+            groups: dict[tuple[str, str, str, str | None], list[_Pending]] = {}
             for item in pending:
-                groups.setdefault((item.model_name, item.version, item.schema.name),
-                                  []).append(item)
+                groups.setdefault((item.model_name, item.version, item.schema.name,
+                                   item.experiment), []).append(item)
             written = 0
-            for (model_name, version, _), items in groups.items():
+            for (model_name, version, _, experiment), items in groups.items():
                 schema = items[0].schema
+                arms = None if experiment is None else [a for i in items for a in i.arms or ()]
                 try:
                     frame = _frame(items, schema)
                     InferenceLog(self.workspace, schema).append(
                         frame, model_name=model_name, model_version=version,
-                        timestamp=REQUESTED_AT)
+                        timestamp=REQUESTED_AT, experiment=experiment, arms=arms)
                     written += len(frame)
                 except Exception:  # a bad batch must not stop the service or later batches
                     self.failed += sum(len(i.records) for i in items)

@@ -145,8 +145,8 @@ class ModelService:
 
     def __init__(self, workspace: Workspace, *, alias: str = "champion",
                  model_name: str = DEFAULT_MODEL_NAME, tiers: RiskTiers = RiskTiers()) -> None:
-        self.workspace, self.alias, self.model_name, self.tiers = (
-            workspace, str(alias), model_name, tiers)
+        self.workspace, self.alias, self.model_name, self.tiers = (  # name: the registry's
+            workspace, str(alias), workspace.model_name(model_name), tiers)
         self.current: LoadedModel | None = None
         self.failed: dict[str, str] | None = None
         self.last_error: str | None = None

@@ -120,6 +120,20 @@ def test_bad_inputs_are_rejected():
         assess([0.2, 0.5], TELECOM, targeted=[True])
 
 
+def test_decisions_priced_as_probabilities_are_refused_and_named():
+    decisions = np.array([1, 0] * 15)
+    y = np.array([1, 0, 0] * 10)
+    for price in (lambda p: assess(p, TELECOM, y=y), lambda p: profit_curve(y, p, TELECOM)):
+        with pytest.raises(ValueError, match="all 30 values are 0 or 1, which are decisions"):
+            price(decisions)
+    # the same decisions as targeted=, with real probabilities, are priced
+    proba = np.where(decisions == 1, 0.7, 0.1)
+    assert assess(proba, TELECOM, targeted=decisions == 1, y=y).targeted == 15
+    # a handful of 0s and 1s, or a constant column, may be real scores: still priced
+    assert assess([1.0, 0.0, 1.0], TELECOM).targeted == 2
+    assert assess(np.zeros(30), TELECOM).targeted == 0
+
+
 def test_segments_top_list_and_summary_are_values():
     from closedloop.contract.telco import TELCO_SCHEMA
 
@@ -157,6 +171,7 @@ def test_cli_roi_prices_the_champion_on_its_holdout_and_on_any_batch(capsys, tmp
     capsys.readouterr()
     assert main(["roi", "--workdir", workdir, "--json"]) == 0
     holdout = json.loads(capsys.readouterr().out)
+    assert holdout["title"] == "Churn risk batch: executive summary"  # the contract's target
     impact = holdout["impact"]
     assert impact["customers"] == 1409 and impact["business"]["name"] == "telecom"
     assert impact["realised_net"] is not None and impact["targeted"] > 0

@@ -130,3 +130,21 @@ def test_csv_with_numeric_ids_scores_and_backfills(capsys, tmp_path, workdir):
         label_file, index=False)
     code, _, err = run(capsys, *args)
     assert code == 2 and "Churn: 1 null label(s)" in err and "ground_truth" not in err
+
+
+def test_the_spark_engine_without_java_is_a_message_not_a_gateway_traceback(
+        capsys, tmp_path, workdir, monkeypatch):
+    from pyspark.sql import SparkSession
+
+    stream, _ = simulate(capsys, tmp_path, days=2, rows=10)
+    # A machine with no JDK: no JAVA_HOME, no java on the PATH, no Spark session running yet
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    output = tmp_path / "scored.parquet"
+    code, _, err = run(capsys, "score", "--workdir", workdir, "--input", str(stream),
+                       "--output", str(output), "--engine", "spark")
+    assert code == 2, err
+    assert "needs Java 17 or newer" in err and "--engine pandas" in err
+    assert "Traceback" not in err and not output.exists()
+    assert not InferenceLog(workdir).batch_files()

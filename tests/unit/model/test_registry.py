@@ -201,3 +201,23 @@ def test_a_model_for_another_schema_round_trips_through_the_registry(workspace):
     assert (out["prediction"] == (out["prediction_proba"] >= result.threshold)).all()
     with pytest.raises(DataContractError, match="purpose"):
         model.predict(loans.head(5).assign(purpose="boat"))
+
+
+def test_a_version_registered_without_a_contract_is_named_not_an_attribute_error(workspace):
+    import warnings
+
+    from mlflow.pyfunc import PythonModel
+
+    from closedloop.model.holdout import load_contract
+
+    class Plain(PythonModel):
+        def predict(self, context, model_input, params=None):
+            return pd.DataFrame({"prediction": [0] * len(model_input)})
+
+    with warnings.catch_warnings(), workspace.mlflow(), mlflow.start_run():
+        warnings.simplefilter("ignore")
+        mlflow.pyfunc.log_model(name="model", python_model=Plain(),
+                                registered_model_name="plain")
+    with pytest.raises(RegistryError, match="plain v1 has no data contract: its run stores no "
+                                            "contract/schema.json and its model \\(Plain\\)"):
+        load_contract(workspace, "1", model_name="plain")

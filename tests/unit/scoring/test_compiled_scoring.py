@@ -108,3 +108,18 @@ def test_spark_compiled_equals_pipeline_and_pandas(cases, table, spark):
     pandas = _score(cases[table], "compiled")
     ours = out["compiled"].set_index(schema.entity_id).loc[pandas[schema.entity_id]]
     pd.testing.assert_frame_equal(ours.reset_index(), pandas, check_exact=True)
+
+
+@pytest.mark.slow  # Spark, and the trees compiled by tl2cgen once
+def test_spark_native_equals_compiled(cases, spark, tmp_path, monkeypatch):
+    pytest.importorskip("tl2cgen")
+    from closedloop.scoring.spark import score_spark, spark_to_pandas
+
+    monkeypatch.setenv("CLOSEDLOOP_NATIVE_CACHE", str(tmp_path))
+    schema, model, batch = cases["telco"]
+    sdf = spark.createDataFrame(batch)
+    out = {method: spark_to_pandas(score_spark(
+        sdf, model, schema=schema, model_version="3", scored_at=SCORED_AT, method=method),
+        schema) for method in ("native", "compiled")}
+    pd.testing.assert_frame_equal(out["native"], out["compiled"], check_exact=True)
+    assert len(list(tmp_path.glob("*.so"))) == 1   # built once, on the driver

@@ -362,3 +362,14 @@ def test_score_file_compiled_equals_pipeline(trained, batch, tmp_path, engine, r
                    method=method)
         tables[method] = pq.read_table(output)
     assert tables["compiled"].equals(tables["pipeline"]) and len(tables["compiled"]) == len(batch)
+
+
+def test_a_value_that_cannot_take_its_type_is_named_with_every_other_problem(batch):
+    bad = batch.head(20).assign(tenure=lambda d: d["tenure"] + 0.5, Contract="Weekly")
+    with pytest.raises(DataContractError) as err:
+        check_input(bad)
+    problems = dict(err.value.problems)
+    # the values that cannot become integers, not only the dtype they arrived in
+    assert problems["tenure"].startswith("20 value(s) not integers (rows 0, 1, 2, 3, 4, ...)")
+    assert "not among the categories" in problems["Contract"]
+    assert sorted(problems) == ["Contract", "tenure"]

@@ -55,21 +55,28 @@ def test_each_entity_is_answered_by_its_arms_version(client, records):
     assert [r["arm"] for r in again] == list(arms[:5])  # sticky
 
 
-def test_request_log_rows_carry_the_version_that_answered(client, records):
+def test_request_log_rows_carry_the_version_and_the_arm_that_answered(client, records):
     http, workspace = client
     http.post("/predict", json=records[:20], headers={"X-Request-ID": "ablog"})
     arms = EXPERIMENT.assign([r["customerID"] for r in records[:20]])
+    log = InferenceLog(workspace)
+    wanted = [*log.columns, *log.optional_columns]
     deadline = time.monotonic() + 30
     while True:
-        logged = InferenceLog(workspace).read()
+        logged = log.read(columns=wanted)
         logged = logged[logged["prediction_id"].str.startswith("ablog-")]
         if len(logged) == 20 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert len(logged) == 20
-    by_id = logged.set_index("prediction_id")["model_version"].astype(str)
-    assert [by_id[f"ablog-{i}"] for i in range(20)] == ["2" if a == "challenger" else "1"
-                                                        for a in arms]
+    by_id = logged.set_index("prediction_id")
+    rows = [f"ablog-{i}" for i in range(20)]
+    assert by_id.loc[rows, "model_version"].astype(str).tolist() == [
+        "2" if a == "challenger" else "1" for a in arms]
+    assert by_id.loc[rows, "arm"].tolist() == list(arms)  # the log's arm is assign()'s
+    assert by_id.loc[rows, "experiment"].tolist() == [
+        None if a is None else "ab-serve" for a in arms]
+    assert {"champion", "challenger", None} == set(arms)
 
 
 def test_contract_problems_name_the_rows_of_the_request(client, records):

@@ -64,7 +64,10 @@ def test_loop_on_another_table_with_a_scenario_file(capsys, tmp_path):
     code, out, err = run(capsys, "loop", "--workdir", str(tmp_path / "w"), "--data", data,
                          "--schema", schema, "--scenario-file", scenario, "--months", "2",
                          "--rows-per-day", "40", "--policy", "never", "--policy", "monthly",
-                         "--json")
+                         "--template", "financial_services", "--customer-value", "900", "--json")
     assert code == 0, err
     payload = json.loads(out)
+    # A table of its own is priced with economics of its own, not Telco's
+    assert payload["config"]["business"]["customer_value"] == 900
+    assert payload["config"]["business"]["name"] == "financial_services"
     assert "risky" in payload["written"]
