@@ -60,6 +60,7 @@ _LAZY = {
     "version_baselines": "report",
     "plot_label_timeline": "plots", "plot_metrics_over_time": "plots",
     "plot_drift_heatmap": "plots", "plot_psi_bands": "plots", "plot_estimate": "plots",
+    "plot_scaling": "plots", "estimate_from_log": "aggregates", "drift_from_log": "aggregates",
 }
 
 __all__ = [

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from closedloop.contract.schema import Schema
@@ -149,7 +150,8 @@ def duckdb_connection() -> duckdb.DuckDBPyConnection:
 
 def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = None,
                  predictions: str = "predictions_raw", labels: str = "labels_raw",
-                 optional: Iterable[str] = ()) -> dict[str, str]:
+                 optional: Iterable[str] = (), deduplicated: bool = False
+                 ) -> dict[str, str]:
     """The SQL of the three log views, portable between DuckDB and Spark SQL.
 
     Reads the raw tables ``predictions`` and ``labels`` and returns ``{view name: SELECT}``
@@ -158,6 +160,11 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
     ``inference_log`` (the two joined), in the order they must be created. ``optional``
     columns of the raw predictions (:data:`EXPERIMENT_COLUMNS`) are appended to
     ``inference_log``; the raw table must have them.
+
+    With ``deduplicated`` the table ``predictions`` already holds one row per prediction id
+    (DuckDB's :meth:`~closedloop.monitoring.store.InferenceLog.connect` removes the later
+    copies first, see :func:`find_shadowed`) and the view selects it as it is; otherwise
+    the view keeps the first-logged row per id with a ``row_number()`` window (Spark).
     """
     features = ", ".join(f"p.{quote(c, 'any')}" for c in schema.feature_names)
     extra = "".join(f", p.{quote(c, 'any')}" for c in optional)
@@ -165,6 +172,7 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
         f"WHERE {LABEL_ARRIVED_AT} <= TIMESTAMP '{pd.Timestamp(labels_as_of)}'")
     return {
         "predictions": (
+            f"SELECT * FROM {predictions}" if deduplicated else
             f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {PREDICTION_ID} "
             f"ORDER BY {LOGGED_AT}, {BATCH_ID}) AS _rank FROM {predictions}) AS ranked "
             "WHERE _rank = 1"),
@@ -180,6 +188,84 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
             f"p.{BATCH_ID}{extra} FROM predictions AS p LEFT JOIN ground_truth AS l "
             f"ON p.{PREDICTION_ID} = l.{PREDICTION_ID}"),
     }
+
+
+def find_shadowed(files: list[Path]) -> pa.Table:
+    """``batch_id`` and ``prediction_id`` of every row of ``files`` that the log hides.
+
+    A row is hidden unless it is the first logged of its prediction id (``logged_at``, then
+    ``batch_id``): the rule of the ``row_number()`` view of :func:`log_view_sql`. Removing these
+    rows (an anti-join on batch and id) leaves exactly that view's rows, because a batch file
+    holds each prediction id once, and one ``logged_at`` and ``batch_id`` for all its rows.
+
+    Cost: one read of the id column, file by file, hashed to 64 bits in numpy (8 bytes a row,
+    sorted to find the repeats: far less memory than a ``GROUP BY`` over the ids); only the rows
+    whose hash repeats (the repeated ids, and any hash collision) are then compared by id.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    empty = pa.table({BATCH_ID: pa.array([], pa.string()),
+                      PREDICTION_ID: pa.array([], pa.string())})
+    def hashes(path: Path) -> np.ndarray:   # in batches, without pre-buffering: a few MB
+        batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
+            batch_size=65_536, columns=[PREDICTION_ID], use_threads=False)
+        found = [_text_hashes(pa.chunked_array([b.column(0)])) for b in batches]
+        return np.concatenate(found) if found else np.array([], np.uint64)
+
+    sizes = [pq.ParquetFile(path).metadata.num_rows for path in files]
+    every = np.empty(sum(sizes), np.uint64)   # 8 bytes a row, sorted in place
+    for path, at in zip(files, np.cumsum([0, *sizes[:-1]])):
+        found = hashes(path)
+        every[at:at + found.size] = found
+    every.sort()
+    repeated = np.unique(every[1:][every[1:] == every[:-1]])
+    del every
+    if repeated.size == 0:
+        return empty
+    parts = []
+    for path in files:   # rare: hash again, keep the rows whose hash repeats
+        rows = np.flatnonzero(np.isin(hashes(path), repeated))
+        if rows.size:
+            table = pq.read_table(path, columns=[PREDICTION_ID, LOGGED_AT, BATCH_ID])
+            parts.append(table.take(pa.array(rows)).to_pandas())
+    rows = pd.concat(parts, ignore_index=True).sort_values(
+        [PREDICTION_ID, LOGGED_AT, BATCH_ID], kind="stable")
+    later = rows[rows[PREDICTION_ID].duplicated(keep="first")]
+    return pa.table({BATCH_ID: pa.array(later[BATCH_ID].to_numpy(dtype=object), pa.string()),
+                     PREDICTION_ID: pc.cast(pa.array(later[PREDICTION_ID].to_numpy(
+                         dtype=object)), pa.string())})
+
+
+_MIX = np.uint64(0x100000001B3)
+
+
+def _text_hashes(column: Any) -> np.ndarray:
+    """A 64-bit hash of every value of a string column (nulls hash alike), without Python
+    strings when a chunk's values share one length (the log's ids: 32 hex digits)."""
+    import pyarrow as pa
+
+    out = []
+    for chunk in column.chunks:
+        chunk = chunk.cast(pa.large_string()) if chunk.type != pa.large_string() else chunk
+        n = len(chunk)
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset:chunk.offset + n + 1]
+        lengths = np.diff(offsets)
+        if n and chunk.null_count == 0 and lengths.min() == lengths.max():
+            size = int(lengths[0])
+            data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+            padded = np.zeros((n, -(-size // 8) * 8), np.uint8)
+            padded[:, :size] = data.reshape(n, size)
+            words = padded.view(np.uint64)
+            h = np.full(n, np.uint64(size) ^ np.uint64(0xCBF29CE484222325))
+            for j in range(words.shape[1]):
+                h = (h ^ words[:, j]) * _MIX
+            h ^= h >> np.uint64(29)
+            out.append(h * np.uint64(0xBF58476D1CE4E5B9))
+        else:
+            out.append(np.array([hash(v) for v in chunk.to_pylist()], np.int64).view(np.uint64))
+    return np.concatenate(out) if out else np.array([], np.uint64)
 
 
 def restore_log_dtypes(frame: pd.DataFrame, schema: Schema = TELCO_SCHEMA) -> pd.DataFrame:

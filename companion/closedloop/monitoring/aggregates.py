@@ -1,27 +1,35 @@
-"""Drift straight from the inference log: DuckDB aggregates over its Parquet files, not a frame.
+"""Drift and the estimate straight from the inference log: its Parquet files, never a frame.
 
 Every drift statistic depends on a sample only through its empirical distribution (see
 :mod:`closedloop.monitoring.drift_stats`), so the log never needs to become a pandas frame of
-strings. One DuckDB query over the log's Parquet files counts, per window (and per model
-version), every distinct value of every monitored column: a ``GROUP BY GROUPING SETS`` with one
-set per column, a single scan of the rows. Only those value counts reach Python, as
-:class:`~closedloop.monitoring.drift_stats.Reduced` samples, and
-:func:`closedloop.monitoring.drift.drift_table` computes the statistics with exactly the code the
-pandas path uses:
+strings. :class:`LogScan` reads the log's batch files column by column with pyarrow (text
+columns as their dictionary codes, never as Python strings), drops the rows the log hides
+(:meth:`~closedloop.monitoring.store.InferenceLog.shadowed_rows`), and reduces each column per
+window (and per model version) in numpy; only those value counts, as
+:class:`~closedloop.monitoring.drift_stats.Reduced` samples, reach
+:func:`closedloop.monitoring.drift.drift_table`, which computes the statistics with exactly the
+code the pandas path uses:
 
-- categorical columns: the category counts (the ``GROUP BY``), compared as text as the pandas
-  path does (``CAST(x AS VARCHAR)``: ``1`` is ``"1"``);
-- numeric columns: the counts of the sorted distinct values, from which the exact KS statistic
-  (the ECDFs at every value), the Wasserstein distance, mean, standard deviation, min and max
-  and the histogram over the reference's quantile edges all follow exactly. No bin is
-  approximated: the edges are the baseline's quantiles computed from its counts, and each value
-  falls in its bin by the same ``searchsorted`` as in the pandas path.
+- categorical columns: the category counts (a ``bincount`` of window and dictionary code),
+  compared as text as the pandas path does (``str(value)``: ``1`` is ``"1"``);
+- numeric columns: the counts of the sorted distinct values of each window (one sort per
+  window), from which the exact KS statistic (the ECDFs at every value), the Wasserstein
+  distance, mean, standard deviation, min and max and the histogram over the reference's
+  quantile edges all follow exactly. No bin is approximated.
 
-The result therefore equals :func:`~closedloop.monitoring.drift.drift_metrics` on the frame
-:meth:`~closedloop.monitoring.store.InferenceLog.read` returns (the tests check every statistic to
-1e-9). What reaches Python is as large as the number of distinct values per window: small for
+Only ``ground_truth`` needs the join with the labels: DuckDB counts it per window (when the log
+holds labels at all). The result equals :func:`~closedloop.monitoring.drift.drift_metrics` on
+the frame :meth:`~closedloop.monitoring.store.InferenceLog.read` returns (the tests check every
+statistic to 1e-9). Memory is that of one or two columns of the selected rows at a time plus
+the reduced samples, which are as large as the number of distinct values per window: small for
 categories, flags, integers and money in cents, up to the row count for a continuous score such
-as ``prediction_proba`` (16 bytes a value, against some 60 bytes a cell for a frame of strings).
+as ``prediction_proba`` (8 bytes a value, its counts of 1 taking no memory). The columns are
+reduced in parallel threads (Parquet decoding and numpy's sorts release the GIL).
+:func:`value_counts_sql` is the same count as one DuckDB query (a ``GROUP BY GROUPING SETS``),
+for engines that take SQL.
+
+:func:`estimate_from_log` gives the label-free estimate the same way: score, prediction (and,
+where labels exist, the label through DuckDB's join) as float arrays.
 
 See Also
 --------
@@ -30,7 +38,9 @@ Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +48,16 @@ import numpy as np
 import pandas as pd
 
 from closedloop.monitoring import drift_stats as st
-from closedloop.monitoring._storage import MODEL_VERSION, TIMESTAMP, quote
+from closedloop.monitoring._storage import (
+    BATCH_ID,
+    GROUND_TRUTH,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_ID,
+    PREDICTION_PROBA,
+    TIMESTAMP,
+    quote,
+)
 from closedloop.monitoring.drift import (
     DRIFT_COLUMNS,
     MODEL_COLUMNS,
@@ -46,8 +65,15 @@ from closedloop.monitoring.drift import (
     drift_table,
 )
 from closedloop.monitoring.drift_stats import ColumnSample, Kind, reduce_column
+from closedloop.monitoring.estimate import CBPE, ESTIMATE_COLUMNS
 from closedloop.monitoring.store import InferenceLog
-from closedloop.monitoring.windows import WINDOW_END, WINDOW_START, Granularity, window_start_sql
+from closedloop.monitoring.windows import (
+    ORIGIN,
+    WINDOW_END,
+    WINDOW_START,
+    Granularity,
+    window_start_sql,
+)
 
 #: Index of the pseudo-column that counts the model versions of a window.
 _MODELS = -1
@@ -117,73 +143,337 @@ def log_samples(log: InferenceLog, granularity: str | Granularity = "1d", *,
                 labels_as_of: str | pd.Timestamp | None = None,
                 start: str | pd.Timestamp | None = None,
                 end: str | pd.Timestamp | None = None) -> dict[str | None, LogSamples]:
-    """The value counts of :func:`value_counts_sql`, as reduced samples per window.
+    """The value counts of every monitored column per window, as reduced samples.
 
     Returns ``{model version: LogSamples}`` when ``by_version``, else ``{None: LogSamples}``.
-    One scan of the log; only the counts are fetched (as Arrow arrays, not Python objects, for
-    the numbers).
+    The columns are read from the Parquet files one at a time, as Arrow arrays (categories as
+    their dictionary codes, never as Python strings), without the rows the log hides
+    (:meth:`~closedloop.monitoring.store.InferenceLog.shadowed_rows`); only ``ground_truth``,
+    which needs the join with the labels, is counted by DuckDB (and only when labels exist).
     """
     kinds = dict(columns) if columns is not None else log_columns(log)
-    grain = Granularity.parse(granularity)
-    clauses = [f"{TIMESTAMP} {op} TIMESTAMP '{pd.Timestamp(t)}'"
-               for op, t in ((">=", start), ("<", end)) if t is not None]
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    con = log.connect(labels_as_of=labels_as_of)
-    try:
-        result = con.sql(value_counts_sql(kinds, grain, by_version=by_version,
-                                          where=where)).to_arrow_table()
-    finally:
-        con.close()
-    starts = result.column(WINDOW_START).to_numpy().astype("datetime64[ns]")
-    versions = result.column(MODEL_VERSION).to_numpy(zero_copy_only=False)
-    col = result.column("col").to_numpy()
-    number = result.column("number").to_numpy(zero_copy_only=False).astype(np.float64)
-    text_arrow = result.column("text")
-    count = result.column("count").to_numpy().astype(np.int64)
-    if versions.size and by_version:
-        keys = versions.astype(object)
-    else:
-        keys = np.full(col.size, None, dtype=object)
-    # Segment boundaries: the rows are ordered by (version, window, column).
-    change = np.ones(col.size, bool)
-    if col.size > 1:
-        change[1:] = ((keys[1:] != keys[:-1]) | (starts[1:] != starts[:-1])
-                      | (col[1:] != col[:-1]))
-    bounds = np.append(np.flatnonzero(change), col.size)
-    names = list(kinds)
-    empty = ColumnSample(st.Reduced(np.array([]), np.array([], dtype=np.int64)))
-    grouped: dict[Any, dict[np.datetime64, dict[int, ColumnSample]]] = {}
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        if lo == hi:
-            continue
-        j = int(col[lo])
-        part = slice(lo, hi)
-        counts = count[part]
-        if j == _MODELS or kinds[names[j]] != "numeric":
-            labels = np.asarray(text_arrow.slice(lo, hi - lo).to_pylist(), dtype=object)
-            present = np.array([v is not None for v in labels], dtype=bool)
-            values = labels[present]
-            if values.size:
-                values = np.asarray(values.tolist(), dtype=object)
+    scan = LogScan(log, granularity, start=start, end=end, by_version=by_version)
+    scan.prepare()
+    # One column per thread: Parquet decoding and numpy's sorts release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        reduced = list(pool.map(lambda item: scan.reduce(*item, labels_as_of=labels_as_of),
+                                kinds.items()))
+    return scan.samples(dict(zip(kinds, reduced)))
+
+
+class LogScan:
+    """The rows of an inference log's batch files in ``[start, end)``, grouped by window (and
+    model version), read one column at a time straight from Parquet.
+
+    Opening the scan reads the ``timestamp`` and ``model_version`` columns (and, where the log
+    repeats prediction ids, the ids of the files concerned, to drop the shadowed copies:
+    :meth:`~closedloop.monitoring.store.InferenceLog.shadowed_rows`). :meth:`reduce` reads one
+    more column and reduces it per group, :meth:`numbers` returns one numeric column. Memory is
+    that of one column of the selected rows plus the reduced samples, whatever the number of
+    columns.
+
+    Parameters
+    ----------
+    log : InferenceLog
+        The log.
+    granularity : str or Granularity
+        Window width.
+    start, end : str or Timestamp, optional
+        Only rows with ``start <= timestamp < end``.
+    by_version : bool
+        Group by model version and window (else by window).
+    """
+
+    def __init__(self, log: InferenceLog, granularity: str | Granularity = "1d", *,
+                 start: str | pd.Timestamp | None = None,
+                 end: str | pd.Timestamp | None = None, by_version: bool = False) -> None:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        self.log, self.grain, self.by_version = log, Granularity.parse(granularity), by_version
+        self.start, self.end = start, end
+        files = log.batch_files()
+        hidden = _hidden_ids(log.shadowed_rows(files))
+        low = None if start is None else _micros(start)
+        high = None if end is None else _micros(end)
+        self._parts: list[tuple[Any, np.ndarray | None]] = []
+        buckets, versions = [], []
+        for path in files:
+            names = set(pq.read_schema(path).names)
+            part = pq.ParquetFile(path, read_dictionary=[MODEL_VERSION])
+            micros = _column(part, TIMESTAMP).cast("timestamp[us]").cast("int64")
+            if micros.null_count:
+                raise ValueError(f"{micros.null_count} row(s) of {path.name} have no timestamp, "
+                                 "hence no window")
+            times = micros.to_numpy()
+            keep = np.ones(times.size, bool)
+            if low is not None:
+                keep &= times >= low
+            if high is not None:
+                keep &= times < high
+            for batch in (pc.unique(_column(part, BATCH_ID)).to_pylist() if hidden else ()):
+                if batch in hidden:
+                    keep &= ~pc.is_in(_column(part, PREDICTION_ID),
+                                      value_set=hidden[batch]).to_numpy(zero_copy_only=False)
+            every = bool(keep.all())
+            buckets.append(_bucket(times if every else times[keep], self.grain))
+            column = _column(part, MODEL_VERSION)
+            versions.append(_codes(column if every else column.filter(keep)))
+            self._parts.append((path, None if every else keep))
+        self.buckets = (np.unique(np.concatenate([np.unique(b) for b in buckets]))
+                        if buckets else np.array([], np.int64))
+        self.versions = sorted({v for _, labels in versions for v in labels})
+        self.n_windows, self.n_versions = len(self.buckets), len(self.versions)
+        self._windows, self._version_codes = [], []
+        for bucket, (codes, labels) in zip(buckets, versions):
+            at = np.array([self.versions.index(v) for v in labels] + [-1], dtype=np.int64)
+            self._windows.append(np.searchsorted(self.buckets, bucket).astype(np.int32))
+            self._version_codes.append(at[codes].astype(np.int32))
+        self._groups = ([v * self.n_windows + w for v, w in zip(self._version_codes,
+                                                                self._windows)]
+                        if by_version else self._windows)
+        self.n_groups = (self.n_versions if by_version else 1) * self.n_windows
+        self._order: np.ndarray | None = None
+
+    @property
+    def window_starts(self) -> pd.DatetimeIndex:
+        """Start of every window found, in order."""
+        return _bucket_starts(self.buckets, self.grain)
+
+    def sizes(self) -> np.ndarray:
+        """Rows per model version (rows) and window (columns)."""
+        out = np.zeros(self.n_versions * self.n_windows, np.int64)
+        for versions, windows in zip(self._version_codes, self._windows):   # file by file
+            known = versions >= 0
+            out += np.bincount(versions[known].astype(np.int64) * self.n_windows
+                               + windows[known], minlength=out.size)
+        return out.reshape(self.n_versions, self.n_windows)
+
+    def numbers(self, name: str) -> np.ndarray:
+        """One column of the selected rows as float64 (nulls as NaN), in file order."""
+        import pyarrow as pa
+
+        out = np.empty(sum(w.size for w in self._windows), np.float64)   # filled file by file
+        at = 0
+        for path, keep in self._parts:
+            values = _column(path, name).cast(pa.float64()).to_numpy()
+            values = values if keep is None else values[keep]
+            out[at:at + values.size] = values
+            at += values.size
+        return out
+
+    def windows(self) -> np.ndarray:
+        """Each selected row's window number (0 .. n_windows - 1), in file order."""
+        return np.concatenate(self._windows) if self._windows else np.array([], np.int64)
+
+    def reduce(self, name: str, kind: Kind, *,
+               labels_as_of: str | pd.Timestamp | None = None) -> list[ColumnSample]:
+        """Column ``name`` reduced per group (version-major, then window, with
+        ``by_version``)."""
+        if name == GROUND_TRUTH:
+            return self._labels(labels_as_of)
+        if kind == "numeric":
+            return self._numeric(name)
+        return self._categorical(name)
+
+    def prepare(self) -> None:
+        """Sort the rows by group once (what every numeric column needs), before threads
+        share the scan."""
+        if self._order is None and self.n_groups > 1:
+            groups = np.concatenate(self._groups) if self._groups else np.array([], np.int32)
+            self._order = np.argsort(groups, kind="stable").astype(np.int32)
+            self._bounds = np.searchsorted(groups[self._order], np.arange(self.n_groups + 1))
+
+    def _numeric(self, name: str) -> list[ColumnSample]:
+        values = self.numbers(name)
+        if self.n_groups == 1:   # one window: sort in place
+            order, bounds = None, np.array([0, values.size])
         else:
-            values = number[part]
-            present = ~np.isnan(values)  # NaN is null, as in pandas
-            values = values[present]
-        sample = ColumnSample(st.Reduced(values, counts[present],
-                                         int(counts[~present].sum())))
-        grouped.setdefault(keys[lo], {}).setdefault(starts[lo], {})[j] = sample
-    out: dict[str | None, LogSamples] = {}
-    for key, by_window in grouped.items():
-        order = sorted(by_window)
-        window_starts = pd.DatetimeIndex(order)
-        windows = pd.DataFrame({WINDOW_START: window_starts,
-                                WINDOW_END: grain.end(pd.Series(window_starts))})
-        reduced = {name: [by_window[w].get(j, empty) for w in order]
-                   for j, name in enumerate(names)}
-        models = [",".join(sorted(str(v) for v in by_window[w][_MODELS].reduced.values))
-                  if _MODELS in by_window[w] else "" for w in order]
-        out[None if key is None else str(key)] = LogSamples(windows, reduced, models)
-    return out
+            self.prepare()
+            order, bounds = self._order, self._bounds
+        out = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if order is None:
+                values.sort()
+                part = values
+            else:
+                part = np.sort(values[order[lo:hi]])
+            valid = int(np.searchsorted(part, np.nan))   # NaN (null) sorts last
+            part = part[:valid]
+            first = np.ones(part.size + 1, bool)       # and a sentinel past the end
+            np.not_equal(part[1:], part[:-1], out=first[1:-1])
+            if first.all():   # all distinct (a continuous score): counts of 1, no memory
+                unique, counts = part, np.broadcast_to(np.int64(1), part.size)
+            else:
+                unique = part[first[:-1]]
+                counts = np.diff(np.flatnonzero(first)).astype(np.int64)
+            del part, first
+            out.append(ColumnSample(st.Reduced(unique, counts, int(hi - lo - valid))))
+        del values
+        return out
+
+    def _categorical(self, name: str) -> list[ColumnSample]:
+        labels: list[str] = []
+        index: dict[str, int] = {}
+        blocks = []
+        for (path, keep), groups in zip(self._parts, self._groups):
+            column = _column(path, name, dictionary=True)
+            codes, names = _codes(column if keep is None else column.filter(keep))
+            at = np.array([index.setdefault(v, len(index)) for v in names], np.int64)
+            width = len(names) + 1                     # the last column counts the nulls
+            codes = np.where(codes < 0, len(names), codes)
+            block = np.bincount(groups * width + codes, minlength=self.n_groups * width)
+            blocks.append((np.append(at, -1), block.reshape(self.n_groups, width)))
+        labels = sorted(index)
+        rank = np.full(len(labels) + 1, len(labels), np.int64)   # code -1 (null): last
+        rank[[index[v] for v in labels]] = np.arange(len(labels))
+        total = np.zeros((self.n_groups, len(labels) + 1), np.int64)   # last: nulls
+        for at, block in blocks:
+            total[:, rank[at]] += block
+        values = np.array(labels, dtype=object)
+        out = []
+        for row in total:
+            present = row[:-1] > 0
+            out.append(ColumnSample(st.Reduced(values[present], row[:-1][present],
+                                               int(row[-1]))))
+        return out
+
+    def _labels(self, labels_as_of: str | pd.Timestamp | None) -> list[ColumnSample]:
+        """``ground_truth`` per group, from DuckDB's join of predictions and labels."""
+        sizes = self.sizes()
+        sizes = sizes.ravel() if self.by_version else sizes.sum(axis=0)
+        empty = np.array([], dtype=object)
+        if not self.log.batch_files(labels=True):   # no label yet: every value is null
+            return [ColumnSample(st.Reduced(empty, np.array([], np.int64), int(n)))
+                    for n in sizes]
+        window = window_start_sql(TIMESTAMP, self.grain, "duckdb")
+        clauses = [f"{TIMESTAMP} {op} TIMESTAMP '{pd.Timestamp(t)}'"
+                   for op, t in ((">=", self.start), ("<", self.end)) if t is not None]
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        con = self.log.connect(labels_as_of=labels_as_of)
+        try:
+            found = con.execute(f"SELECT {window} AS w, CAST({MODEL_VERSION} AS VARCHAR) AS v, "
+                                f"CAST({GROUND_TRUTH} AS VARCHAR) AS y, count(*) AS n "
+                                f"FROM inference_log {where} GROUP BY ALL").fetchall()
+        finally:
+            con.close()
+        starts = self.window_starts
+        cells: dict[int, dict[str | None, int]] = {}
+        for w, v, y, n in found:
+            group = starts.get_loc(pd.Timestamp(w))
+            if self.by_version:
+                group += self.versions.index(v if v is not None else "") * self.n_windows
+            cells.setdefault(group, {})[y] = cells.get(group, {}).get(y, 0) + int(n)
+        out = []
+        for group in range(self.n_groups):
+            cell = cells.get(group, {})
+            known = sorted(k for k in cell if k is not None)
+            out.append(ColumnSample(st.Reduced(np.array(known, dtype=object),
+                                               np.array([cell[k] for k in known], np.int64),
+                                               cell.get(None, 0))))
+        return out
+
+    def samples(self, reduced: Mapping[str, list[ColumnSample]]
+                ) -> dict[str | None, LogSamples]:
+        """Arrange samples reduced per group (:meth:`reduce`) as :class:`LogSamples`, one per
+        model version with ``by_version``, else one for all rows (key None)."""
+        sizes = self.sizes()
+        starts = self.window_starts
+        out: dict[str | None, LogSamples] = {}
+        if self.by_version:
+            for v, version in enumerate(self.versions):
+                present = np.flatnonzero(sizes[v] > 0)
+                out[version] = LogSamples(
+                    _window_frame(starts[present], self.grain),
+                    {name: [samples[v * self.n_windows + w] for w in present]
+                     for name, samples in reduced.items()},
+                    [version] * present.size)
+            return out
+        if self.n_windows:
+            models = [",".join(self.versions[v] for v in np.flatnonzero(sizes[:, w]))
+                      for w in range(self.n_windows)]
+            out[None] = LogSamples(_window_frame(starts, self.grain),
+                                   {name: list(samples) for name, samples in reduced.items()},
+                                   models)
+        return out
+
+
+def _window_frame(starts: pd.DatetimeIndex, grain: Granularity) -> pd.DataFrame:
+    return pd.DataFrame({WINDOW_START: starts, WINDOW_END: grain.end(pd.Series(starts))})
+
+
+def _column(part: Any, name: str, *, dictionary: bool = False) -> Any:
+    """Column ``name`` of one Parquet file (a path, or an open ``ParquetFile``) as a chunked
+    array; with ``dictionary`` a text column comes as dictionary codes, not strings. A path is
+    opened for this read alone, so that threads never share a reader."""
+    import pyarrow.parquet as pq
+
+    if not isinstance(part, pq.ParquetFile):
+        part = pq.ParquetFile(part, read_dictionary=[name] if dictionary else None)
+        if name not in part.schema_arrow.names:
+            raise KeyError(f"the inference log has no column {name!r}")
+    elif name not in part.schema_arrow.names:
+        raise KeyError(f"the inference log has no column {name!r}")
+    return part.read(columns=[name]).column(0)
+
+
+def _codes(column: Any) -> tuple[np.ndarray, list[str]]:
+    """Codes (-1 for null) into the distinct values of ``column`` as text, as the pandas path
+    names categories (``str(value)``; NaN is null). Dictionary columns are not decoded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    labels: dict[str, int] = {}
+    codes = []
+    for chunk in column.chunks:
+        names = [v if isinstance(v, str) else str(v) for v in chunk.dictionary.to_pylist()]
+        at = np.array([labels.setdefault(v, len(labels)) for v in names] + [-1], np.int64)
+        local = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+        codes.append(at[local])
+    return (np.concatenate(codes) if codes else np.array([], np.int64)), list(labels)
+
+
+def _hidden_ids(shadowed: Any) -> dict[str, Any]:
+    """Batch id -> Arrow array of the prediction ids the log hides in that batch."""
+    import pyarrow as pa
+
+    if shadowed.num_rows == 0:
+        return {}
+    frame = shadowed.to_pandas()
+    return {batch: pa.array(ids.to_numpy(dtype=object), pa.string())
+            for batch, ids in frame.groupby(BATCH_ID)[PREDICTION_ID]}
+
+
+def _micros(value: str | pd.Timestamp) -> int:
+    """A bound in the log's microseconds (naive UTC): rows at ``>= bound`` are ``>= value``."""
+    when = pd.Timestamp(value)
+    if when.tzinfo is not None:
+        when = when.tz_convert("UTC").tz_localize(None)
+    return -(-int(when.value) // 1000)
+
+
+_ORIGIN_US = ORIGIN.value // 1000
+_MONTHS_1970_TO_2000 = 360
+
+
+def _bucket(micros: np.ndarray, grain: Granularity) -> np.ndarray:
+    """The window number of each timestamp (microseconds), as :func:`assign_windows` counts."""
+    if grain.unit == "month":
+        months = micros.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+        return np.floor_divide(months - _MONTHS_1970_TO_2000, grain.count)
+    return np.floor_divide(micros - _ORIGIN_US, int(grain.width_ns or 0) // 1000)
+
+
+def _bucket_starts(buckets: np.ndarray, grain: Granularity) -> pd.DatetimeIndex:
+    if grain.unit == "month":
+        months = np.datetime64("2000-01", "M") + buckets * grain.count
+        return pd.DatetimeIndex(months.astype("datetime64[ns]"))
+    width = int(grain.width_ns or 0)
+    return pd.DatetimeIndex((ORIGIN.value + buckets * width).astype("datetime64[ns]"))
 
 
 def drift_from_log(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
@@ -276,3 +566,74 @@ def drift_from_log(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
         table = table.sort_values([WINDOW_START, MODEL_VERSION], kind="stable",
                                   ignore_index=True)
     return table
+
+
+def estimate_from_log(log: InferenceLog, cbpe: CBPE, granularity: str | Granularity = "1d", *,
+                      model_version: str | None = None,
+                      labels_as_of: str | pd.Timestamp | None = None,
+                      start: str | pd.Timestamp | None = None,
+                      end: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """The label-free estimate (:meth:`closedloop.monitoring.estimate.CBPE.estimate`) of the
+    log's predictions per window, from the score, prediction and label columns only.
+
+    Without labels in the log the score and prediction are read straight from the Parquet files
+    as float arrays (:class:`LogScan`); with labels, DuckDB joins them and returns the three
+    numeric columns (never a frame of strings). Equals ``cbpe.estimate(log.read(...))``.
+
+    Parameters
+    ----------
+    log : InferenceLog
+        The log.
+    cbpe : CBPE
+        A fitted estimator.
+    granularity : str or Granularity
+        Window width.
+    model_version : str, optional
+        Only this version's predictions.
+    labels_as_of : str or Timestamp, optional
+        Join only the labels arrived by then.
+    start, end : str or Timestamp, optional
+        Only the rows with ``start <= timestamp < end``.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`~closedloop.monitoring.estimate.ESTIMATE_COLUMNS`.
+    """
+    grain = Granularity.parse(granularity)
+    if not log.batch_files(labels=True):
+        scan = LogScan(log, grain, start=start, end=end)
+        keep = None
+        if model_version is not None:
+            if str(model_version) not in scan.versions:
+                return pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
+            keep = np.concatenate(scan._version_codes) == scan.versions.index(
+                str(model_version))
+        windows = scan.windows()
+        scores, predicted = scan.numbers(PREDICTION_PROBA), scan.numbers(PREDICTION)
+        if keep is not None:
+            windows, scores, predicted = windows[keep], scores[keep], predicted[keep]
+        used = np.flatnonzero(np.bincount(windows, minlength=scan.n_windows))
+        codes = np.full(max(scan.n_windows, 1), -1, np.int32)
+        codes[used] = np.arange(used.size)
+        return cbpe.estimate_arrays(codes[windows], scan.window_starts[used], scores,
+                                    predicted, np.full(scores.size, np.nan), grain)
+    window = window_start_sql(TIMESTAMP, grain, "duckdb")
+    clauses = [f"{TIMESTAMP} {op} TIMESTAMP '{pd.Timestamp(t)}'"
+               for op, t in ((">=", start), ("<", end)) if t is not None]
+    if model_version is not None:
+        clauses.append(f"{MODEL_VERSION} = '{str(model_version).replace(chr(39), chr(39) * 2)}'")
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    con = log.connect(labels_as_of=labels_as_of)
+    try:
+        table = con.sql(
+            f"SELECT epoch_us({window}) AS w, CAST({PREDICTION} AS DOUBLE) AS pred, "
+            f"CAST({PREDICTION_PROBA} AS DOUBLE) AS proba, CAST({GROUND_TRUTH} AS DOUBLE) AS y "
+            f"FROM inference_log {where}").to_arrow_table()
+    finally:
+        con.close()
+    column = {name: table.column(name).to_numpy() for name in ("w", "pred", "proba", "y")}
+    used, codes = np.unique(column["w"], return_inverse=True)
+    starts = pd.DatetimeIndex((used * 1000).astype("datetime64[ns]"))
+    return cbpe.estimate_arrays(codes.ravel(), starts, column["proba"], column["pred"],
+                                column["y"], grain)

@@ -67,15 +67,45 @@ def ks(a: Reduced, b: Reduced, method: str = "auto") -> tuple[float, float]:
     return d, p
 
 
+#: Support points per block when a sample is large: the ECDF gaps of millions of distinct
+#: values are computed block by block, so memory stays a few times one sample.
+BLOCK = 1 << 20
+
+
 def ks_and_wasserstein(a: Reduced, b: Reduced, method: str = "auto"
                        ) -> tuple[float, float, float]:
     """KS statistic, its p-value and the Wasserstein distance, from one pass over both ECDFs."""
-    support = np.union1d(a.values, b.values)
-    diff = _cumulative(a, support) / a.n - _cumulative(b, support) / b.n
-    d = float(max(np.clip(-diff.min(), 0, 1), diff.max())) + 0.0  # never -0.0
-    # The area between the ECDFs: each gap times the distance to the next support point.
-    w = float(np.sum(np.abs(diff[:-1]) * np.diff(support.astype(np.float64))))
+    support = _union(a.values, b.values)
+    if support.size <= BLOCK:
+        diff = _cumulative(a, support) / a.n - _cumulative(b, support) / b.n
+        d = float(max(np.clip(-diff.min(), 0, 1), diff.max())) + 0.0  # never -0.0
+        # The area between the ECDFs: each gap times the distance to the next support point.
+        w = float(np.sum(np.abs(diff[:-1]) * np.diff(support.astype(np.float64))))
+        return d, ks_pvalue(d, a.n, b.n, method), w
+    cum_a = np.concatenate([[0], np.cumsum(a.counts)])
+    cum_b = np.concatenate([[0], np.cumsum(b.counts)])
+    low, high, w = 0.0, 0.0, 0.0
+    for lo in range(0, support.size, BLOCK):
+        at = support[lo:lo + BLOCK]
+        diff = (cum_a[np.searchsorted(a.values, at, side="right")] / a.n
+                - cum_b[np.searchsorted(b.values, at, side="right")] / b.n)
+        low, high = min(low, float(diff.min())), max(high, float(diff.max()))
+        step = np.diff(support[lo:lo + BLOCK + 1].astype(np.float64))
+        w += float(np.sum(np.abs(diff[:step.size]) * step))
+    d = float(max(np.clip(-low, 0, 1), high)) + 0.0
     return d, ks_pvalue(d, a.n, b.n, method), w
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of two sorted distinct arrays (``np.union1d``, with one copy of
+    the larger array instead of a sort of both)."""
+    if a.size > b.size:
+        a, b = b, a
+    if a.size == 0 or b.size == 0 or a.dtype != b.dtype:
+        return np.union1d(a, b)
+    at = np.searchsorted(b, a)
+    new = (at == b.size) | (b[np.minimum(at, b.size - 1)] != a)
+    return np.insert(b, at[new], a[new])
 
 
 #: Largest ``n1 * n2`` for which ``method="auto"`` computes the exact KS p-value.
@@ -129,9 +159,13 @@ def mean_std(sample: Reduced) -> tuple[float, float]:
     """Mean and population standard deviation (ddof 0) of a reduced numeric sample."""
     if sample.n == 0:
         return math.nan, math.nan
-    values = sample.values.astype(np.float64)
-    mean = float(np.dot(values, sample.counts) / sample.n)
-    var = float(np.dot((values - mean) ** 2, sample.counts) / sample.n)
+    # Products summed, not np.dot: a BLAS call may start threads that wait on a busy machine;
+    # block by block for a large sample.
+    blocks = [(sample.values[lo:lo + BLOCK].astype(np.float64),
+               sample.counts[lo:lo + BLOCK].astype(np.float64))
+              for lo in range(0, sample.values.size, BLOCK)]
+    mean = float(sum(np.sum(v * w) for v, w in blocks) / sample.n)
+    var = float(sum(np.sum((v - mean) ** 2 * w) for v, w in blocks) / sample.n)
     return mean, math.sqrt(var)
 
 
@@ -152,8 +186,13 @@ def quantile_edges(sample: Reduced, bins: int) -> np.ndarray:
 
 def bin_counts(sample: Reduced, edges: np.ndarray) -> np.ndarray:
     """Counts of ``sample`` in the right-closed bins delimited by ``edges`` (len(edges) + 1)."""
-    index = np.searchsorted(edges, sample.values.astype(np.float64), side="left")
-    return np.bincount(index, weights=sample.counts, minlength=edges.size + 1)
+    out = np.zeros(edges.size + 1)
+    for lo in range(0, sample.values.size, BLOCK):   # block by block for a large sample
+        index = np.searchsorted(edges, sample.values[lo:lo + BLOCK].astype(np.float64),
+                                side="left")
+        out += np.bincount(index, weights=sample.counts[lo:lo + BLOCK],
+                           minlength=edges.size + 1)
+    return out
 
 
 def category_counts(a: Reduced, b: Reduced) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -152,30 +152,52 @@ class CBPE:
         starts = (pd.to_datetime(frame[WINDOW_START]) if WINDOW_START in frame.columns
                   else assign_windows(frame[timestamp], grain))
         codes, windows = pd.factorize(starts, sort=True)
+        return self.estimate_arrays(codes, pd.DatetimeIndex(windows),
+                                    frame[proba].to_numpy(np.float64),
+                                    frame[prediction].to_numpy(), _labels(frame, label), grain)
+
+    def estimate_arrays(self, codes: np.ndarray, windows: pd.DatetimeIndex,
+                        scores: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
+                        granularity: str | Granularity = "1d") -> pd.DataFrame:
+        """:meth:`estimate` on arrays: each row's window number ``codes`` (into the window
+        starts ``windows``), the model's ``scores`` and 0/1 ``predicted``, and ``labels`` as
+        floats (NaN until known). What :func:`closedloop.monitoring.aggregates.estimate_from_log`
+        calls with columns read straight from the log."""
+        grain = Granularity.parse(granularity)
+        codes = np.asarray(codes)
+        if codes.size == 0:
+            return pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
         # One stable sort by window, then each window is a slice (rows keep their order, so the
         # sums, hence the point estimates, are those of a boolean selection of the window).
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(windows) + 1))
-        all_scores = frame[proba].to_numpy(np.float64)[order]
-        all_predicted = frame[prediction].to_numpy()[order].astype(bool)
+        if len(windows) == 1:   # one window: the rows as they are
+            order, bounds = slice(None), np.array([0, codes.size])
+        else:
+            small = np.int16 if len(windows) < 2**15 else np.int64   # int16: a radix sort
+            order = np.argsort(codes.astype(small), kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(windows) + 1))
+        all_scores = np.asarray(scores, np.float64)[order]
+        all_predicted = np.asarray(predicted)[order].astype(bool)
         all_p = self.calibrate(all_scores)
-        all_y = _labels(frame, label)[order]
+        all_y = np.asarray(labels, np.float64)[order]
         rows = []
         for i, start in enumerate(pd.DatetimeIndex(windows)):
             part = slice(bounds[i], bounds[i + 1])
             scores, predicted, p, y = (all_scores[part], all_predicted[part], all_p[part],
                                        all_y[part])
-            estimated = expected_metrics(p, predicted, scores)
+            ranked = _ranked(scores)   # one sort of the window's scores, shared
+            estimated = expected_metrics(p, predicted, scores, ranked=ranked)
             known = ~np.isnan(y)
             labelled = int(known.sum())
             realised = _realised_arrays(y[known], predicted[known], scores[known])
             if 0 < labelled < p.size:   # the realised metric is the labelled rows': so the band
                 population = "labelled"
-                centre = expected_metrics(p[known], predicted[known], scores[known])
-                std = sampling_std(p[known], predicted[known], scores[known])
+                subset = _ranked(scores[known])
+                centre = expected_metrics(p[known], predicted[known], scores[known],
+                                          ranked=subset)
+                std = sampling_std(p[known], predicted[known], scores[known], ranked=subset)
             else:
                 population, centre = "window", estimated
-                std = sampling_std(p, predicted, scores)
+                std = sampling_std(p, predicted, scores, ranked=ranked)
             for metric in self.metrics:
                 low = max(0.0, centre[metric] - self.width * std[metric])
                 high = min(1.0, centre[metric] + self.width * std[metric])
@@ -215,12 +237,30 @@ def _cross_validated_brier(p: np.ndarray, y: np.ndarray, seed: int, folds: int =
     return _brier(out, y)
 
 
-def expected_metrics(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
+def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One sort of ``scores``: each score's group among the sorted distinct scores (as
+    ``np.unique``'s inverse), the number of ties of each group, and each score's midrank (as
+    ``scipy.stats.rankdata``)."""
+    scores = np.asarray(scores, np.float64)
+    order = np.argsort(scores)
+    ordered = scores[order]
+    new = np.ones(scores.size, bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(new)
+    ties = np.diff(np.append(starts, scores.size))
+    group = np.empty(scores.size, np.int64)
+    group[order] = np.cumsum(new) - 1
+    return group, ties, (starts + (ties + 1) / 2.0)[group]
+
+
+def expected_metrics(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray, *,
+                     ranked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                      ) -> dict[str, float]:
     """Metrics of the expected confusion matrix, and the expected ROC AUC.
 
     ``p`` are calibrated probabilities, ``predicted`` the model's 0/1 decisions, ``scores`` what
-    the model ranks by (its raw probabilities).
+    the model ranks by (its raw probabilities). ``ranked`` is the ranking of ``scores`` when the
+    caller already sorted them (computed when omitted).
 
     Examples
     --------
@@ -232,7 +272,8 @@ def expected_metrics(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
     tp, fp = p[predicted].sum(), (1 - p[predicted]).sum()
     fn, tn = p[~predicted].sum(), (1 - p[~predicted]).sum()
     out = _confusion(np.array([tp]), np.array([fp]), np.array([fn]), np.array([tn]))
-    return {k: float(v[0]) for k, v in out.items()} | {"roc_auc": _expected_auc(p, scores)}
+    return {k: float(v[0]) for k, v in out.items()} | {
+        "roc_auc": _expected_auc(p, scores, (ranked or _ranked(scores))[0])}
 
 
 def _confusion(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
@@ -247,11 +288,14 @@ def _confusion(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
             "f1_binary": ratio(2 * tp, 2 * tp + fp + fn)}
 
 
-def _expected_auc(p: np.ndarray, scores: np.ndarray) -> float:
+def _expected_auc(p: np.ndarray, scores: np.ndarray, group: np.ndarray | None = None
+                  ) -> float:
     """Weighted Mann-Whitney: sum over ordered pairs i != j of p_i (1 - p_j) [s_i > s_j], ties
-    counting one half, divided by the sum of the weights of those pairs."""
+    counting one half, divided by the sum of the weights of those pairs. ``group`` is each
+    score's rank among the distinct scores (``np.unique``'s inverse), when already known."""
     q = 1.0 - p
-    _, group = np.unique(scores, return_inverse=True)
+    if group is None:
+        _, group = np.unique(scores, return_inverse=True)
     q_by_score = np.bincount(group, weights=q)
     below = np.concatenate([[0.0], np.cumsum(q_by_score)[:-1]])
     wins = np.sum(p * (below[group] + 0.5 * q_by_score[group])) - 0.5 * np.sum(p * q)
@@ -259,7 +303,8 @@ def _expected_auc(p: np.ndarray, scores: np.ndarray) -> float:
     return float(wins / pairs) if pairs > 0 else float("nan")
 
 
-def sampling_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
+def sampling_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray, *,
+                 ranked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> dict[str, float]:
     """Standard deviation of each realised metric of these rows when their labels are drawn
     independently from Bernoulli(``p``).
@@ -270,7 +315,8 @@ def sampling_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
     ``2 TP / (n_pred + TP + FN)`` (``n_pred`` the rows predicted positive) and the Mann-Whitney
     ROC AUC ``(S - P (P + 1) / 2) / (P (n - P))`` (``S`` the sum of the positives' ranks, ``P``
     the number of positives) are smooth functions of sums of independent Bernoulli terms; their
-    variance is the delta method's, the gradient taken at the expected sums.
+    variance is the delta method's, the gradient taken at the expected sums. ``ranked`` is the
+    ranking of ``scores`` when the caller already sorted them (computed when omitted).
 
     Examples
     --------
@@ -292,13 +338,17 @@ def sampling_std(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray
            "recall_binary": root(b ** 2 * var_a + a ** 2 * var_b, (a + b) ** 4),
            "f1_binary": root(4 * ((n_pred + b) ** 2 * var_a + a ** 2 * var_b),
                              (n_pred + a + b) ** 4)}
-    ranks = rankdata(scores)  # midranks: the Mann-Whitney AUC with ties, as scikit-learn's
-    s, m = float(p @ ranks), a + b                            # expected S and P
+    # midranks: the Mann-Whitney AUC with ties, as scikit-learn's
+    ranks = (ranked or _ranked(scores))[2]
+    # Products summed, not ``@``: a BLAS call may start threads that wait on a busy machine.
+    s, m = float(np.sum(p * ranks)), a + b                    # expected S and P
     pairs = m * (n - m)
     if pairs > 0:
         d_s = 1.0 / pairs
         d_m = (-(m + 0.5) * pairs - (s - m * (m + 1) / 2) * (n - 2 * m)) / pairs ** 2
-        var = d_s ** 2 * (v @ ranks ** 2) + 2 * d_s * d_m * (v @ ranks) + d_m ** 2 * v.sum()
+        vr = v * ranks
+        var = (d_s ** 2 * np.sum(vr * ranks) + 2 * d_s * d_m * np.sum(vr)
+               + d_m ** 2 * v.sum())
         out["roc_auc"] = float(np.sqrt(max(var, 0.0)))
     else:
         out["roc_auc"] = float("nan")

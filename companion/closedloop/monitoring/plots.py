@@ -5,7 +5,7 @@ See Also
 Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``) for
 :func:`plot_label_timeline` and :func:`plot_metrics_over_time`; chapter "Drift and estimated
 performance" (``book/06_drift_and_estimation.ipynb``) for :func:`plot_drift_heatmap`,
-:func:`plot_psi_bands` and :func:`plot_estimate`.
+:func:`plot_psi_bands`, :func:`plot_estimate` and :func:`plot_scaling`.
 """
 
 from __future__ import annotations
@@ -272,5 +272,49 @@ def plot_estimate(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy", "f1
     axes[0, 0].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("prediction window")
     fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+#: Line colour of each work in :func:`plot_scaling` (its baseline is dashed, same colour).
+_SCALING_COLOURS = {"drift": "tab:blue", "estimate": "tab:orange", "scoring": "tab:green"}
+
+
+def plot_scaling(results: dict | Sequence[dict], *, windows: int = 1,
+                 title: str = "How the cost grows with rows") -> Figure:
+    """Seconds against rows on log-log axes: one solid line per work, its baseline dashed.
+
+    ``results`` is what ``benchmarks/bench_scaling.py`` writes (the dict with a ``results``
+    list, or that list): one record per work and size with ``work``, ``rows``, ``windows``,
+    ``seconds``, ``baseline`` and ``baseline_seconds``. Only the records with ``windows``
+    windows are drawn.
+
+    Examples
+    --------
+    >>> rows = [{"work": "drift", "rows": n, "windows": 1, "seconds": n / 1e6,
+    ...          "baseline": "numpy", "baseline_seconds": n / 2e5} for n in (10**4, 10**6)]
+    >>> fig = plot_scaling(rows)
+    >>> [line.get_label() for line in fig.axes[0].lines]
+    ['drift', 'drift baseline: numpy']
+    """
+    import matplotlib.pyplot as plt
+
+    records = results["results"] if isinstance(results, dict) else list(results)
+    table = pd.DataFrame([r for r in records if r.get("windows", 1) == windows])
+    if table.empty:
+        raise ValueError(f"no result with {windows} window(s) to plot")
+    missing = {"work", "rows", "seconds", "baseline", "baseline_seconds"} - set(table.columns)
+    if missing:
+        raise ValueError(f"the results lack the field(s) {sorted(missing)}")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for work, part in table.groupby("work", sort=False):
+        part = part.sort_values("rows")
+        colour = _SCALING_COLOURS.get(str(work), None)
+        ax.plot(part["rows"], part["seconds"], marker="o", color=colour, label=str(work))
+        ax.plot(part["rows"], part["baseline_seconds"], marker="s", linestyle="--",
+                color=colour, alpha=0.7, label=f"{work} baseline: {part['baseline'].iloc[0]}")
+    ax.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds (best run)", title=title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

@@ -39,7 +39,6 @@ from closedloop.monitoring._storage import (
     MODEL_VERSION,
     PREDICTION,
     PREDICTION_PROBA,
-    TIMESTAMP,
 )
 from closedloop.monitoring.drift import BASELINE, DriftConfig, drift_metrics
 from closedloop.monitoring.estimate import CBPE
@@ -140,7 +139,8 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
     engine : {"duckdb", "pandas"}
         ``"duckdb"`` (default) computes drift and profile from DuckDB aggregates over the log's
         Parquet files (:func:`closedloop.monitoring.aggregates.drift_from_log`) and reads only
-        the score, prediction and label columns for the estimate; ``"pandas"`` reads the whole
+        the score, prediction and label columns for the estimate
+        (:func:`closedloop.monitoring.aggregates.estimate_from_log`); ``"pandas"`` reads the whole
         log into a DataFrame first (the reference implementation; same tables).
 
     Returns
@@ -207,7 +207,7 @@ def _monitor_duckdb(log: InferenceLog, baseline: pd.DataFrame | None, grain: Gra
                     ) -> MonitorReport:
     """:func:`monitor` without reading the log into pandas: drift and profile from DuckDB
     aggregates, the estimate from the score, prediction and label columns only."""
-    from closedloop.monitoring.aggregates import drift_from_log
+    from closedloop.monitoring.aggregates import drift_from_log, estimate_from_log
     from closedloop.monitoring.metrics import profile
 
     rows = log.count()
@@ -217,7 +217,6 @@ def _monitor_duckdb(log: InferenceLog, baseline: pd.DataFrame | None, grain: Gra
     by_version = baselines is not None
     drift = drift_from_log(log, baseline, granularity=grain, baselines=baselines,
                            config=drift_config, labels_as_of=labels_as_of)
-    narrow = [TIMESTAMP, PREDICTION, PREDICTION_PROBA, GROUND_TRUTH]
     if by_version:
         found = log.query(f"SELECT DISTINCT CAST({MODEL_VERSION} AS VARCHAR) AS v "
                           "FROM predictions")["v"]
@@ -233,8 +232,8 @@ def _monitor_duckdb(log: InferenceLog, baseline: pd.DataFrame | None, grain: Gra
                          + ": the baseline needs prediction, prediction_proba and ground_truth "
                          "to calibrate it")
             continue
-        scores = log.read(columns=narrow, labels_as_of=labels_as_of, model_version=version)
-        estimate = CBPE(random_state=random_state).fit(base).estimate(scores, grain)
+        estimate = estimate_from_log(log, CBPE(random_state=random_state).fit(base), grain,
+                                     model_version=version, labels_as_of=labels_as_of)
         if by_version and len(estimate):
             estimate = estimate.assign(**{MODEL_VERSION: version})
         estimates.append(estimate)

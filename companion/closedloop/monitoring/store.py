@@ -23,8 +23,11 @@ digest of its input, so a retry at another time is the same batch; unless the ca
 own ``prediction_id`` column, e.g. a REST request id), and a batch file is named after a hash of its
 prediction ids: re-appending the same batch (a retried job) finds the file already there and writes
 nothing. A batch that only partly overlaps the log is written, and every read keeps the first-logged
-row per prediction id (``row_number() over (partition by prediction_id ...) = 1``), so an overlap
-never shows up twice in a query either. The same holds for labels: the first-arrived label per
+row per prediction id (by ``logged_at``, then ``batch_id``), so an overlap never shows up twice in
+a query either. The later copies are found once per set of batch files
+(:meth:`InferenceLog.shadowed_rows`: one read of the ids, hashed to 64 bits) and anti-joined
+away; a log without repeated ids is read as its files are, with no ``row_number()`` window over
+every column (Spark, see :mod:`closedloop.monitoring.spark`, still uses that window). The same holds for labels: the first-arrived label per
 prediction id wins, and a backfill never writes a label that contradicts a stored one.
 
 Experiments: a batch scored by an A/B experiment carries two optional columns,
@@ -81,6 +84,7 @@ from closedloop.monitoring._storage import (  # noqa: F401
     commit_batch,
     digest,
     duckdb_connection,
+    find_shadowed,
     fault,
     labels_arrow_schema,
     log_view_sql,
@@ -98,6 +102,7 @@ from closedloop.monitoring._storage import _fsync_dir as fsync_dir  # noqa: F401
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 __all__ = [
     "ARM", "AppendResult", "BACKFILLED_AT", "EXPERIMENT", "EXPERIMENT_COLUMNS", "BATCH_ID", "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
@@ -329,17 +334,62 @@ class InferenceLog:
         ``predictions`` (deduplicated), ``ground_truth`` (the first-arrived label per
         prediction, only labels arrived by ``labels_as_of`` when given) and ``inference_log``
         (predictions left-joined with their label: the columns of :meth:`read`).
+
+        The de-duplication costs one scan of the prediction ids when the log changed
+        (:meth:`shadowed_rows`); without repeated ids, ``predictions`` is the files as they are.
         """
+        files = self.batch_files()
+        shadowed = self.shadowed_rows(files)
         con = duckdb_connection()
-        con.execute(f"CREATE TEMP VIEW predictions_raw AS {self._source_sql(labels=False)}")
+        con.execute(f"CREATE TEMP VIEW predictions_raw AS {self._source_sql(False, files)}")
         con.execute(f"CREATE TEMP VIEW labels_raw AS {self._source_sql(labels=True)}")
+        if shadowed.num_rows:
+            con.register("_shadowed_arrow", shadowed)
+            con.execute("CREATE TEMP TABLE _shadowed AS SELECT * FROM _shadowed_arrow")
+            con.unregister("_shadowed_arrow")
+            con.execute(f"CREATE TEMP VIEW predictions_unique AS SELECT r.* FROM predictions_raw "
+                        f"AS r ANTI JOIN _shadowed AS s ON r.{BATCH_ID} = s.{BATCH_ID} AND "
+                        f"r.{PREDICTION_ID} = s.{PREDICTION_ID}")
+        else:
+            con.execute("CREATE TEMP VIEW predictions_unique AS SELECT * FROM predictions_raw")
         for name, sql in log_view_sql(self.schema, labels_as_of=labels_as_of,
-                                      optional=self.optional_columns).items():
+                                      optional=self.optional_columns,
+                                      predictions="predictions_unique",
+                                      deduplicated=True).items():
             con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
         return con
 
-    def _source_sql(self, labels: bool) -> str:
-        files = self.batch_files(labels)
+    def shadowed_rows(self, files: Sequence[Path] | None = None) -> pa.Table:
+        """The rows of the batch files that the log hides: ``batch_id`` and ``prediction_id``
+        of every copy of a prediction id but the first logged (``logged_at``, then
+        ``batch_id``), as an Arrow table; usually empty.
+
+        A retried batch with the same ids is never written twice, but one that only partly
+        overlaps the log is; its repeated rows are shadowed by the earlier ones. Found with one
+        read of the prediction ids, hashed to 64 bits in numpy (only the rows whose hash
+        repeats are compared by id); the answer is cached per set of files (which are never
+        modified), so a process that queries an unchanged log again pays nothing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from closedloop.contract.schema import Column, Schema
+        >>> toy = Schema("toy", (Column("id", "id"), Column("x", "integer"),
+        ...                      Column("y", "category", ("no", "yes"))),
+        ...              target="y", positive="yes", entity_id="id")
+        >>> log, t = InferenceLog(tempfile.mkdtemp(), toy), pd.Timestamp("2026-01-01")
+        >>> rows = pd.DataFrame({"id": ["a", "b", "c"], "x": [1, 2, 3], "prediction": [1, 0, 0],
+        ...                      "prediction_proba": [0.9, 0.2, 0.1]})
+        >>> _ = log.append(rows.head(2), model_name="m", model_version="1", timestamp=t)
+        >>> _ = log.append(rows, model_name="m", model_version="1", timestamp=t)  # overlaps
+        >>> log.shadowed_rows().num_rows, len(log)
+        (2, 3)
+        """
+        files = self.batch_files() if files is None else list(files)
+        return _shadowed_rows(files)
+
+    def _source_sql(self, labels: bool, files: Sequence[Path] | None = None) -> str:
+        files = self.batch_files(labels) if files is None else files
         schema = labels_arrow_schema() if labels else predictions_arrow_schema(
             self.schema, experiment=bool(self.optional_columns))
         columns = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[str(f.type)]}) AS {quote(f.name)}"
@@ -420,6 +470,29 @@ class InferenceLog:
 
     def __len__(self) -> int:
         return self.count()
+
+
+#: Shadowed rows per set of batch files (the files never change): the last few sets looked up.
+_SHADOWED: dict[tuple[Any, ...], pa.Table] = {}
+_SHADOWED_KEPT = 8
+
+
+def _shadowed_rows(files: Sequence[Path]) -> pa.Table:
+    import pyarrow as pa
+
+    empty = pa.table({BATCH_ID: pa.array([], pa.string()),
+                      PREDICTION_ID: pa.array([], pa.string())})
+    if len(files) < 2:  # a batch file holds each prediction id once
+        return empty
+    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    found = _SHADOWED.get(key)
+    if found is not None:
+        return found
+    found = find_shadowed(list(files))
+    while len(_SHADOWED) >= _SHADOWED_KEPT:
+        _SHADOWED.pop(next(iter(_SHADOWED)))
+    _SHADOWED[key] = found
+    return found
 
 
 def read_log(source: InferenceLog | Workspace | str | os.PathLike[str],

@@ -339,3 +339,27 @@ def test_value_test_needs_integers_and_few_values():
         "chi_squared")
     assert value_test("numeric", sample([None, None])) == "ks"         # nothing to judge
     assert value_test("categorical", sample([0.5])) == "chi_squared"
+
+
+def test_large_samples_are_compared_block_by_block_with_the_same_results(monkeypatch):
+    """Past BLOCK support points the ECDF gaps, moments and bins are computed in blocks (to
+    bound memory on millions of distinct values): the same numbers as in one pass, and
+    scipy's."""
+    from scipy import stats as sps
+
+    from closedloop.monitoring import drift_stats as st
+
+    rng = np.random.default_rng(3)
+    a = st.Reduced.of(rng.normal(size=300).round(2))
+    b = st.Reduced.of(rng.normal(0.2, 1.1, size=2_000).round(3))
+    edges = st.quantile_edges(a, 10)
+    whole = (st.ks_and_wasserstein(a, b), st.mean_std(b), st.bin_counts(b, edges))
+    monkeypatch.setattr(st, "BLOCK", 37)
+    blocked = (st.ks_and_wasserstein(a, b), st.mean_std(b), st.bin_counts(b, edges))
+    assert blocked[0] == pytest.approx(whole[0], rel=1e-12)
+    assert blocked[1] == pytest.approx(whole[1], rel=1e-12)
+    np.testing.assert_array_equal(blocked[2], whole[2])
+    raw_a, raw_b = np.repeat(a.values, a.counts), np.repeat(b.values, b.counts)
+    assert blocked[0][0] == pytest.approx(sps.ks_2samp(raw_a, raw_b).statistic, abs=1e-12)
+    assert blocked[0][2] == pytest.approx(sps.wasserstein_distance(raw_a, raw_b), rel=1e-9)
+    assert blocked[1][0] == pytest.approx(raw_b.mean(), rel=1e-12)

@@ -10,11 +10,13 @@ from scipy import stats
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.monitoring.aggregates import (
     drift_from_log,
+    estimate_from_log,
     log_columns,
     log_samples,
     value_counts_sql,
 )
 from closedloop.monitoring.drift import DriftConfig, drift_metrics
+from closedloop.monitoring.estimate import CBPE
 from closedloop.monitoring.report import monitor
 from closedloop.monitoring.store import InferenceLog
 
@@ -141,3 +143,32 @@ def test_monitor_labels_as_of(logged):
     new = monitor(log, base, labels_as_of=before)
     _same(old.drift, new.drift)
     assert (new.drift.loc[new.drift["column_name"] == "ground_truth", "null_rate"] == 1).all()
+
+
+def test_estimate_from_log_equals_the_estimate_on_the_read_frame(logged, tmp_path):
+    """The estimate from the score, prediction and label columns read straight from the log
+    equals CBPE on the frame the log reads as (labelled log through DuckDB; unlabelled log
+    straight from Parquet), per version and with a time range."""
+    log, base = logged
+    cbpe = CBPE().fit(base)
+    columns = ["timestamp", "prediction", "prediction_proba", "ground_truth"]
+    for kwargs in ({}, {"model_version": "2"},
+                   {"start": DAY0 + pd.Timedelta(days=2), "end": DAY0 + pd.Timedelta(days=6)}):
+        rows = log.read(columns=columns, start=kwargs.get("start"), end=kwargs.get("end"),
+                        model_version=kwargs.get("model_version"))
+        expected = cbpe.estimate(rows, "1d")
+        actual = estimate_from_log(log, cbpe, "1d", **kwargs)
+        _same(expected, actual)
+        assert actual["labelled_count"].gt(0).all() and actual["realised"].notna().all()
+    # the same predictions without labels: read from Parquet, no DuckDB join
+    bare = InferenceLog(tmp_path / "bare", log.schema)
+    for path in log.batch_files():
+        (bare.predictions_dir).mkdir(parents=True, exist_ok=True)
+        (bare.predictions_dir / path.name).write_bytes(path.read_bytes())
+    expected = cbpe.estimate(bare.read(columns=columns), "1w")
+    actual = estimate_from_log(bare, cbpe, "1w")
+    _same(expected, actual)
+    assert actual["realised"].isna().all() and len(actual) == 2 * len(cbpe.metrics)
+    version = estimate_from_log(bare, cbpe, "1d", model_version="1")
+    _same(cbpe.estimate(bare.read(columns=columns, model_version="1"), "1d"), version)
+    assert estimate_from_log(bare, cbpe, "1d", model_version="9").empty

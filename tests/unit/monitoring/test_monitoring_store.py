@@ -64,6 +64,61 @@ def test_overlapping_batches_never_show_a_row_twice(stream, workspace):
     assert len(log.read(model_version="2")) == len(stream)
 
 
+def _old_predictions_view(log):
+    """The de-duplication before the shadowed-rows one: a row_number() window over all columns."""
+    con = log.connect()
+    return con, ("SELECT * EXCLUDE (_rank) FROM (SELECT *, row_number() OVER (PARTITION BY "
+                 "prediction_id ORDER BY logged_at, batch_id) AS _rank FROM predictions_raw) "
+                 "WHERE _rank = 1")
+
+
+def test_the_cheap_de_duplication_keeps_the_rows_of_the_row_number_view(stream, workspace):
+    log = InferenceLog(workspace)
+    first = stream.iloc[:70]
+    log.append(first, model_name="m", model_version=1, timestamp="event_time")
+    # The same batch re-appended with 10 more rows and different outputs (a rerun whose model
+    # output changed): a new file whose first 70 rows repeat logged prediction ids.
+    rerun = stream.iloc[:80].assign(prediction_proba=0.5, prediction=1)
+    log.append(rerun, model_name="m", model_version=1, timestamp="event_time")
+    # And a third, later batch overlapping the second one's tail.
+    log.append(stream.iloc[75:], model_name="m", model_version=1, timestamp="event_time")
+    assert len(log.batch_files()) == 3
+    shadowed = log.shadowed_rows().to_pandas()
+    assert len(shadowed) == 70 + 5   # 70 ids logged twice, 5 logged by batches 2 and 3
+    con, old_sql = _old_predictions_view(log)
+    try:
+        raw = con.execute("SELECT count(*) FROM predictions_raw").fetchall()[0][0]
+        order = "ORDER BY prediction_id"
+        old = con.sql(f"{old_sql} {order}").df()
+        new = con.sql(f"SELECT * FROM predictions {order}").df()
+    finally:
+        con.close()
+    assert raw == 70 + 80 + len(stream) - 75 and len(new) == len(stream)
+    pd.testing.assert_frame_equal(new, old)
+    # the first-logged copy wins: the first 70 rows keep the first batch's outputs
+    frame = log.read().set_index("prediction_id")
+    kept = frame.loc[new["prediction_id"][new["batch_id"] == first_batch(log)]]
+    assert len(kept) == 70 and not kept["prediction_proba"].eq(0.5).all()
+    assert frame["prediction_proba"].eq(0.5).sum() == 10   # the rerun's 10 new rows only
+
+
+def first_batch(log):
+    return log.query("SELECT batch_id FROM predictions_raw ORDER BY logged_at LIMIT 1")[
+        "batch_id"].iloc[0]
+
+
+def test_the_shadowed_rows_are_cached_per_set_of_files(stream, workspace):
+    log = InferenceLog(workspace)
+    log.append(stream.iloc[:50], model_name="m", model_version=1, timestamp="event_time")
+    assert log.shadowed_rows().num_rows == 0   # one file: nothing to look up
+    log.append(stream.iloc[:60], model_name="m", model_version=1, timestamp="event_time")
+    found = log.shadowed_rows()
+    assert found.num_rows == 50 and log.shadowed_rows() is found   # cached
+    log.append(stream.iloc[55:], model_name="m", model_version=1, timestamp="event_time")
+    assert log.shadowed_rows().num_rows == 55   # a new file: looked up again
+    assert len(log) == len(stream)
+
+
 def test_read_filters_by_half_open_time_range(stream, workspace):
     log = InferenceLog(workspace)
     log.append(stream, model_name="m", model_version=1, timestamp="event_time")
