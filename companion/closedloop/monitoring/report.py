@@ -141,7 +141,10 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
         Parquet files (:func:`closedloop.monitoring.aggregates.drift_from_log`) and reads only
         the score, prediction and label columns for the estimate
         (:func:`closedloop.monitoring.aggregates.estimate_from_log`); ``"pandas"`` reads the whole
-        log into a DataFrame first (the reference implementation; same tables).
+        log into a DataFrame first (the reference implementation; same tables). A log with no
+        batch files to scan (the table log of the ``databricks`` target,
+        :class:`~closedloop.platform.delta_log.DeltaInferenceLog`) always takes the pandas
+        path.
 
     Returns
     -------
@@ -152,7 +155,7 @@ def monitor(log: InferenceLog, baseline: pd.DataFrame | None = None, *,
     grain = Granularity.parse(granularity)
     if engine not in ("duckdb", "pandas"):
         raise ValueError(f"engine must be duckdb or pandas, not {engine!r}")
-    if engine == "duckdb":
+    if engine == "duckdb" and log.scans_files:
         return _monitor_duckdb(log, baseline, grain, baseline_name, labels_as_of, drift_config,
                                random_state, baselines)
     frame = log.read(labels_as_of=labels_as_of)

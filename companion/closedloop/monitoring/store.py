@@ -171,6 +171,10 @@ class InferenceLog:
     2
     """
 
+    #: Whether the log is a folder of Parquet batch files that monitoring can scan column by
+    #: column (:mod:`closedloop.monitoring.aggregates`); a table log reads as a frame instead.
+    scans_files: bool = True
+
     def __new__(cls, workspace: Workspace | str | os.PathLike[str] | None = None,
                 *args: Any, **kwargs: Any) -> InferenceLog:
         # The target hook: a workspace whose target keeps the log in tables (Delta tables

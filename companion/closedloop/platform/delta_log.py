@@ -95,6 +95,8 @@ class DeltaInferenceLog(InferenceLog):
     ('DeltaInferenceLog', 'ml.churn.inference_log', 'ml.churn.ground_truth')
     """
 
+    scans_files = False  # no batch files: monitoring reads the table as a frame
+
     def __init__(self, workspace: Workspace | str | os.PathLike[str],
                  schema: Schema = TELCO_SCHEMA, *, spark: SparkSession | None = None,
                  table_format: str = "delta", predictions_table: str | None = None,

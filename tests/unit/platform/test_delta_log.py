@@ -119,3 +119,21 @@ def test_labels_backfilled_into_the_table_join_as_they_do_locally(logs, telco):
     pd.testing.assert_series_equal(got["ground_truth"], want["ground_truth"])
     early = table_log.read(labels_as_of="2026-03-15")
     assert early["ground_truth"].isna().all()
+
+
+def test_monitoring_a_table_log_gives_the_folder_logs_report(logs, telco):
+    """A table log has no batch files to scan: ``monitor`` reads it as a frame and reports
+    what the folder log's column scan reports on the same rows."""
+    from closedloop.monitoring.report import monitor
+
+    baseline = _batch(telco, slice(100, 400))
+    baseline = baseline.assign(ground_truth=baseline["Churn"].eq("Yes").astype("int64"))
+    for log in logs:
+        for day in range(3):
+            log.append(_batch(telco, slice(40 * day, 40 * day + 40)), model_name="m",
+                       model_version="1", timestamp=WHEN + pd.Timedelta(days=day))
+    on_table, on_folder = (monitor(log, baseline, granularity="1d") for log in logs)
+    assert not logs[0].scans_files and logs[1].scans_files
+    assert on_table.rows == on_folder.rows == 120
+    pd.testing.assert_frame_equal(on_table.drift, on_folder.drift, check_exact=False,
+                                  atol=1e-9)
