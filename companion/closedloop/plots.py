@@ -10,7 +10,7 @@ way a chapter turns a computed number into the text its prose quotes (through
 
 See Also
 --------
-Chapter "Introduction" (``book/01_introduction.ipynb``) for :func:`plot_loop`.
+Chapter :doc:`Introduction </book/01_introduction>` for :func:`plot_loop`.
 """
 
 from __future__ import annotations

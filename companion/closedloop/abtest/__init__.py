@@ -1,6 +1,5 @@
 """A/B tests of champion against challenger: sticky assignment, sample size, sequential stopping,
-analysis and promotion of the winner. Taught in chapter "Explain, check fairness, test in
-production" (``book/10_explain_fairness_abtest.ipynb``).
+analysis and promotion of the winner. Taught in chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

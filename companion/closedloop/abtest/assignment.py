@@ -15,7 +15,7 @@ so an entity already in the experiment keeps its arm; changing the split or the 
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
+Chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 """
 
 from __future__ import annotations

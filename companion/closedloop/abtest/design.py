@@ -19,7 +19,7 @@
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
+Chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 """
 
 from __future__ import annotations

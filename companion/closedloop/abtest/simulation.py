@@ -3,7 +3,7 @@ outcomes a retention campaign realises on a simulated stream.
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
+Chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Business impact: what acting on the scores is worth, priced on precision and recall, the
-profit curve and a one-page summary. Taught in chapter "Batch inference and business impact"
-(``book/07_batch_and_business.ipynb``).
+profit curve and a one-page summary. Taught in chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

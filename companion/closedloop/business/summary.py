@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+Chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
 """
 
 from __future__ import annotations

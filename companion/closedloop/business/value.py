@@ -22,7 +22,7 @@ the F1-optimal one. :func:`~closedloop.business.summary.executive_summary` puts 
 
 See Also
 --------
-Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+Chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
 """
 
 from __future__ import annotations

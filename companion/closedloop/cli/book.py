@@ -17,7 +17,7 @@ cell, its first lines and the error), 2 a usage error (an unknown chapter: the m
 
 See Also
 --------
-Chapter "Introduction" (``book/01_introduction.ipynb``).
+Chapter :doc:`Introduction </book/01_introduction>`.
 """
 
 from __future__ import annotations

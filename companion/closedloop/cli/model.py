@@ -8,7 +8,7 @@ alias move the ledger holds.
 
 See Also
 --------
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+Chapter :doc:`Training, tuning and the registry </book/03_training>`.
 """
 
 from __future__ import annotations

@@ -8,9 +8,8 @@ confirmed yet.
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``) for
-``backfill``; chapter "Drift and estimated performance"
-(``book/06_drift_and_estimation.ipynb``) for ``monitor``.
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>` for
+``backfill``; chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>` for ``monitor``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ a drifting stream under several retraining policies and compares what each one e
 
 See Also
 --------
-Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
+Chapter :doc:`Automated retraining </book/08_automated_retraining>`.
 """
 
 from __future__ import annotations

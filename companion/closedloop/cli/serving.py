@@ -8,7 +8,7 @@ restart. It runs until SIGINT or SIGTERM, then flushes the log and exits.
 
 See Also
 --------
-Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+Chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The data contract: what a table must look like, checked at every door, and the fixed
-features built from it. Taught in chapter "Data contract and features" (``book/02_data_contract.ipynb``).
+features built from it. Taught in chapter :doc:`Data contract and features </book/02_data_contract>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

@@ -12,7 +12,7 @@ the Telco-specific ones by accident.
 
 See Also
 --------
-Chapter "Data contract and features" (``book/02_data_contract.ipynb``).
+Chapter :doc:`Data contract and features </book/02_data_contract>`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Data contract and features" (``book/02_data_contract.ipynb``) for :func:`plot_rate_by`.
+Chapter :doc:`Data contract and features </book/02_data_contract>` for :func:`plot_rate_by`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ at once, as :class:`~closedloop.contract.validation.DataContractError` lists eve
 
 See Also
 --------
-Chapter "Data contract and features" (``book/02_data_contract.ipynb``).
+Chapter :doc:`Data contract and features </book/02_data_contract>`.
 """
 
 from __future__ import annotations

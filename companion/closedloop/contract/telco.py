@@ -6,7 +6,7 @@ every copy verified against its registered sha256).
 
 See Also
 --------
-Chapter "Data contract and features" (``book/02_data_contract.ipynb``).
+Chapter :doc:`Data contract and features </book/02_data_contract>`.
 """
 
 from __future__ import annotations

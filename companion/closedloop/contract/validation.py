@@ -7,7 +7,7 @@ text), each with the count of offending rows, the first row positions and plain 
 
 See Also
 --------
-Chapter "Data contract and features" (``book/02_data_contract.ipynb``).
+Chapter :doc:`Data contract and features </book/02_data_contract>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Explanations: each prediction's contributions summed back to the contract's columns, its top
-reasons in words, global importance. Taught in chapter "Explain, check fairness, test in
-production" (``book/10_explain_fairness_abtest.ipynb``).
+reasons in words, global importance. Taught in chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

@@ -24,7 +24,7 @@ is rarely what a business wants to say, even when it is true of the model.
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
+Chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Fairness: per-group rates and disparities with bootstrap intervals, as a gate check against
-the champion and as a monitor per time window. Taught in chapter "Explain, check fairness, test
-in production" (``book/10_explain_fairness_abtest.ipynb``).
+the champion and as a monitor per time window. Taught in chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

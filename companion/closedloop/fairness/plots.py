@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``)
+Chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`
 for :func:`plot_group_rates`.
 """
 

@@ -1,5 +1,5 @@
 """Quality gates: what a challenger must achieve, alone and against the champion, before it may
-be promoted. Taught in chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+be promoted. Taught in chapter :doc:`Quality gates </book/04_quality_gates>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

@@ -11,7 +11,7 @@ and one line saying why. None of them raises on a bad model: a failure is a valu
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+Chapter :doc:`Quality gates </book/04_quality_gates>`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ forever on a small holdout, and "point estimate higher" would promote noise.
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+Chapter :doc:`Quality gates </book/04_quality_gates>`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ for a few domains and :func:`derive_floors` derives floors from the class balanc
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+Chapter :doc:`Quality gates </book/04_quality_gates>`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``) for :func:`plot_bootstrap_difference`
+Chapter :doc:`Quality gates </book/04_quality_gates>` for :func:`plot_bootstrap_difference`
 and :func:`plot_reliability`.
 """
 

@@ -10,7 +10,7 @@ its holdout and comparing it with the ``@champion``) and logs the report to MLfl
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+Chapter :doc:`Quality gates </book/04_quality_gates>`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ as a JSON artifact, one tag per check and the verdict on the model version, wher
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+Chapter :doc:`Quality gates </book/04_quality_gates>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The model: training and tuning, the registry with its aliases and audited promotion, the
-holdout of each version, baselines. Taught in chapter "Training, tuning and the registry"
-(``book/03_training.ipynb``).
+holdout of each version, baselines. Taught in chapter :doc:`Training, tuning and the registry </book/03_training>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

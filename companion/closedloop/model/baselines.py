@@ -8,7 +8,7 @@ random, or ranking customers upside down. A gate that lets one of them through i
 
 See Also
 --------
-Chapter "Quality gates" (``book/04_quality_gates.ipynb``).
+Chapter :doc:`Quality gates </book/04_quality_gates>`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ the same rules value by value and says which row, field and value broke which ru
 
 See Also
 --------
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+Chapter :doc:`Training, tuning and the registry </book/03_training>`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``) for
+Chapter :doc:`Training, tuning and the registry </book/03_training>` for
 :func:`plot_trials` and :func:`plot_roc_pr`.
 """
 

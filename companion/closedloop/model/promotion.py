@@ -9,7 +9,7 @@ audited moves.
 
 See Also
 --------
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+Chapter :doc:`Training, tuning and the registry </book/03_training>`.
 """
 
 from __future__ import annotations

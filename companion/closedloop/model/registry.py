@@ -25,8 +25,7 @@ Every function that names the registered model passes ``model_name`` through
 :meth:`closedloop.config.Workspace.model_name` first: ``closedloop-churn`` in the folder's store,
 ``catalog.schema.closedloop_churn`` when the workspace's target is Unity Catalog.
 
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``); chapter "Quality gates"
-(``book/04_quality_gates.ipynb``) for gated promotion.
+Chapter :doc:`Training, tuning and the registry </book/03_training>`; chapter :doc:`Quality gates </book/04_quality_gates>` for gated promotion.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ never by tuning or early stopping.
 
 See Also
 --------
-Chapter "Training, tuning and the registry" (``book/03_training.ipynb``).
+Chapter :doc:`Training, tuning and the registry </book/03_training>`.
 """
 
 from __future__ import annotations

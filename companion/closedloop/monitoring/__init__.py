@@ -15,8 +15,7 @@ Importing this package loads none of DuckDB, pyarrow or Spark; each is imported 
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``); chapter "Drift
-and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`; chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 """
 
 from __future__ import annotations

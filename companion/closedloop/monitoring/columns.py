@@ -9,7 +9,7 @@ what a dashboard shows next to the drift statistics.
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`.
 """
 
 from __future__ import annotations

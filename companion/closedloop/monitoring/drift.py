@@ -41,7 +41,7 @@ drift signal (labels arrive late by design).
 
 See Also
 --------
-Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+Chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ scipy's on the raw samples (``ks_2samp``, ``wasserstein_distance``, ``jensenshan
 
 See Also
 --------
-Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+Chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ concept drift (the same customer now churns more), because the probabilities are
 
 See Also
 --------
-Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+Chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ one consistent set. The lock dies with its process (a killed backfill blocks nob
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`.
 """
 
 from __future__ import annotations

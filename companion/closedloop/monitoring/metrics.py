@@ -19,7 +19,7 @@ weighted by each class's true count, so a binary F1 is never compared with a wei
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`.
 """
 
 from __future__ import annotations

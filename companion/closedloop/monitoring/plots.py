@@ -2,9 +2,8 @@
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``) for
-:func:`plot_label_timeline` and :func:`plot_metrics_over_time`; chapter "Drift and estimated
-performance" (``book/06_drift_and_estimation.ipynb``) for :func:`plot_drift_heatmap`,
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>` for
+:func:`plot_label_timeline` and :func:`plot_metrics_over_time`; chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>` for :func:`plot_drift_heatmap`,
 :func:`plot_psi_bands`, :func:`plot_estimate` and :func:`plot_scaling`.
 """
 

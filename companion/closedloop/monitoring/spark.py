@@ -14,8 +14,7 @@ quantiles with Spark's exact ``percentile``, not an approximation). For very lar
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``); chapter "Drift
-and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`; chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ same rule as both scoring engines, so the log never hides an upstream type chang
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Spark SQL) give the same window starts; the tests check it.
 
 See Also
 --------
-Chapter "Ground truth and production accuracy" (``book/05_ground_truth.ipynb``).
+Chapter :doc:`Ground truth and production accuracy </book/05_ground_truth>`.
 """
 
 from __future__ import annotations

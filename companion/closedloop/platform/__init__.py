@@ -1,5 +1,5 @@
 """The platform switch: the same loop on a laptop or on a Databricks workspace, chosen by a
-target. Taught in chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
+target. Taught in chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 
 Importing this package loads none of its modules (nor ``databricks-sdk``); each name is resolved
 when first used.

@@ -78,7 +78,7 @@ table-level rows (``column_name == ":table"``) are dropped.
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
+Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ every read still shows it once (reads keep one row per prediction id).
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
+Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
+Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 """
 
 from __future__ import annotations

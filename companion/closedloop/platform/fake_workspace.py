@@ -2,8 +2,7 @@
 127.0.0.1 speaking the REST protocol the adapter uses, so the real ``databricks-sdk`` (its
 serialisation, error parsing and retries) is exercised without a network or Python mocks.
 
-It lives in the package (not under ``tests/``) so that the chapter "From laptop to workspace"
-(``book/11_laptop_to_workspace.ipynb``) can run the adapter live; the unit tests
+It lives in the package (not under ``tests/``) so that the chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>` can run the adapter live; the unit tests
 (``tests/unit/platform``) import it from here. It answers only the calls listed below, keeps its
 state in memory, accepts one token (``token``) and fabricates the metric tables; passing against
 it says the adapter speaks the protocol as the SDK defines it, not that a real workspace accepts

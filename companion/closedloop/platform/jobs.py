@@ -17,7 +17,7 @@ this one may not import, and the ``retrain --if-triggered`` task applies them ag
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
+Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 """
 
 from __future__ import annotations

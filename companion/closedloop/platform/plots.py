@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``) for
+Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>` for
 :func:`plot_job_graph`.
 """
 

@@ -40,7 +40,7 @@ Nothing else in the package needs to know the target; this value names everythin
 
 See Also
 --------
-Chapter "From laptop to workspace" (``book/11_laptop_to_workspace.ipynb``).
+Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Importing this package loads none of them; each name is resolved when first used
 
 See Also
 --------
-Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
+Chapter :doc:`Automated retraining </book/08_automated_retraining>`.
 """
 
 from __future__ import annotations

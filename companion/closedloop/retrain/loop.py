@@ -22,7 +22,7 @@ same.
 
 See Also
 --------
-Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
+Chapter :doc:`Automated retraining </book/08_automated_retraining>`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 See Also
 --------
-Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``) and chapter "Your own
-table" (``book/12_your_own_table.ipynb``).
+Chapter :doc:`Automated retraining </book/08_automated_retraining>` and chapter :doc:`Your own table </book/12_your_own_table>`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ promotion, which is then recognised instead of repeated).
 
 See Also
 --------
-Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
+Chapter :doc:`Automated retraining </book/08_automated_retraining>`.
 """
 
 from __future__ import annotations

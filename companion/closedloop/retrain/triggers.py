@@ -13,7 +13,7 @@ Every trigger fires only when its value is strictly beyond the threshold ("a dro
 
 See Also
 --------
-Chapter "Automated retraining" (``book/08_automated_retraining.ipynb``).
+Chapter :doc:`Automated retraining </book/08_automated_retraining>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Batch scoring with the champion, on pandas or Spark: risk tiers, an output file and one
-inference-log batch. Taught in chapter "Batch inference and business impact"
-(``book/07_batch_and_business.ipynb``).
+inference-log batch. Taught in chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

@@ -42,7 +42,7 @@ this module does not import pyspark); its :func:`~closedloop.scoring.spark.score
 
 See Also
 --------
-Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+Chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def score(df: pd.DataFrame, model: Any, *, schema: Schema = TELCO_SCHEMA,
 
     See Also
     --------
-    Chapter "Batch inference and business impact" (``book/07_batch_and_business.ipynb``).
+    Chapter :doc:`Batch inference and business impact </book/07_batch_and_business>`.
     """
     typed, time_column, carried = _prepare(df, schema, event_time or timestamp, carry,
                                            allow_extra)

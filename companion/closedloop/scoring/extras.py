@@ -16,7 +16,7 @@ Two additions to the output of :func:`closedloop.scoring.batch.score_file` (pand
 
 See Also
 --------
-Chapter "Explain, check fairness, test in production" (``book/10_explain_fairness_abtest.ipynb``).
+Chapter :doc:`Explain, check fairness, test in production </book/10_explain_fairness_abtest>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Real-time scoring: a REST service answering one customer (or a few) at a time with the champion.
-Taught in chapter "Real-time serving and the batch-versus-real-time decision"
-(``book/09_real_time_serving.ipynb``).
+Taught in chapter :doc:`Real-time serving and the batch-versus-real-time decision </book/09_real_time_serving>`.
 
 The service loads the ``@champion`` once, pins its version, scores through the compiled path
 (:mod:`closedloop.model.compiled`), logs every answered row to the inference log off the request

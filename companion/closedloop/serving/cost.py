@@ -7,8 +7,7 @@ volume is a parameter: the figures only mean something with your own.
 
 See Also
 --------
-Chapter "Real-time serving and the batch-versus-real-time decision"
-(``book/09_real_time_serving.ipynb``).
+Chapter :doc:`Real-time serving and the batch-versus-real-time decision </book/09_real_time_serving>`.
 """
 
 from __future__ import annotations

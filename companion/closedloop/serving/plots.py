@@ -2,8 +2,7 @@
 
 See Also
 --------
-Chapter "Real-time serving and the batch-versus-real-time decision"
-(``book/09_real_time_serving.ipynb``).
+Chapter :doc:`Real-time serving and the batch-versus-real-time decision </book/09_real_time_serving>`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The production stream: a seeded simulator calibrated on a reference table, with drift
-scenarios and delayed labels. Taught in chapters 5 and 6 (``book/05_ground_truth.ipynb``,
-``book/06_drift_and_estimation.ipynb``).
+scenarios and delayed labels. Taught in chapters :doc:`/book/05_ground_truth` and
+:doc:`/book/06_drift_and_estimation`.
 
 Importing this package loads none of its modules; each name is resolved when first used.
 """

@@ -2,7 +2,7 @@
 
 See Also
 --------
-Chapter "Drift and estimated performance" (``book/06_drift_and_estimation.ipynb``).
+Chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 """
 
 from __future__ import annotations
