@@ -158,12 +158,12 @@ def log_view_sql(schema: Schema, *, labels_as_of: str | pd.Timestamp | None = No
     for ``predictions`` (one row per prediction id, the first logged), ``ground_truth`` (the
     first-arrived label per prediction id, arrived by ``labels_as_of`` when given) and
     ``inference_log`` (the two joined), in the order they must be created. ``optional``
-    columns of the raw predictions (:data:`EXPERIMENT_COLUMNS`) are appended to
+    columns of the raw predictions (``EXPERIMENT_COLUMNS``) are appended to
     ``inference_log``; the raw table must have them.
 
     With ``deduplicated`` the table ``predictions`` already holds one row per prediction id
     (DuckDB's :meth:`~closedloop.monitoring.store.InferenceLog.connect` removes the later
-    copies first, see :func:`find_shadowed`) and the view selects it as it is; otherwise
+    copies first, see ``find_shadowed``) and the view selects it as it is; otherwise
     the view keeps the first-logged row per id with a ``row_number()`` window (Spark).
     """
     features = ", ".join(f"p.{quote(c, 'any')}" for c in schema.feature_names)
