@@ -275,8 +275,20 @@ class InferenceLog:
         if arms is not None:
             table = _with_arms(table, experiment, arms)
         arrow = predictions_arrow_schema(self.schema, experiment=arms is not None)
-        path, written = write_batch(self.predictions_dir, batch_id, to_arrow(table, arrow))
-        return AppendResult(batch_id, len(table), written, str(path))
+        where, written = self.write_arrow(batch_id, to_arrow(table, arrow))
+        return AppendResult(batch_id, len(table), written, where)
+
+    def write_arrow(self, batch_id: str, table: pa.Table) -> tuple[str, bool]:
+        """Commit one batch of predictions already in the log's layout
+        (:func:`predictions_arrow_schema`), unless batch ``batch_id`` is already logged.
+
+        The one place a batch of predictions is stored: :meth:`append` and the scoring engines
+        call it, so a log kept elsewhere (the table log of the ``databricks`` target,
+        :class:`~closedloop.platform.delta_log.DeltaInferenceLog`) overrides only this.
+        Returns where the batch is (its file here) and whether this call wrote it.
+        """
+        path, written = write_batch(self.predictions_dir, batch_id, table)
+        return str(path), written
 
     def _prediction_frame(self, frame: pd.DataFrame, model_name: str, model_version: str,
                           timestamp: str | pd.Timestamp | None,

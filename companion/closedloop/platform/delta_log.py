@@ -135,28 +135,13 @@ class DeltaInferenceLog(InferenceLog):
 
     # ------------------------------------------------------------------------------- writing
 
-    def append(self, frame: pd.DataFrame, *, model_name: str, model_version: str | int,
-               timestamp: str | pd.Timestamp | None = None,
-               scored: pd.DataFrame | None = None,
-               content_key: str | None = None) -> AppendResult:
-        """Append one batch of predictions to the predictions table (see
-        :meth:`InferenceLog.append <closedloop.monitoring.store.InferenceLog.append>`: same
-        checks, ids and columns). ``path`` of the result is the table's name."""
-        from closedloop.monitoring.store import (
-            digest,
-            now,
-            predictions_arrow_schema,
-            to_arrow,
-        )
-
-        table = self._prediction_frame(frame, str(model_name), str(model_version), timestamp,
-                                       scored, content_key)
-        batch_id = digest(np.sort(table[PREDICTION_ID].to_numpy(dtype=str)))
-        table[BATCH_ID] = batch_id
-        table[LOGGED_AT] = now()
-        written = self._write(self.predictions_table, batch_id,
-                              to_arrow(table, predictions_arrow_schema(self.schema)))
-        return AppendResult(batch_id, len(table), written, self.predictions_table)
+    def write_arrow(self, batch_id: str, table: pa.Table) -> tuple[str, bool]:
+        """Append one batch of predictions (already in the log's layout, see
+        :meth:`InferenceLog.write_arrow <closedloop.monitoring.store.InferenceLog.write_arrow>`)
+        to the predictions table, unless batch ``batch_id`` is in it. :meth:`append` (same
+        checks, ids and columns as the folder log, experiment arms included) and the scoring
+        engines come through here; the result's ``path`` is the table's name."""
+        return self.predictions_table, self._write(self.predictions_table, batch_id, table)
 
     def append_labels(self, labels: pd.DataFrame) -> AppendResult:
         """Append one batch of labels to the labels table, as is (use

@@ -561,7 +561,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     import pyarrow.parquet as pq
 
     from closedloop.model.registry import load_model
-    from closedloop.monitoring.store import InferenceLog, prediction_ids, write_batch
+    from closedloop.monitoring.store import InferenceLog, prediction_ids
 
     typed, time_column, carried = _prepare(read_table(input_path, schema), schema, event_time,
                                            carry, allow_extra)
@@ -589,8 +589,7 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
         partial.unlink(missing_ok=True)
     written = None
     if log:  # the rows passed the contract: straight to Arrow, as InferenceLog.append stores them
-        folder = InferenceLog(workspace, schema).predictions_dir
-        _, written = write_batch(folder, batch_id, _log_table(
+        _, written = InferenceLog(workspace, schema).write_arrow(batch_id, _log_table(
             typed, out, schema, ids, times, model_name, version, batch_id))
     counts = out[RISK_TIER].value_counts()
     return version, {t: int(n) for t, n in counts.items()}, time_column, carried, written

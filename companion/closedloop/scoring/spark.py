@@ -586,16 +586,19 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
     import pyarrow.parquet as pq
 
     from closedloop.monitoring import store as _storage
-    from closedloop.monitoring.store import fault
+    from closedloop.monitoring.store import InferenceLog, fault
     from closedloop.scoring._columns import OUTPUT_BATCH_KEY
 
     partial = output_partial(output_path)
     final, log_partial, batch_id = None, None, None
-    if log:
-        folder = workspace.tables_dir / "inference_log"
+    target_log = InferenceLog(workspace, schema) if log else None
+    if target_log is not None:
         batch_id = _batch_id(parts, schema, time_column)
         check_output(output_path, overwrite, batch_id=batch_id)
-        final, log_partial = _storage.batch_paths(folder, batch_id)
+        if target_log.scans_files:  # committed in place: the file is the log batch
+            final, log_partial = _storage.batch_paths(target_log.predictions_dir, batch_id)
+        else:  # a table log (databricks): written beside the output, then appended
+            log_partial = output_path.parent / f".{batch_id}.{os.getpid()}.log.tmp"
     else:
         check_output(output_path, overwrite)
     written = pq.read_schema(parts[0]) if parts and carried else None
@@ -613,7 +616,8 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
         publish_output(partial, output_path)
         if log_partial is not None:
             fault("score:after_log_partial")
-            committed = _storage.commit_batch(log_partial, final)
+            committed = (_storage.commit_batch(log_partial, final) if final is not None else
+                         target_log.write_arrow(batch_id, pq.read_table(log_partial))[1])
     finally:
         partial.unlink(missing_ok=True)
         if log_partial is not None:

@@ -137,3 +137,46 @@ def test_monitoring_a_table_log_gives_the_folder_logs_report(logs, telco):
     assert on_table.rows == on_folder.rows == 120
     pd.testing.assert_frame_equal(on_table.drift, on_folder.drift, check_exact=False,
                                   atol=1e-9)
+
+
+def test_both_scoring_engines_log_into_the_table_log_not_the_folder(spark, telco, tmp_path):
+    """On a target whose log is tables, a scored batch reaches the table (once, a retry
+    writes nothing) and no batch file is left in the workspace folder."""
+    import dataclasses
+
+    from closedloop.model import registry
+    from closedloop.model.promotion import promote
+    from closedloop.model.train import TrainConfig
+    from closedloop.scoring.batch import score_file
+
+    spark.sql("CREATE DATABASE IF NOT EXISTS spark_catalog.scored")
+
+    class ParquetTables(DeltaInferenceLog):  # the Delta code path, parquet underneath
+        def __init__(self, workspace, schema=TELCO_SCHEMA):
+            super().__init__(workspace, schema, spark=spark, table_format="parquet",
+                             predictions_table="spark_catalog.scored.inference_log",
+                             labels_table="spark_catalog.scored.ground_truth")
+
+    @dataclasses.dataclass(frozen=True)
+    class TablesLog(Target):  # MLflow in the folder, the log in tables
+        def log_class(self):
+            return ParquetTables
+
+    target = TablesLog(**dataclasses.asdict(Target.resolve("local", workdir=str(tmp_path),
+                                                            env={})))
+    ws = Workspace.resolve(tmp_path, target=target)
+    registry.train_and_register(telco.head(1500), TELCO_SCHEMA, ws, TrainConfig(n_trials=0))
+    promote(ws, "1", reason="test", force=True)
+    batch = tmp_path / "batch.parquet"
+    telco.iloc[2000:2300].drop(columns="Churn").to_parquet(batch, index=False)
+    log = InferenceLog(ws)
+    assert type(log) is ParquetTables
+    for engine, rows in (("pandas", 300), ("spark", 600)):
+        when = "2026-03-01" if engine == "pandas" else "2026-03-02"
+        for attempt in range(2):  # the retry of the same batch logs nothing
+            score_file(ws, batch, tmp_path / f"{engine}-{attempt}.parquet", engine=engine,
+                       scored_at=when, master="local[1]")
+        assert spark.table(log.predictions_table).count() == rows, engine
+    assert not (ws.tables_dir / "inference_log").exists()
+    assert len(log) == 600 and log.read()["model_version"].astype(str).eq("1").all()
+    spark.sql("DROP DATABASE IF EXISTS spark_catalog.scored CASCADE")
