@@ -50,7 +50,6 @@ from closedloop.monitoring.store import (
     GROUND_TRUTH,
     LABEL_ARRIVED_AT,
     LABELS_TABLE,
-    LOGGED_AT,
     PREDICTION_ID,
     PREDICTIONS_TABLE,
     AppendResult,
