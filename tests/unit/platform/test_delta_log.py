@@ -180,3 +180,15 @@ def test_both_scoring_engines_log_into_the_table_log_not_the_folder(spark, telco
     assert not (ws.tables_dir / "inference_log").exists()
     assert len(log) == 600 and log.read()["model_version"].astype(str).eq("1").all()
     spark.sql("DROP DATABASE IF EXISTS spark_catalog.scored CASCADE")
+
+
+def test_spark_monitoring_reads_the_table_log_as_it_reads_the_folder(logs, telco, spark):
+    from closedloop.monitoring.spark import profile_spark
+
+    for log in logs:
+        for day in range(2):
+            log.append(_batch(telco, slice(40 * day, 40 * day + 40)), model_name="m",
+                       model_version="1", timestamp=WHEN + pd.Timedelta(days=day))
+    on_table, on_folder = (profile_spark(log, "1d", spark=spark) for log in logs)
+    assert on_table["row_count"].tolist() == [40, 40]  # two daily windows, one version
+    pd.testing.assert_frame_equal(on_table, on_folder)
