@@ -280,7 +280,7 @@ class InferenceLog:
 
     def write_arrow(self, batch_id: str, table: pa.Table) -> tuple[str, bool]:
         """Commit one batch of predictions already in the log's layout
-        (:func:`predictions_arrow_schema`), unless batch ``batch_id`` is already logged.
+        (``predictions_arrow_schema``), unless batch ``batch_id`` is already logged.
 
         The one place a batch of predictions is stored: :meth:`append` and the scoring engines
         call it, so a log kept elsewhere (the table log of the ``databricks`` target,

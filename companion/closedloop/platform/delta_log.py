@@ -137,7 +137,7 @@ class DeltaInferenceLog(InferenceLog):
     def write_arrow(self, batch_id: str, table: pa.Table) -> tuple[str, bool]:
         """Append one batch of predictions (already in the log's layout, see
         :meth:`InferenceLog.write_arrow <closedloop.monitoring.store.InferenceLog.write_arrow>`)
-        to the predictions table, unless batch ``batch_id`` is in it. :meth:`append` (same
+        to the predictions table, unless batch ``batch_id`` is in it. ``append`` (same
         checks, ids and columns as the folder log, experiment arms included) and the scoring
         engines come through here; the result's ``path`` is the table's name."""
         return self.predictions_table, self._write(self.predictions_table, batch_id, table)
