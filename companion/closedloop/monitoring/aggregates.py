@@ -154,6 +154,7 @@ def log_samples(log: InferenceLog, granularity: str | Granularity = "1d", *,
     kinds = dict(columns) if columns is not None else log_columns(log)
     scan = LogScan(log, granularity, start=start, end=end, by_version=by_version)
     scan.prepare()
+    scan.check_columns([name for name in kinds if name != GROUND_TRUTH])
     # One column per thread: Parquet decoding and numpy's sorts release the GIL.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         reduced = list(pool.map(lambda item: scan.reduce(*item, labels_as_of=labels_as_of),
@@ -249,6 +250,16 @@ class LogScan:
                                + windows[known], minlength=out.size)
         return out.reshape(self.n_versions, self.n_windows)
 
+    def check_columns(self, names: Sequence[str]) -> None:
+        """Raise ``KeyError`` for a name that no selected file of the log has (a file without
+        it, written under another contract, reads as nulls)."""
+        import pyarrow.parquet as pq
+
+        found = set().union(*(pq.read_schema(path).names for path, _ in self._parts))
+        missing = [name for name in names if self._parts and name not in found]
+        if missing:
+            raise KeyError(f"the inference log has no column {missing[0]!r}")
+
     def numbers(self, name: str) -> np.ndarray:
         """One column of the selected rows as float64 (nulls as NaN), in file order."""
         import pyarrow as pa
@@ -256,7 +267,7 @@ class LogScan:
         out = np.empty(sum(w.size for w in self._windows), np.float64)   # filled file by file
         at = 0
         for path, keep in self._parts:
-            values = _column(path, name).cast(pa.float64()).to_numpy()
+            values = _column(path, name, missing_as_null=True).cast(pa.float64()).to_numpy()
             values = values if keep is None else values[keep]
             out[at:at + values.size] = values
             at += values.size
@@ -317,7 +328,7 @@ class LogScan:
         index: dict[str, int] = {}
         blocks = []
         for (path, keep), groups in zip(self._parts, self._groups):
-            column = _column(path, name, dictionary=True)
+            column = _column(path, name, dictionary=True, missing_as_null=True)
             codes, names = _codes(column if keep is None else column.filter(keep))
             at = np.array([index.setdefault(v, len(index)) for v in names], np.int64)
             width = len(names) + 1                     # the last column counts the nulls
@@ -402,18 +413,26 @@ def _window_frame(starts: pd.DatetimeIndex, grain: Granularity) -> pd.DataFrame:
     return pd.DataFrame({WINDOW_START: starts, WINDOW_END: grain.end(pd.Series(starts))})
 
 
-def _column(part: Any, name: str, *, dictionary: bool = False) -> Any:
+def _column(part: Any, name: str, *, dictionary: bool = False,
+            missing_as_null: bool = False) -> Any:
     """Column ``name`` of one Parquet file (a path, or an open ``ParquetFile``) as a chunked
     array; with ``dictionary`` a text column comes as dictionary codes, not strings. A path is
-    opened for this read alone, so that threads never share a reader."""
+    opened for this read alone, so that threads never share a reader.
+
+    With ``missing_as_null`` a file without the column gives nulls, as DuckDB's
+    ``union_by_name`` reads it: a log that also holds batches of another contract (a shared
+    workspace) is monitored as the pandas path monitors it.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not isinstance(part, pq.ParquetFile):
         part = pq.ParquetFile(part, read_dictionary=[name] if dictionary else None)
-        if name not in part.schema_arrow.names:
+    if name not in part.schema_arrow.names:
+        if not missing_as_null:
             raise KeyError(f"the inference log has no column {name!r}")
-    elif name not in part.schema_arrow.names:
-        raise KeyError(f"the inference log has no column {name!r}")
+        kind = pa.dictionary(pa.int32(), pa.string()) if dictionary else pa.float64()
+        return pa.chunked_array([pa.nulls(part.metadata.num_rows, kind)])
     return part.read(columns=[name]).column(0)
 
 

@@ -172,3 +172,35 @@ def test_estimate_from_log_equals_the_estimate_on_the_read_frame(logged, tmp_pat
     version = estimate_from_log(bare, cbpe, "1d", model_version="1")
     _same(cbpe.estimate(bare.read(columns=columns, model_version="1"), "1d"), version)
     assert estimate_from_log(bare, cbpe, "1d", model_version="9").empty
+
+
+def test_a_log_shared_with_another_contract_is_monitored_as_the_pandas_path_does(
+        telco, tmp_path):
+    """A workspace whose log also holds batches of another table (the book's shared
+    workspace): a feature those batches lack reads as null in them, on both paths."""
+    from closedloop.contract.schema import Schema
+
+    other = Schema("other", tuple(c for c in TELCO_SCHEMA.columns if c.name != "tenure"),
+                   target="Churn", positive="Yes", entity_id="customerID")
+    rng = np.random.default_rng(3)
+    for day, schema in enumerate((TELCO_SCHEMA, other, TELCO_SCHEMA)):
+        rows = telco.sample(200, random_state=day).reset_index(drop=True)
+        rows["customerID"] = [f"{day}-{i}" for i in range(len(rows))]
+        proba = rng.random(len(rows))
+        InferenceLog(tmp_path, schema).append(
+            rows if schema is TELCO_SCHEMA else rows.drop(columns="tenure"),
+            model_name=schema.name, model_version="1", timestamp=DAY0 + pd.Timedelta(days=day),
+            scored=pd.DataFrame({"prediction": (proba >= 0.5).astype(int),
+                                 "prediction_proba": proba}))
+    log = InferenceLog(tmp_path, TELCO_SCHEMA)
+    base = telco.sample(500, random_state=9).reset_index(drop=True)
+    proba = rng.random(len(base))
+    base = base.assign(prediction_proba=proba, prediction=(proba >= 0.5).astype(int),
+                       ground_truth=TELCO_SCHEMA.target_as_int(base))
+    fast, reference = (monitor(log, base, granularity="1d", engine=e)
+                       for e in ("duckdb", "pandas"))
+    _same(reference.drift, fast.drift)
+    tenure = fast.drift[fast.drift["column_name"] == "tenure"]
+    assert len(tenure) and tenure["window_start"].nunique() == 3
+    with pytest.raises(KeyError, match="no column 'nonexistent'"):
+        log_samples(log, columns={"nonexistent": "numeric"})
