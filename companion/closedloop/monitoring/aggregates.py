@@ -427,7 +427,10 @@ def _column(part: Any, name: str, *, dictionary: bool = False,
     import pyarrow.parquet as pq
 
     if not isinstance(part, pq.ParquetFile):
-        part = pq.ParquetFile(part, read_dictionary=[name] if dictionary else None)
+        try:
+            part = pq.ParquetFile(part, read_dictionary=[name] if dictionary else None)
+        except KeyError:  # pyarrow refuses a read_dictionary column the file does not have
+            part = pq.ParquetFile(part)
     if name not in part.schema_arrow.names:
         if not missing_as_null:
             raise KeyError(f"the inference log has no column {name!r}")

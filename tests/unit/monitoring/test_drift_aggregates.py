@@ -204,3 +204,22 @@ def test_a_log_shared_with_another_contract_is_monitored_as_the_pandas_path_does
     assert len(tenure) and tenure["window_start"].nunique() == 3
     with pytest.raises(KeyError, match="no column 'nonexistent'"):
         log_samples(log, columns={"nonexistent": "numeric"})
+
+
+def test_a_category_missing_from_some_batch_files_reads_as_null(telco, tmp_path):
+    from closedloop.contract.schema import Schema
+
+    other = Schema("other", tuple(c for c in TELCO_SCHEMA.columns if c.name != "Contract"),
+                   target="Churn", positive="Yes", entity_id="customerID")
+    for day, schema in enumerate((TELCO_SCHEMA, other)):
+        rows = telco.sample(100, random_state=day).reset_index(drop=True)
+        rows["customerID"] = [f"{day}-{i}" for i in range(len(rows))]
+        InferenceLog(tmp_path, schema).append(
+            rows if schema is TELCO_SCHEMA else rows.drop(columns="Contract"),
+            model_name=schema.name, model_version="1", timestamp=DAY0 + pd.Timedelta(days=day),
+            scored=pd.DataFrame({"prediction": [0] * 100, "prediction_proba": [0.1] * 100}))
+    log = InferenceLog(tmp_path, TELCO_SCHEMA)
+    fast, reference = (monitor(log, None, granularity="1d", engine=e)
+                       for e in ("duckdb", "pandas"))
+    _same(reference.drift, fast.drift)
+    assert (fast.drift["column_name"] == "Contract").any()
