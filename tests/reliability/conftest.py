@@ -88,3 +88,9 @@ def telco_deployed(tmp_path_factory, telco, telco_champion) -> Path:
         backfill(log, labels_from_stream(stream, as_of=pd.Timestamp(AS_OF)))
 
     return shared(tmp_path_factory, "telco-deployed", build)
+
+
+@pytest.fixture()
+def ws(telco_deployed, tmp_path) -> Workspace:
+    """A copy of the deployed Telco workspace of its own, for one test to break."""
+    return Workspace.resolve(copy_workspace(telco_deployed, tmp_path / "copy"))

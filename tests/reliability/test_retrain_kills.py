@@ -16,7 +16,6 @@ Killed before registering here; after registering or promoting in
 
 import pytest
 
-from closedloop.config import Workspace
 from closedloop.model import registry
 from closedloop.model.registry import CHAMPION, PREVIOUS_CHAMPION
 from closedloop.retrain.workflow import run_retraining
@@ -28,14 +27,9 @@ from tests.reliability.retraining import (
     number_of_versions,
     runs,
 )
-from tests.reliability.workspaces import copy_workspace
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture()
-def ws(telco_deployed, tmp_path):
-    return Workspace.resolve(copy_workspace(telco_deployed, tmp_path / "copy"))
 
 
 @pytest.mark.parametrize("point", ["retrain:after_prepare", "retrain:in_register"])

@@ -6,7 +6,6 @@ The set-up and checks are those of ``test_retrain_kills.py`` (``retraining.py``)
 
 import pytest
 
-from closedloop.config import Workspace
 from closedloop.model import registry
 from closedloop.model.registry import CHAMPION, PREVIOUS_CHAMPION
 from closedloop.retrain.workflow import run_retraining
@@ -17,14 +16,9 @@ from tests.reliability.retraining import (
     killed_at,
     number_of_versions,
 )
-from tests.reliability.workspaces import copy_workspace
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture()
-def ws(telco_deployed, tmp_path):
-    return Workspace.resolve(copy_workspace(telco_deployed, tmp_path / "copy"))
 
 
 def test_a_crash_after_registering_abandons_the_version_and_the_rerun_promotes(ws):
