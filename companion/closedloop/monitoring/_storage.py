@@ -198,9 +198,10 @@ def find_shadowed(files: list[Path]) -> pa.Table:
     rows (an anti-join on batch and id) leaves exactly that view's rows, because a batch file
     holds each prediction id once, and one ``logged_at`` and ``batch_id`` for all its rows.
 
-    Cost: one read of the id column, file by file, hashed to 64 bits in numpy (8 bytes a row,
-    sorted to find the repeats: far less memory than a ``GROUP BY`` over the ids); only the rows
-    whose hash repeats (the repeated ids, and any hash collision) are then compared by id.
+    Cost: the 64-bit hashes of the ids, file by file (read from :data:`ID_HASHES` where the
+    writer kept them, else computed from the id column in numpy), 8 bytes a row, sorted to find
+    the repeats: far less memory than a ``GROUP BY`` over the ids; only the rows whose hash
+    repeats (the repeated ids, and any hash collision) are then compared by id.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -208,16 +209,21 @@ def find_shadowed(files: list[Path]) -> pa.Table:
 
     empty = pa.table({BATCH_ID: pa.array([], pa.string()),
                       PREDICTION_ID: pa.array([], pa.string())})
-    def hashes(path: Path) -> np.ndarray:   # in batches, without pre-buffering: a few MB
+    sizes = [pq.ParquetFile(path).metadata.num_rows for path in files]
+
+    def hashes(path: Path, rows: int) -> np.ndarray:
+        kept = read_id_hashes(path, rows)
+        if kept is not None:
+            return kept
+        # In batches, without pre-buffering: a few MB at a time.
         batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(
             batch_size=65_536, columns=[PREDICTION_ID], use_threads=False)
         found = [_text_hashes(pa.chunked_array([b.column(0)])) for b in batches]
         return np.concatenate(found) if found else np.array([], np.uint64)
 
-    sizes = [pq.ParquetFile(path).metadata.num_rows for path in files]
     every = np.empty(sum(sizes), np.uint64)   # 8 bytes a row, sorted in place
-    for path, at in zip(files, np.cumsum([0, *sizes[:-1]])):
-        found = hashes(path)
+    for path, rows, at in zip(files, sizes, np.cumsum([0, *sizes[:-1]])):
+        found = hashes(path, rows)
         every[at:at + found.size] = found
     every.sort()
     repeated = np.unique(every[1:][every[1:] == every[:-1]])
@@ -225,8 +231,8 @@ def find_shadowed(files: list[Path]) -> pa.Table:
     if repeated.size == 0:
         return empty
     parts = []
-    for path in files:   # rare: hash again, keep the rows whose hash repeats
-        rows = np.flatnonzero(np.isin(hashes(path), repeated))
+    for path, size in zip(files, sizes):   # rare: hash again, keep the rows whose hash repeats
+        rows = np.flatnonzero(np.isin(hashes(path, size), repeated))
         if rows.size:
             table = pq.read_table(path, columns=[PREDICTION_ID, LOGGED_AT, BATCH_ID])
             parts.append(table.take(pa.array(rows)).to_pandas())
@@ -236,6 +242,58 @@ def find_shadowed(files: list[Path]) -> pa.Table:
     return pa.table({BATCH_ID: pa.array(later[BATCH_ID].to_numpy(dtype=object), pa.string()),
                      PREDICTION_ID: pc.cast(pa.array(later[PREDICTION_ID].to_numpy(
                          dtype=object)), pa.string())})
+
+
+#: Sub-folder of a predictions folder holding each batch's prediction id hashes
+#: (``<batch_id>.npy``, 8 bytes a row, in the batch's row order), written just after the batch:
+#: :func:`find_shadowed` reads them instead of decoding every id again. The leading ``_`` keeps
+#: Spark (which skips ``_`` and ``.`` names) and DuckDB's ``*.parquet`` glob away from it.
+ID_HASHES = "_ids"
+
+
+def id_hashes_path(batch: Path) -> Path:
+    """Where the id hashes of the batch file ``batch`` are kept."""
+    return batch.parent / ID_HASHES / f"{batch.stem}.npy"
+
+
+def write_id_hashes(batch: Path, ids: Any) -> None:
+    """Keep the hashes of the string column ``ids`` (the batch's ``prediction_id``, or its
+    hashes already computed by :func:`id_hashes`) beside ``batch``, atomically (temporary
+    file, then rename), unless already kept.
+
+    An optimisation only: a batch without them (written by an older version, or a writer
+    killed between the batch and its hashes) has them computed from its ids on every read.
+    """
+    final = id_hashes_path(batch)
+    if final.exists():
+        return
+    final.parent.mkdir(exist_ok=True)
+    reap_leftovers(final.parent)
+    partial = final.parent / f".{final.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(partial, "wb") as out:
+            np.save(out, ids if isinstance(ids, np.ndarray) else id_hashes(ids))
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_id_hashes(batch: Path, rows: int) -> np.ndarray | None:
+    """The kept id hashes of ``batch`` (:func:`write_id_hashes`), or None when there are none
+    or they do not have one hash per row of the batch (``rows``)."""
+    try:
+        found = np.load(id_hashes_path(batch), allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if found.dtype != np.uint64 or found.shape != (rows,):
+        return None
+    return found
+
+
+def id_hashes(ids: Any) -> np.ndarray:
+    """The 64-bit hash of every prediction id of the string column ``ids``, as
+    :func:`find_shadowed` computes them."""
+    return _text_hashes(ids)
 
 
 _MIX = np.uint64(0x100000001B3)

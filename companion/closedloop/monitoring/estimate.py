@@ -245,10 +245,13 @@ def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(scores)
     ordered = scores[order]
     new = np.ones(scores.size, bool)
-    new[1:] = ordered[1:] != ordered[:-1]
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    group = np.empty(scores.size, np.int64)
+    if new.all():   # no ties (a continuous score): each score its own group, midrank = rank
+        group[order] = np.arange(scores.size)
+        return group, np.ones(scores.size, np.int64), group + 1.0
     starts = np.flatnonzero(new)
     ties = np.diff(np.append(starts, scores.size))
-    group = np.empty(scores.size, np.int64)
     group[order] = np.cumsum(new) - 1
     return group, ties, (starts + (ties + 1) / 2.0)[group]
 
@@ -269,8 +272,9 @@ def expected_metrics(p: np.ndarray, predicted: np.ndarray, scores: np.ndarray, *
     (0.85, 0.9, 0.97)
     """
     p, predicted = np.asarray(p, float), np.asarray(predicted, bool)
-    tp, fp = p[predicted].sum(), (1 - p[predicted]).sum()
-    fn, tn = p[~predicted].sum(), (1 - p[~predicted]).sum()
+    positive, negative = p[predicted], p[~predicted]
+    tp, fn = positive.sum(), negative.sum()
+    fp, tn = positive.size - tp, negative.size - fn
     out = _confusion(np.array([tp]), np.array([fp]), np.array([fn]), np.array([tn]))
     return {k: float(v[0]) for k, v in out.items()} | {
         "roc_auc": _expected_auc(p, scores, (ranked or _ranked(scores))[0])}

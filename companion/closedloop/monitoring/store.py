@@ -86,6 +86,7 @@ from closedloop.monitoring._storage import (  # noqa: F401
     duckdb_connection,
     find_shadowed,
     fault,
+    id_hashes,
     labels_arrow_schema,
     log_view_sql,
     naive_utc,
@@ -97,6 +98,7 @@ from closedloop.monitoring._storage import (  # noqa: F401
     restore_log_dtypes,
     to_arrow,
     write_batch,
+    write_id_hashes,
 )
 from closedloop.monitoring._storage import _fsync_dir as fsync_dir  # noqa: F401
 
@@ -288,6 +290,8 @@ class InferenceLog:
         Returns where the batch is (its file here) and whether this call wrote it.
         """
         path, written = write_batch(self.predictions_dir, batch_id, table)
+        if written:   # in this table's row order, which is the file's only if this call wrote it
+            write_id_hashes(path, table.column(PREDICTION_ID))
         return str(path), written
 
     def _prediction_frame(self, frame: pd.DataFrame, model_name: str, model_version: str,
@@ -381,10 +385,11 @@ class InferenceLog:
         ``batch_id``), as an Arrow table; usually empty.
 
         A retried batch with the same ids is never written twice, but one that only partly
-        overlaps the log is; its repeated rows are shadowed by the earlier ones. Found with one
-        read of the prediction ids, hashed to 64 bits in numpy (only the rows whose hash
-        repeats are compared by id); the answer is cached per set of files (which are never
-        modified), so a process that queries an unchanged log again pays nothing.
+        overlaps the log is; its repeated rows are shadowed by the earlier ones. Found from
+        the prediction ids hashed to 64 bits (kept beside each batch when it is written, else
+        computed from its ids); only the rows whose hash repeats are compared by id. The
+        answer is cached per set of files (which are never modified), so a process that
+        queries an unchanged log again pays nothing.
 
         Examples
         --------

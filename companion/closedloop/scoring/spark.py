@@ -612,12 +612,16 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
             out = stack.enter_context(pq.ParquetWriter(partial, out_schema))
             logged = None if log_partial is None else stack.enter_context(
                 pq.ParquetWriter(log_partial, _storage.predictions_arrow_schema(schema)))
-            counts = _stream(parts, out, logged, schema, batch_id, out_schema)
+            counts, hashes = _stream(parts, out, logged, schema, batch_id, out_schema)
         publish_output(partial, output_path)
         if log_partial is not None:
             fault("score:after_log_partial")
-            committed = (_storage.commit_batch(log_partial, final) if final is not None else
-                         target_log.write_arrow(batch_id, pq.read_table(log_partial))[1])
+            if final is not None:
+                committed = _storage.commit_batch(log_partial, final)
+                if committed:   # what the log's de-duplication reads instead of the ids
+                    _storage.write_id_hashes(final, hashes)
+            else:
+                committed = target_log.write_arrow(batch_id, pq.read_table(log_partial))[1]
     finally:
         partial.unlink(missing_ok=True)
         if log_partial is not None:
@@ -653,17 +657,21 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
 
 
 def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
-            batch_id: str | None, out_schema: pa.Schema | None = None) -> dict[str, int]:
+            batch_id: str | None, out_schema: pa.Schema | None = None
+            ) -> tuple[dict[str, int], np.ndarray]:
+    """Copy the scored ``parts`` to the output writer ``out`` and, if ``logged``, to the log
+    batch writer; return the rows per risk tier and the logged rows' prediction id hashes."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring.store import now, predictions_arrow_schema
+    from closedloop.monitoring.store import id_hashes, now, predictions_arrow_schema
 
     out_schema = out_schema or output_arrow_schema(schema)
     log_schema = predictions_arrow_schema(schema)
     logged_at = pd.Timestamp(now()).floor("us").to_pydatetime()
     counts: dict[str, int] = {}
+    hashes = []
     for part in parts:
         for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
             table = pa.Table.from_batches([batch])
@@ -672,7 +680,8 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
                 counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
             if logged is not None:
                 logged.write_table(_log_table(table, log_schema, batch_id, logged_at))
-    return counts
+                hashes.append(id_hashes(table.column(_PREDICTION_ID)))
+    return counts, (np.concatenate(hashes) if hashes else np.array([], np.uint64))
 
 
 def _log_table(table: pa.Table, log_schema: pa.Schema, batch_id: str | None,

@@ -363,3 +363,26 @@ def test_large_samples_are_compared_block_by_block_with_the_same_results(monkeyp
     assert blocked[0][0] == pytest.approx(sps.ks_2samp(raw_a, raw_b).statistic, abs=1e-12)
     assert blocked[0][2] == pytest.approx(sps.wasserstein_distance(raw_a, raw_b), rel=1e-9)
     assert blocked[1][0] == pytest.approx(raw_b.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ks_and_wasserstein_equal_scipy_whichever_sample_is_larger(seed):
+    """The ECDFs are merged from the larger sample's side: scipy's numbers whichever side is
+    larger, with shared values, values beyond the other sample's range, and blocks."""
+    from scipy import stats as sps
+
+    from closedloop.monitoring import drift_stats as st
+
+    rng = np.random.default_rng(seed)
+    small = rng.normal(seed % 3, 1, size=rng.integers(1, 60)).round(1)
+    large = rng.normal(0, 2, size=rng.integers(200, 2_000)).round(2)
+    for a, b in ((small, large), (large, small), (small, small)):
+        ra, rb = st.Reduced.of(a), st.Reduced.of(b)
+        for block in (st.BLOCK, 7):
+            st.BLOCK, saved = block, st.BLOCK
+            try:
+                d, _, w = st.ks_and_wasserstein(ra, rb)
+            finally:
+                st.BLOCK = saved
+            assert d == pytest.approx(sps.ks_2samp(a, b).statistic, abs=1e-12)
+            assert w == pytest.approx(sps.wasserstein_distance(a, b), rel=1e-9, abs=1e-12)

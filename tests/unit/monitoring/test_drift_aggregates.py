@@ -223,3 +223,38 @@ def test_a_category_missing_from_some_batch_files_reads_as_null(telco, tmp_path)
                        for e in ("duckdb", "pandas"))
     _same(reference.drift, fast.drift)
     assert (fast.drift["column_name"] == "Contract").any()
+
+
+def test_integer_columns_counted_per_window_equal_the_sorted_samples(telco, tmp_path,
+                                                                    monkeypatch):
+    """Integer columns are counted per window instead of sorted: the same samples, nulls
+    included, across files and versions, and the sort again when the values span too much."""
+    from closedloop.monitoring import aggregates
+
+    log = InferenceLog(tmp_path, TELCO_SCHEMA)
+    rng = np.random.default_rng(5)
+    for day in range(4):
+        rows = telco.sample(300, random_state=day).reset_index(drop=True)
+        rows["customerID"] = [f"{day}-{i}" for i in range(len(rows))]
+        rows["tenure"] = rows["tenure"].astype("Int64")
+        rows.loc[rng.random(len(rows)) < 0.1, "tenure"] = pd.NA   # nulls in an integer column
+        if day == 3:
+            rows["tenure"] = rows["tenure"] * 1000   # a wide span in one file
+        proba = rng.random(len(rows))
+        log.append(rows, model_name="m", model_version=str(1 + day % 2),
+                   timestamp=DAY0 + pd.Timedelta(hours=20 * day),
+                   scored=pd.DataFrame({"prediction": (proba >= 0.5).astype(int),
+                                        "prediction_proba": proba}))
+    columns = {"tenure": "numeric", "SeniorCitizen": "numeric"}
+
+    def samples(by_version):
+        found = log_samples(log, "1d", columns=columns, by_version=by_version)
+        return {(v, c): [(s.reduced.values.tolist(), s.reduced.counts.tolist(), s.reduced.nulls)
+                         for s in found[v].reduced[c]] for v in found for c in columns}
+
+    counted = {v: samples(v) for v in (False, True)}
+    assert counted[False][(None, "tenure")][0][2] > 0   # the nulls are counted
+    monkeypatch.setattr(aggregates, "_COUNTED_CELLS", 100)   # tenure now sorted
+    assert {v: samples(v) for v in (False, True)} == counted
+    monkeypatch.setattr(aggregates.LogScan, "_count_integers", lambda self, name: None)
+    assert {v: samples(v) for v in (False, True)} == counted

@@ -119,6 +119,36 @@ def test_the_shadowed_rows_are_cached_per_set_of_files(stream, workspace):
     assert len(log) == len(stream)
 
 
+def test_the_id_hashes_kept_beside_each_batch_give_the_same_shadowed_rows(stream, workspace):
+    """Each written batch keeps its id hashes in ``_ids`` (what the look-up reads instead of
+    the ids); missing, stale or unreadable ones are computed from the ids again."""
+    import shutil
+
+    from closedloop.monitoring import _storage, store
+
+    log = InferenceLog(workspace)
+    log.append(stream.iloc[:70], model_name="m", model_version=1, timestamp="event_time")
+    log.append(stream.iloc[:80].assign(prediction_proba=0.5, prediction=1), model_name="m",
+               model_version=1, timestamp="event_time")
+    kept = sorted((log.predictions_dir / _storage.ID_HASHES).glob("*.npy"))
+    assert [p.stem for p in kept] == [p.stem for p in log.batch_files()]
+    assert not list(kept[0].parent.glob(".*"))   # no temporary file left behind
+
+    def shadowed():
+        store._SHADOWED.clear()
+        table = log.shadowed_rows().to_pandas()
+        return table.sort_values(list(table.columns), ignore_index=True)
+
+    expected = shadowed()
+    assert len(expected) == 70
+    np.save(kept[0], np.arange(3, dtype=np.uint64))      # stale: not one hash per row
+    kept[1].write_bytes(b"not an array")                  # unreadable
+    pd.testing.assert_frame_equal(shadowed(), expected)
+    shutil.rmtree(kept[0].parent)                         # a log written before them
+    pd.testing.assert_frame_equal(shadowed(), expected)
+    assert len(log) == 80
+
+
 def test_read_filters_by_half_open_time_range(stream, workspace):
     log = InferenceLog(workspace)
     log.append(stream, model_name="m", model_version=1, timestamp="event_time")

@@ -133,10 +133,16 @@ def test_spark_file_equals_pandas_file_and_log(trained, batch, tmp_path, spark):
     files: dict[str, tuple] = {}
 
     def run(engine: str) -> None:
+        from closedloop.monitoring._storage import id_hashes, read_id_hashes
+
         output = tmp_path / f"{engine}.parquet"
         score_file(ws, source, output, engine=engine, scored_at=SCORED_AT, timestamp="event_time")
         [logged] = log.batch_files()  # a retry finds its batch already logged
         files[engine] = (pq.read_table(output), pq.read_table(logged), logged.name)
+        # the id hashes kept beside the batch for the log's de-duplication, in its row order
+        kept = read_id_hashes(logged, len(batch))
+        assert kept is not None
+        np.testing.assert_array_equal(kept, id_hashes(files[engine][1].column("prediction_id")))
 
     try:
         run("spark")
