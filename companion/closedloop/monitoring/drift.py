@@ -47,9 +47,7 @@ Chapter :doc:`Drift and estimated performance </book/06_drift_and_estimation>`.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -392,38 +390,32 @@ def drift_table(windows: pd.DataFrame, reduced: Mapping[str, Sequence[ColumnSamp
         later = np.arange(1, len(starts))
         adjacent = later[ends[later - 1].isna() | (ends[later - 1] == starts[later])]
         comparisons.append((CONSECUTIVE, adjacent, adjacent - 1))
-    tasks = []
+    blocks = []
     for order, (name, kind) in enumerate(kinds.items()):
         # One test per column: decided on the baseline, or on all the windows without one.
         test = value_test(kind, [baseline[name]] if baseline is not None else reduced[name],
                           config)
-        tasks += [(order, name, kind, test, *comparison) for comparison in comparisons
-                  if comparison[1].size]
-
-    def block_of(task: tuple[Any, ...]) -> dict[str, np.ndarray]:
-        order, name, kind, test, drift_type, current, previous = task
-        cmps = ([baseline[name]] * current.size if previous is None  # type: ignore[index]
-                else [reduced[name][i] for i in previous])
-        block = _compare_arrays(cmps, [reduced[name][i] for i in current], kind, config, test)
-        cmp_at = (np.full(current.size, -1) if previous is None else previous)
-        n = current.size
-        block.update({
-            "window_start": starts[current].to_numpy(),
-            "window_end": ends[current].to_numpy(),
-            "window_cmp_start": starts[cmp_at].where(cmp_at >= 0).to_numpy(),
-            "window_cmp_end": ends[cmp_at].where(cmp_at >= 0).to_numpy(),
-            "drift_type": np.full(n, drift_type, dtype=object),
-            "column_name": np.full(n, name, dtype=object),
-            "column_kind": np.full(n, kind, dtype=object),
-            "model_id": (np.array([models[i] for i in current], dtype=object) if models
-                         else np.full(n, None, dtype=object)),
-            "_order": np.full(n, order)})
-        return block
-
-    # Columns in parallel threads: the KS p-values (scipy.special) and the ECDF passes over
-    # millions of values (numpy) release the GIL.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        blocks = list(pool.map(block_of, tasks))
+        for drift_type, current, previous in comparisons:
+            if current.size == 0:
+                continue
+            cmps = ([baseline[name]] * current.size if previous is None  # type: ignore[index]
+                    else [reduced[name][i] for i in previous])
+            block = _compare_arrays(cmps, [reduced[name][i] for i in current], kind, config,
+                                    test)
+            cmp_at = (np.full(current.size, -1) if previous is None else previous)
+            n = current.size
+            block.update({
+                "window_start": starts[current].to_numpy(),
+                "window_end": ends[current].to_numpy(),
+                "window_cmp_start": starts[cmp_at].where(cmp_at >= 0).to_numpy(),
+                "window_cmp_end": ends[cmp_at].where(cmp_at >= 0).to_numpy(),
+                "drift_type": np.full(n, drift_type, dtype=object),
+                "column_name": np.full(n, name, dtype=object),
+                "column_kind": np.full(n, kind, dtype=object),
+                "model_id": (np.array([models[i] for i in current], dtype=object) if models
+                             else np.full(n, None, dtype=object)),
+                "_order": np.full(n, order)})
+            blocks.append(block)
     if not blocks:
         return pd.DataFrame(columns=list(DRIFT_COLUMNS))
     # One frame from the concatenated columns: a DataFrame per block costs more than its rows.
