@@ -129,12 +129,9 @@ def read_log_spark(log: InferenceLog, spark: SparkSession | None = None, *,
 
 
 def _raw(spark: SparkSession, log: InferenceLog, labels: bool) -> SparkDataFrame:
-    if not log.scans_files:  # a table log (the databricks target): its tables are the raw rows
-        name = getattr(log, "labels_table" if labels else "predictions_table")
-        if spark.catalog.tableExists(name):
-            return spark.table(name)
-    elif log.batch_files(labels):
-        return spark.read.parquet(str(log.labels_dir if labels else log.predictions_dir))
+    found = log.spark_frame(spark, labels)
+    if found is not None:
+        return found
     from pyspark.sql import types as T
 
     arrow = labels_arrow_schema() if labels else predictions_arrow_schema(log.schema)

@@ -107,7 +107,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "ARM", "AppendResult", "BACKFILLED_AT", "EXPERIMENT", "EXPERIMENT_COLUMNS", "BATCH_ID", "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
+    "ARM", "AppendResult", "BACKFILLED_AT", "BATCH_ID", "EXPERIMENT", "EXPERIMENT_COLUMNS",
+    "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
     "LABEL_ARRIVED_AT", "LOGGED_AT", "MODEL_NAME", "MODEL_VERSION", "PREDICTION",
     "PREDICTIONS_TABLE", "PREDICTION_ID", "PREDICTION_PROBA", "TIMESTAMP", "duckdb_connection",
     "log_predictions", "log_view_sql", "prediction_ids", "read_log", "restore_log_dtypes",
@@ -378,6 +379,14 @@ class InferenceLog:
                                       deduplicated=True).items():
             con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
         return con
+
+    def spark_frame(self, spark: Any, labels: bool = False) -> Any:
+        """The raw prediction (or label) rows as a Spark DataFrame read by ``spark``, or None
+        while there are none: here the batch files' folder (Spark skips the hidden temporary
+        files and the ``_ids`` folder); a table log reads its table."""
+        if not self.batch_files(labels):
+            return None
+        return spark.read.parquet(str(self.labels_dir if labels else self.predictions_dir))
 
     def shadowed_rows(self, files: Sequence[Path] | None = None) -> pa.Table:
         """The rows of the batch files that the log hides: ``batch_id`` and ``prediction_id``

@@ -170,6 +170,11 @@ class DeltaInferenceLog(InferenceLog):
 
     # ------------------------------------------------------------------------------- reading
 
+    def spark_frame(self, spark: Any, labels: bool = False) -> Any:
+        """The raw rows as Spark reads them: the table itself, or None before it exists."""
+        name = self.labels_table if labels else self.predictions_table
+        return spark.table(name) if spark.catalog.tableExists(name) else None
+
     def batch_files(self, labels: bool = False) -> list[Any]:
         """A table log has no batch files: read it with
         :meth:`~closedloop.monitoring.store.InferenceLog.read`,
