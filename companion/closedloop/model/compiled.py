@@ -37,10 +37,10 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,9 @@ from closedloop.contract.features import (
 )
 from closedloop.contract.schema import Column, Schema
 from closedloop.contract.validation import DataContractError, validate
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -177,45 +180,85 @@ class CompiledPredictor:
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's float64 input for ``frame`` (no contract check): what the pipeline's
         feature step and LightGBM's pandas conversion produce, unknown categories as NaN."""
-        n = len(frame)
+
+        def codes(name: str) -> np.ndarray:
+            # One hash lookup per row in C (pandas' categorical factorizer), no copy of the
+            # text column; unknown values and nulls get -1.
+            return pd.Categorical(frame[name].to_numpy(dtype=object, copy=False),
+                                  categories=self.categories[name]).codes
+
+        return self._matrix(len(frame), codes,
+                            lambda name: frame[name].to_numpy(dtype=np.float64, na_value=np.nan),
+                            lambda name: frame[name].to_numpy(dtype=object) == "Yes",
+                            lambda: frame)
+
+    def matrix_arrow(self, table: pa.Table) -> np.ndarray:
+        """:meth:`matrix` of an Arrow table holding the same values (text columns as strings
+        or dictionaries): each categorical column is encoded through its dictionary (one
+        lookup per distinct value, then one take), no Python string per row. A derived
+        feature that is not built in is computed on a pandas copy of its input columns."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        def codes(name: str) -> np.ndarray:
+            known = self.codes[name]
+            parts = [np.empty(0, np.int64)]
+            for chunk in table.column(name).chunks:
+                if not pa.types.is_dictionary(chunk.type):
+                    chunk = chunk.dictionary_encode()
+                values = chunk.dictionary.to_pylist()
+                # the last entry is the code of the nulls: -1, as pandas gives them
+                lookup = np.array([known.get(v, -1) for v in values] + [-1], np.int64)
+                parts.append(lookup[chunk.indices.fill_null(len(values)).to_numpy()])
+            return np.concatenate(parts)
+
+        def numbers(name: str) -> np.ndarray:
+            return np.asarray(table.column(name).cast(pa.float64()).to_numpy(), np.float64)
+
+        def is_yes(name: str) -> np.ndarray:
+            return np.asarray(pc.fill_null(pc.equal(table.column(name), "Yes"), False))
+
+        return self._matrix(table.num_rows, codes, numbers, is_yes,
+                            lambda: table.select(sorted(self._inputs & set(
+                                table.column_names))).to_pandas())
+
+    def _matrix(self, n: int, codes_of: Callable[[str], np.ndarray],
+                numbers_of: Callable[[str], np.ndarray], is_yes_of: Callable[[str], np.ndarray],
+                frame_of: Callable[[], pd.DataFrame]) -> np.ndarray:
+        """The matrix from a batch's categorical codes (-1: unknown or null), numbers and
+        "Yes" flags by column; ``frame_of`` gives the batch as pandas for a custom derived
+        feature."""
         X = np.empty((n, len(self.feature_names)), dtype=np.float64)
         encoded: dict[str, np.ndarray] = {}  # each categorical column's codes (-1: unknown)
         j = 0
         for name, is_category in self._kinds:
-            values = frame[name]
             if is_category:
-                # One hash lookup per row in C (pandas' categorical factorizer), no copy of
-                # the text column; unknown values and nulls get -1, stored as NaN.
-                codes = pd.Categorical(values.to_numpy(dtype=object, copy=False),
-                                       categories=self.categories[name]).codes
-                encoded[name] = codes
+                encoded[name] = codes = codes_of(name)
                 np.copyto(X[:, j], codes, casting="unsafe")
                 X[codes < 0, j] = np.nan
             else:
-                X[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                X[:, j] = numbers_of(name)
             j += 1
         for feature in self.derived:
             if feature == NUM_OPTIONAL_SERVICES:
-                X[:, j] = np.sum([self._is_yes(frame, c, encoded) for c in OPTIONAL_SERVICES],
+                X[:, j] = np.sum([self._is_yes(c, encoded, is_yes_of) for c in OPTIONAL_SERVICES],
                                  axis=0, dtype=np.float64)
             elif feature == AVG_PRICE_INCREASE:
-                X[:, j] = _avg_price_increase(
-                    frame["MonthlyCharges"].to_numpy(dtype=np.float64, na_value=np.nan),
-                    frame["TotalCharges"].to_numpy(dtype=np.float64, na_value=np.nan),
-                    frame["tenure"].to_numpy(dtype=np.float64, na_value=np.nan))
+                X[:, j] = _avg_price_increase(numbers_of("MonthlyCharges"),
+                                              numbers_of("TotalCharges"), numbers_of("tenure"))
             else:
-                X[:, j] = feature.compute(frame).to_numpy(dtype=np.float64)
+                X[:, j] = feature.compute(frame_of()).to_numpy(dtype=np.float64)
             j += 1
         return X
 
-    def _is_yes(self, frame: pd.DataFrame, column: str,
-                encoded: Mapping[str, np.ndarray]) -> np.ndarray:
-        """``frame[column] == "Yes"``, from the column's codes when it was encoded (a value is
-        "Yes" exactly when its code is that of "Yes"), else compared as text."""
+    def _is_yes(self, column: str, encoded: Mapping[str, np.ndarray],
+                is_yes_of: Callable[[str], np.ndarray]) -> np.ndarray:
+        """Whether each value of ``column`` is "Yes", from the column's codes when it was
+        encoded (a value is "Yes" exactly when its code is that of "Yes"), else as text."""
         code = self.codes.get(column, {}).get("Yes")
         if column in encoded and code is not None:
             return encoded[column] == int(code)
-        return frame[column].to_numpy(dtype=object) == "Yes"
+        return is_yes_of(column)
 
     def matrix_from_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The booster's input for records already checked by :meth:`check_records`: one

@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -514,21 +514,31 @@ def _all_text(values: pd.Series) -> bool:
 
 
 def write_batch(folder: Path, batch_id: str, table: pa.Table, *,
-                point: str = "score:after_log_partial") -> tuple[Path, bool]:
+                point: str = "score:after_log_partial",
+                before_commit: Callable[[], object] | None = None) -> tuple[Path, bool]:
     """Write ``table`` as ``folder/<batch_id>.parquet`` atomically, unless it already exists.
 
     ``point`` names the :func:`fault` point between writing and committing.
+    ``before_commit`` is called once the batch is written, before it is committed (a scorer
+    waits there for its output file, written meanwhile, to be in place); if it raises, the
+    batch is not committed.
 
     The temporary name starts with a dot and does not end in ``.parquet``, so neither DuckDB's
     glob nor Spark (which skips hidden files) ever reads a file being written.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     final, partial = batch_paths(folder, batch_id)
     if partial is None:
         return final, False
     try:
-        pq.write_table(table, partial)
+        # Dictionary-encoded text is stored as text: without the Arrow schema in the file,
+        # which would make every reader decode it as a dictionary.
+        pq.write_table(table, partial, store_schema=not any(
+            pa.types.is_dictionary(f.type) for f in table.schema))
+        if before_commit is not None:
+            before_commit()
         fault(point)
         return final, commit_batch(partial, final)
     finally:

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +111,8 @@ __all__ = [
     "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
     "LABEL_ARRIVED_AT", "LOGGED_AT", "MODEL_NAME", "MODEL_VERSION", "PREDICTION",
     "PREDICTIONS_TABLE", "PREDICTION_ID", "PREDICTION_PROBA", "TIMESTAMP", "duckdb_connection",
-    "log_predictions", "log_view_sql", "prediction_ids", "read_log", "restore_log_dtypes",
+    "hex_ids", "log_predictions", "log_view_sql", "prediction_digests", "prediction_ids",
+    "read_log", "restore_log_dtypes",
 ]
 
 #: Folder (under the workspace's ``tables/``) of the prediction batches.
@@ -281,16 +282,21 @@ class InferenceLog:
         where, written = self.write_arrow(batch_id, to_arrow(table, arrow))
         return AppendResult(batch_id, len(table), written, where)
 
-    def write_arrow(self, batch_id: str, table: pa.Table) -> tuple[str, bool]:
+    def write_arrow(self, batch_id: str, table: pa.Table, *,
+                    before_commit: Callable[[], object] | None = None) -> tuple[str, bool]:
         """Commit one batch of predictions already in the log's layout
         (``predictions_arrow_schema``), unless batch ``batch_id`` is already logged.
 
         The one place a batch of predictions is stored: :meth:`append` and the scoring engines
         call it, so a log kept elsewhere (the table log of the ``databricks`` target,
         :class:`~closedloop.platform.delta_log.DeltaInferenceLog`) overrides only this.
+        ``before_commit`` is called after the batch is written and before it is committed
+        (batch scoring writes its output file meanwhile and waits for it there, so the log
+        never holds predictions nobody received); when it raises nothing is committed.
         Returns where the batch is (its file here) and whether this call wrote it.
         """
-        path, written = write_batch(self.predictions_dir, batch_id, table)
+        path, written = write_batch(self.predictions_dir, batch_id, table,
+                                    before_commit=before_commit)
         if written:   # in this table's row order, which is the file's only if this call wrote it
             write_id_hashes(path, table.column(PREDICTION_ID))
         return str(path), written
@@ -565,7 +571,7 @@ def log_predictions(workspace: Workspace | str | os.PathLike[str], frame: pd.Dat
         scored=scored)
 
 
-def prediction_ids(entity: pd.Series, timestamp: pd.Series, model_name: str,
+def prediction_ids(entity: pd.Series | pa.ChunkedArray, timestamp: pd.Series, model_name: str,
                    model_version: str, *, content_key: str | None = None) -> np.ndarray:
     """Deterministic prediction ids: 32 hex digits of BLAKE2b over model, entity and time.
 
@@ -574,25 +580,60 @@ def prediction_ids(entity: pd.Series, timestamp: pd.Series, model_name: str,
     ``pandas.util.hash_pandas_object``, is stable across library versions. With
     ``content_key`` (a digest of the scored input, when its rows carry no event time) the key
     replaces the time: the same model version scoring the same input is the same batch, at
-    whatever time the retry runs.
+    whatever time the retry runs. ``entity`` may be an Arrow column of text.
 
     Examples
     --------
     >>> prediction_ids(pd.Series(["a"]), pd.Series(pd.to_datetime(["2026-01-01"])), "m", "1")
     array(['434ba9b80ba3396c2b2b2929fcda74a8'], dtype=object)
     """
+    digests = prediction_digests(entity, timestamp, model_name, model_version,
+                                 content_key=content_key)
+    return hex_ids(digests).to_numpy(zero_copy_only=False)
+
+
+def prediction_digests(entity: pd.Series | pa.ChunkedArray, timestamp: pd.Series,
+                       model_name: str, model_version: str, *,
+                       content_key: str | None = None) -> np.ndarray:
+    """The 16 bytes of BLAKE2b behind each :func:`prediction_ids` id, as an ``(n, 16)``
+    ``uint8`` array (:func:`hex_ids` spells them): one hash per row in Python, no text."""
+    # An Arrow column of text (the Arrow lane of batch scoring) is read as it is.
+    texts = entity.astype(str).tolist() if isinstance(entity, pd.Series) else entity.to_pylist()
+    blake2b = hashlib.blake2b
     if content_key is not None:
         prefix = f"{model_name}\x1f{model_version}\x1fcontent:{content_key}\x1f"
-        return np.array([hashlib.blake2b(f"{prefix}{e}".encode(), digest_size=16).hexdigest()
-                         for e in entity.astype(str).tolist()], dtype=object)
-    prefix = f"{model_name}\x1f{model_version}\x1f"
-    # Python ints and strs (tolist), not numpy scalars: formatting those costs more than hashing.
-    nanos = pd.to_datetime(timestamp).astype("int64").tolist()
-    blake2b = hashlib.blake2b
-    ids = np.empty(len(nanos), dtype=object)
-    ids[:] = [blake2b(f"{prefix}{e}\x1f{t}".encode(), digest_size=16).hexdigest()
-              for e, t in zip(entity.astype(str).tolist(), nanos)]
-    return ids
+        found = [blake2b(f"{prefix}{e}".encode(), digest_size=16).digest() for e in texts]
+    else:
+        prefix = f"{model_name}\x1f{model_version}\x1f"
+        # Python ints and strs (tolist), not numpy scalars: formatting those costs more than
+        # hashing.
+        nanos = pd.to_datetime(timestamp).astype("int64").tolist()
+        found = [blake2b(f"{prefix}{e}\x1f{t}".encode(), digest_size=16).digest()
+                 for e, t in zip(texts, nanos)]
+    return np.frombuffer(b"".join(found), dtype=np.uint8).reshape(len(found), 16)
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def hex_ids(digests: np.ndarray) -> pa.Array:
+    """The prediction ids of :func:`prediction_digests` as an Arrow string array (32 lower-case
+    hex digits each, as ``hexdigest`` writes them), spelled by numpy in one pass.
+
+    Examples
+    --------
+    >>> hex_ids(np.array([[0, 1, 171] + [255] * 13], dtype=np.uint8))[0].as_py()[:8]
+    '0001abff'
+    """
+    import pyarrow as pa
+
+    n = len(digests)
+    text = np.empty((n, 32), dtype=np.uint8)
+    text[:, 0::2] = _HEX[digests >> 4]
+    text[:, 1::2] = _HEX[digests & 15]
+    offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(text)])
 
 
 def _filters(start: Any, end: Any, model_version: Any, model_name: str | None

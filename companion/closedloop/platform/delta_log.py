@@ -36,6 +36,7 @@ Chapter :doc:`From laptop to workspace </book/11_laptop_to_workspace>`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,12 +135,22 @@ class DeltaInferenceLog(InferenceLog):
 
     # ------------------------------------------------------------------------------- writing
 
-    def write_arrow(self, batch_id: str, table: pa.Table) -> tuple[str, bool]:
+    def write_arrow(self, batch_id: str, table: pa.Table, *,
+                    before_commit: Callable[[], object] | None = None) -> tuple[str, bool]:
         """Append one batch of predictions (already in the log's layout, see
         :meth:`InferenceLog.write_arrow <closedloop.monitoring.store.InferenceLog.write_arrow>`)
         to the predictions table, unless batch ``batch_id`` is in it. ``append`` (same
         checks, ids and columns as the folder log, experiment arms included) and the scoring
-        engines come through here; the result's ``path`` is the table's name."""
+        engines come through here; the result's ``path`` is the table's name.
+        ``before_commit`` is called before the append (which is the commit here)."""
+        import pyarrow as pa
+
+        if before_commit is not None:
+            before_commit()
+        # dictionary-encoded text (the Arrow lane of batch scoring) goes to Spark as text
+        table = table.cast(pa.schema([f.with_type(f.type.value_type)
+                                      if pa.types.is_dictionary(f.type) else f
+                                      for f in table.schema]))
         return self.predictions_table, self._write(self.predictions_table, batch_id, table)
 
     def append_labels(self, labels: pd.DataFrame) -> AppendResult:

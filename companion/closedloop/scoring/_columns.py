@@ -275,6 +275,31 @@ def text_digest(values: Iterable[str]) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
+def digests_digest(digests: np.ndarray) -> str:
+    """:func:`text_digest` of the prediction ids whose BLAKE2b bytes are ``digests`` (an
+    ``(n, 16)`` ``uint8`` array, see :func:`closedloop.monitoring.store.prediction_digests`),
+    without spelling them as Python strings: hex text sorts as its bytes do.
+
+    Examples
+    --------
+    >>> from closedloop.monitoring.store import hex_ids
+    >>> digests = np.array([[9] * 16, [1] * 16], dtype=np.uint8)
+    >>> digests_digest(digests) == text_digest(hex_ids(digests).to_pylist())
+    True
+    """
+    from closedloop.monitoring.store import hex_ids
+
+    if not len(digests):
+        return text_digest([])
+    words = digests.view(">u8")  # two big-endian words per row: their order is the bytes'
+    ordered = digests[np.lexsort((words[:, 1], words[:, 0]))]
+    text = np.frombuffer(hex_ids(ordered).buffers()[2], np.uint8)[:32 * len(ordered)]
+    rows = np.empty((len(ordered), 33), np.uint8)
+    rows[:, :32] = text.reshape(-1, 32)
+    rows[:, 32] = 0x1F
+    return hashlib.blake2b(rows.tobytes(), digest_size=16).hexdigest()
+
+
 def _output_batch(path: Path) -> str | None:
     """The log batch id recorded in an existing output file, or None."""
     import pyarrow.parquet as pq

@@ -51,6 +51,7 @@ import hashlib
 import importlib
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,7 @@ from closedloop.scoring._columns import (
     DEFAULT_MODEL_NAME,
     MODEL_NAME,
     MODEL_VERSION,
+    OUTPUT_BATCH_KEY,
     PREDICTION,
     PREDICTION_PROBA,
     RISK_TIER,
@@ -84,7 +86,9 @@ from closedloop.scoring._columns import (
     check_output,
     compile_fitted,
     content_digest,
+    digests_digest,
     event_time_column,
+    model_threads,
     output_arrow_schema,
     output_partial,
     predict_fitted,
@@ -348,19 +352,20 @@ def _output_table(out: pd.DataFrame, schema: Schema, carried: tuple[str, ...],
     extra = pa.Schema.from_pandas(out[list(carried)], preserve_index=False) if carried else []
     table = pa.Table.from_pandas(out, schema=output_arrow_schema(schema, extra),
                                  preserve_index=False)
-    from closedloop.scoring._columns import OUTPUT_BATCH_KEY
-
     return table.replace_schema_metadata({OUTPUT_BATCH_KEY: batch_id} if batch_id else None)
 
 
-def _log_table(typed: pd.DataFrame, out: pd.DataFrame, schema: Schema, ids: np.ndarray,
-               times: pd.Series, model_name: str, model_version: str,
+def _log_table(columns: Any, prediction: np.ndarray, proba: np.ndarray, schema: Schema,
+               ids: np.ndarray | pa.Array, times: np.ndarray, model_name: str, model_version: str,
                batch_id: str) -> pa.Table:
     """The inference-log batch of a checked, scored batch, built column by column in Arrow.
 
-    The same table as :meth:`~closedloop.monitoring.store.InferenceLog.append` stores for
-    these rows (its type checks are the contract check the batch already passed), without
-    its pandas copy of the batch: each column goes to Arrow once.
+    ``columns`` maps the entity id and each feature to its values: a pandas column of the
+    checked batch (converted once, NaN stored as null) or an Arrow array already in the log's
+    type, text possibly dictionary-encoded (the Arrow lane's). ``times`` are the rows' times (``datetime64[us]``). The same
+    table as :meth:`~closedloop.monitoring.store.InferenceLog.append` stores for these rows
+    (its type checks are the contract check the batch already passed), without its pandas
+    copy of the batch.
     """
     import pyarrow as pa
 
@@ -374,21 +379,29 @@ def _log_table(typed: pd.DataFrame, out: pd.DataFrame, schema: Schema, ids: np.n
     )
 
     log_schema = predictions_arrow_schema(schema)
-    n = len(typed)
+    n = len(ids)
     fixed = {
-        PREDICTION_ID: pa.array(ids, pa.string()),
-        TIMESTAMP: pa.array(times.to_numpy(dtype="datetime64[us]"), pa.timestamp("us")),
+        PREDICTION_ID: ids if isinstance(ids, pa.Array) else pa.array(ids, pa.string()),
+        TIMESTAMP: pa.array(times, pa.timestamp("us")),
         MODEL_NAME: pa.repeat(pa.scalar(model_name, pa.string()), n),
         MODEL_VERSION: pa.repeat(pa.scalar(model_version, pa.string()), n),
-        PREDICTION: pa.array(out[PREDICTION].to_numpy(), pa.int64()),
-        PREDICTION_PROBA: pa.array(out[PREDICTION_PROBA].to_numpy(), pa.float64()),
+        PREDICTION: pa.array(prediction, pa.int64()),
+        PREDICTION_PROBA: pa.array(proba, pa.float64()),
         BATCH_ID: pa.repeat(pa.scalar(batch_id, pa.string()), n),
         LOGGED_AT: pa.repeat(pa.scalar(pd.Timestamp(now()).floor("us").to_pydatetime(),
                                        pa.timestamp("us")), n),
     }
-    arrays = [fixed[f.name] if f.name in fixed else
-              pa.array(typed[f.name], f.type, from_pandas=True) for f in log_schema]
-    return pa.Table.from_arrays(arrays, schema=log_schema)
+
+    def stored(field: pa.Field) -> Any:
+        values = columns[field.name]
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            return values
+        return pa.array(values, field.type, from_pandas=True)
+
+    arrays = [fixed[f.name] if f.name in fixed else stored(f) for f in log_schema]
+    # A text column may come dictionary-encoded: its field says so (the writer stores text).
+    return pa.Table.from_arrays(arrays, schema=pa.schema(
+        [f.with_type(a.type) for f, a in zip(log_schema, arrays)]))
 
 
 # ------------------------------------------------------------------------------- file to file
@@ -552,16 +565,70 @@ def _on_every_core(model: Any) -> Any:
     return model
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """A scored file batch, ready to deliver: its output table and log batch (None: not
+    logged), and what :class:`ScoreResult` reports."""
+
+    version: str
+    output: pa.Table
+    log_batch: pa.Table | None
+    batch_id: str | None
+    counts: dict[str, int]
+    time_column: str | None
+    carried: tuple[str, ...]
+
+
 def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, alias: str,
                        schema: Schema, model_name: str, tiers: RiskTiers, when: pd.Timestamp,
                        log: bool, event_time: str | None, carry: tuple[str, ...],
                        allow_extra: tuple[str, ...], content_key: str | None = None,
                        overwrite: bool = False, method: str = "auto"
                        ) -> tuple[str, dict[str, int], str | None, tuple[str, ...], bool | None]:
+    from closedloop.monitoring.store import InferenceLog
+
+    args = (workspace, input_path, alias, schema, model_name, tiers, when, log, event_time,
+            carry, allow_extra, content_key, method)
+    scored = None
+    if Path(input_path).suffix.lower() == ".parquet" and method != "pipeline":
+        scored = _score_arrow_lane(*args)
+    if scored is None:  # not a plain Parquet batch: the pandas path checks and names it all
+        scored = _score_pandas_lane(*args)
+    output_path = Path(output_path)
+    check_output(output_path, overwrite, batch_id=scored.batch_id)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    written = None
+    # The output file and the log batch are written side by side (Parquet writing releases
+    # the GIL); the log batch is committed only once the output is in place.
+    with ThreadPoolExecutor(1) as writer:
+        delivered = writer.submit(_write_output, scored.output, output_path)
+        if scored.log_batch is not None:
+            _, written = InferenceLog(workspace, schema).write_arrow(
+                scored.batch_id, scored.log_batch, before_commit=delivered.result)
+        delivered.result()
+    return scored.version, scored.counts, scored.time_column, scored.carried, written
+
+
+def _write_output(table: pa.Table, output_path: Path) -> None:
+    """Write ``table`` to ``output_path`` atomically (hidden temporary file, then rename)."""
     import pyarrow.parquet as pq
 
+    partial = output_partial(output_path)
+    try:
+        pq.write_table(table, partial)
+        publish_output(partial, output_path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _score_pandas_lane(workspace: Workspace, input_path: Any, alias: str, schema: Schema,
+                       model_name: str, tiers: RiskTiers, when: pd.Timestamp, log: bool,
+                       event_time: str | None, carry: tuple[str, ...],
+                       allow_extra: tuple[str, ...], content_key: str | None,
+                       method: str) -> _Scored:
+    """Read the file with pandas, check it (every problem named) and score it."""
     from closedloop.model.registry import load_model
-    from closedloop.monitoring.store import InferenceLog, prediction_ids
+    from closedloop.monitoring.store import prediction_ids
 
     typed, time_column, carried = _prepare(read_table(input_path, schema), schema, event_time,
                                            carry, allow_extra)
@@ -571,28 +638,101 @@ def _score_file_pandas(workspace: Workspace, input_path: Any, output_path: Any, 
     model = _on_every_core(load_model(workspace, version, model_name=model_name))
     out = _score_typed(typed, model, schema, model_name, version, tiers, when, None, None,
                        carried, method=method)
-    batch_id, ids, times = None, None, None
-    if log:
+    batch_id, log_batch = None, None
+    if log:  # the rows passed the contract: straight to Arrow, as InferenceLog.append stores them
         times = typed[time_column] if time_column else pd.Series(
             np.full(len(typed), when.to_datetime64(), dtype="datetime64[ns]"))
         ids = prediction_ids(typed[schema.entity_id], times, model_name, version,
                              content_key=None if time_column else content_key)
         batch_id = text_digest(ids)
-    output_path = Path(output_path)
-    check_output(output_path, overwrite, batch_id=batch_id)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_partial(output_path)
-    try:  # the output is in place before the log batch is committed
-        pq.write_table(_output_table(out, schema, carried, batch_id), partial)
-        publish_output(partial, output_path)
-    finally:
-        partial.unlink(missing_ok=True)
-    written = None
-    if log:  # the rows passed the contract: straight to Arrow, as InferenceLog.append stores them
-        _, written = InferenceLog(workspace, schema).write_arrow(batch_id, _log_table(
-            typed, out, schema, ids, times, model_name, version, batch_id))
+        log_batch = _log_table(typed, out[PREDICTION].to_numpy(),
+                               out[PREDICTION_PROBA].to_numpy(), schema, ids,
+                               times.to_numpy(dtype="datetime64[us]"), model_name, version,
+                               batch_id)
     counts = out[RISK_TIER].value_counts()
-    return version, {t: int(n) for t, n in counts.items()}, time_column, carried, written
+    return _Scored(version, _output_table(out, schema, carried, batch_id), log_batch, batch_id,
+                   {t: int(n) for t, n in counts.items()}, time_column, carried)
+
+
+def _score_arrow_lane(workspace: Workspace, input_path: Any, alias: str, schema: Schema,
+                      model_name: str, tiers: RiskTiers, when: pd.Timestamp, log: bool,
+                      event_time: str | None, carry: tuple[str, ...],
+                      allow_extra: tuple[str, ...], content_key: str | None,
+                      method: str) -> _Scored | None:
+    """Score a Parquet file that plainly meets its contract without a pandas frame of it
+    (see :mod:`closedloop.scoring._arrow`); None when it does not, or when the model does not
+    compile: the pandas path then runs."""
+    from closedloop.model.registry import load_model
+    from closedloop.scoring import _arrow as lane
+
+    table = lane.read_parquet(input_path, schema)
+    if table is None:
+        return None
+    try:
+        time_column = event_time_column(table.column_names, schema, event_time)
+        carried = carried_columns(table.column_names, schema, carry, time_column)
+    except DataContractError:
+        return None
+    if not lane.plain_batch(table, schema, (*allow_extra, *carried)) or any(
+            c in schema.names for c in carried if c != time_column):
+        return None  # (a carried contract column is retyped by the pandas path)
+    times_us = lane.event_micros(table.column(time_column)) if time_column else None
+    if time_column and times_us is None:
+        return None
+    _, version = resolve_model(workspace, alias, model_name=model_name)
+    model = _on_every_core(load_model(workspace, version, model_name=model_name))
+    fitted = _closedloop_model(model)
+    compiled = compile_fitted(fitted, method)
+    if compiled is None:
+        return None
+    X = compiled.matrix_arrow(table)
+    # The log's columns (ids, batch id, features) are built while the trees predict: that
+    # Python work takes a core the booster's threads share, instead of waiting its turn.
+    with ThreadPoolExecutor(1) as side:
+        logged = side.submit(_arrow_log_columns, table, schema, log, model_name, version, when,
+                             time_column, times_us, content_key)
+        proba = compiled.predict_matrix(X, num_threads=model_threads(fitted))
+        columns, ids, times, batch_id = logged.result()
+    if log and batch_id is None:
+        return None  # a repeated prediction id: the pandas path names the rows
+    prediction = (proba >= fitted.threshold).astype(np.int64)
+    tier = tiers.assign(proba)
+    output = lane.output_table(table, schema, proba, prediction, tier, model_name, version,
+                               when, carried, time_column, times_us, columns[schema.entity_id])
+    if batch_id is not None:
+        output = output.replace_schema_metadata({OUTPUT_BATCH_KEY: batch_id})
+    log_batch = None if not log else _log_table(columns, prediction, proba, schema, ids, times,
+                                                model_name, version, batch_id)
+    counts = pd.Series(tier).value_counts()
+    return _Scored(version, output, log_batch, batch_id, {t: int(k) for t, k in counts.items()},
+                   time_column, carried)
+
+
+def _arrow_log_columns(table: pa.Table, schema: Schema, log: bool, model_name: str,
+                       version: str, when: pd.Timestamp, time_column: str | None,
+                       times_us: np.ndarray | None, content_key: str | None
+                       ) -> tuple[dict[str, Any], pa.Array | None, np.ndarray | None,
+                                  str | None]:
+    """What the Arrow lane logs beside the predictions: the entity id and feature columns in
+    the log's types, the prediction ids, the rows' times and the batch id (None when an id
+    repeats: an entity twice at one time)."""
+    import pyarrow as pa
+
+    from closedloop.monitoring.store import hex_ids, id_hashes, prediction_digests
+    from closedloop.scoring import _arrow as lane
+
+    entity = lane.text(table.column(schema.entity_id))
+    if not log:
+        return {schema.entity_id: entity}, None, None, None
+    n = table.num_rows
+    times = times_us.astype("datetime64[us]") if time_column else np.full(
+        n, when.to_datetime64(), dtype="datetime64[us]")
+    digests = prediction_digests(entity, pd.Series(times.astype("datetime64[ns]")), model_name,
+                                 version, content_key=None if time_column else content_key)
+    ids = hex_ids(digests)
+    hashes = np.sort(id_hashes(pa.chunked_array([ids])))
+    batch_id = None if (hashes[1:] == hashes[:-1]).any() else digests_digest(digests)
+    return {schema.entity_id: entity, **lane.feature_arrays(table, schema)}, ids, times, batch_id
 
 
 _SPARK_NAMES = ("score_spark", "validate_spark", "spark_for_scoring", "spark_to_pandas")
