@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from _timing import best_of  # benchmarks/_timing.py, beside this script
 
 from closedloop.config import Workspace, quiet_mlflow
@@ -49,15 +50,7 @@ from closedloop.model.compiled import CompiledPredictor
 from closedloop.model.promotion import promote
 from closedloop.model.registry import load_model, train_and_register
 from closedloop.model.train import TrainConfig
-from closedloop.scoring.batch import (
-    _log_table,
-    _output,
-    _output_table,
-    _prepare,
-    check_input,
-    read_table,
-    score_file,
-)
+from closedloop.scoring.batch import _log_table, check_input, score_file
 from closedloop.scoring.spark import spark_for_scoring
 from closedloop.simulate.stream import StreamSimulator
 
@@ -75,10 +68,20 @@ def simulate(rows: int, path: Path) -> None:
 
 
 def run(ws: Workspace, source: Path, output: Path, engine: str, master: str,
-        method: str) -> None:
+        method: str, lane: bool = True) -> None:
+    """Score ``source`` as ``closedloop score`` would; ``lane=False`` switches the pandas
+    engine's Arrow lane off (the pandas path every batch took before it, for comparison)."""
+    from closedloop.scoring import batch
+
     shutil.rmtree(ws.tables_dir / "inference_log", ignore_errors=True)  # log the batch again
-    score_file(ws, source, output, engine=engine, timestamp="event_time", master=master,
-               scored_at="2026-02-01", method=method, overwrite=True)
+    real = batch._score_arrow_lane
+    if not lane:
+        batch._score_arrow_lane = lambda *args: None
+    try:
+        score_file(ws, source, output, engine=engine, timestamp="event_time", master=master,
+                   scored_at="2026-02-01", method=method, overwrite=True)
+    finally:
+        batch._score_arrow_lane = real
 
 
 def interleaved(repeat: int, works: dict[str, Callable[[], object]]) -> dict[str, float]:
@@ -125,13 +128,15 @@ def in_memory(ws: Workspace, source: Path, cores: int, repeat: int,
 
 
 def stages(ws: Workspace, source: Path, cores: int) -> dict[str, float]:
-    """Seconds of each step of the pandas compiled path on ``source``, run one after another
-    as :func:`~closedloop.scoring.batch.score_file` runs them (model loading not included)."""
+    """Seconds of each step of the pandas engine's Arrow lane on ``source`` (the path
+    :func:`~closedloop.scoring.batch.score_file` takes for a plain Parquet batch), run one
+    after another (model loading not included). ``score_file`` builds the log columns while
+    the trees predict and writes the two files side by side: the sum overstates its time."""
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from closedloop.monitoring.store import prediction_ids
-    from closedloop.scoring._columns import text_digest
+    from closedloop.scoring import _arrow as lane
+    from closedloop.scoring.batch import _arrow_log_columns
     from closedloop.scoring.tiers import RiskTiers
 
     schema, when = TELCO_SCHEMA, pd.Timestamp("2026-02-01")
@@ -144,24 +149,24 @@ def stages(ws: Workspace, source: Path, cores: int) -> dict[str, float]:
         seconds[name] = time.perf_counter() - started
         return result
 
-    frame = step("read Parquet", lambda: read_table(source, schema))
-    typed, time_column, carried = step(
-        "contract check", lambda: _prepare(frame, schema, "event_time", (), ()))
-    X = step("encode (compiled)", lambda: compiled.matrix(typed))
+    table = step("read Parquet (Arrow)", lambda: lane.read_parquet(source, schema))
+    times_us = step("contract check", lambda: lane.plain_batch(
+        table, schema, ["event_time"]) and lane.event_micros(table.column("event_time")))
+    X = step("encode (compiled)", lambda: compiled.matrix_arrow(table))
     proba = step("predict (booster)", lambda: compiled.predict_matrix(X, num_threads=cores))
-    out = step("tier and output frame", lambda: _output(
-        typed[schema.entity_id], proba >= compiled.threshold, proba, schema,
-        "closedloop-churn", "1", RiskTiers(), when).assign(
-            **{c: typed[c].to_numpy() for c in carried}))
-    ids = step("prediction ids", lambda: prediction_ids(
-        typed[schema.entity_id], typed[time_column], "closedloop-churn", "1"))
-    batch_id = step("log batch id", lambda: text_digest(ids))
+    columns, ids, times, batch_id = step(
+        "log columns, ids, batch id", lambda: _arrow_log_columns(
+            table, schema, True, "closedloop-churn", "1", when, "event_time", times_us, None))
+    prediction = (proba >= compiled.threshold).astype(np.int64)
+    out = step("tier and output table", lambda: lane.output_table(
+        table, schema, proba, prediction, RiskTiers().assign(proba), "closedloop-churn", "1",
+        when, ("event_time",), "event_time", times_us, columns[schema.entity_id]))
+    logged = step("log table", lambda: _log_table(columns, prediction, proba, schema, ids,
+                                                  times, "closedloop-churn", "1", batch_id))
     with tempfile.TemporaryDirectory() as tmp:
-        step("write output Parquet", lambda: pq.write_table(
-            _output_table(out, schema, carried, batch_id), Path(tmp) / "out.parquet"))
-        step("write log batch", lambda: pq.write_table(_log_table(
-            typed, out, schema, ids, typed[time_column], "closedloop-churn", "1", batch_id),
-            Path(tmp) / "log.parquet"))
+        step("write output Parquet", lambda: pq.write_table(out, Path(tmp) / "out.parquet"))
+        step("write log batch", lambda: pq.write_table(logged, Path(tmp) / "log.parquet",
+                                                       store_schema=False))
     return seconds
 
 
@@ -170,7 +175,6 @@ def compiled_predictors(ws: Workspace, source: Path, rows: int, cores: int,
     """``Booster.predict`` against compiled tree predictors on the same float64 matrix:
     seconds, compile seconds, speed-up and the largest probability difference; a predictor
     that is not installed or fails says why instead."""
-    import numpy as np
     import pandas as pd
 
     compiled = CompiledPredictor.from_registry(ws)
@@ -256,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
             run(ws, small, output, engine, args.master, method)  # warm-up: imports, model load
             works[f"end to end, {engine}, {method}"] = (
                 lambda e=engine, m=method: run(ws, source, output, e, args.master, m))
+            if engine == "pandas" and method == "compiled":
+                works["end to end, pandas without the Arrow lane, compiled"] = (
+                    lambda: run(ws, source, output, "pandas", args.master, "compiled", False))
     timed = interleaved(args.repeat, works)
     rates.update({name: args.rows / seconds for name, seconds in timed.items()})
     steps = stages(ws, source, cores) if args.stages else {}
@@ -283,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
             ratios[f"pandas {method} / raw {cores} threads"] = pandas_s / raw
         if pandas_s and spark_s:
             ratios[f"spark {method} / pandas {method}"] = spark_s / pandas_s
+    without = seconds.get("end to end, pandas without the Arrow lane, compiled")
+    if without:
+        ratios[f"pandas without the Arrow lane, compiled / raw {cores} threads"] = without / raw
     for name, ratio in ratios.items():
         print(f"  {name}: {ratio:.2f} x")
     if steps:
