@@ -596,20 +596,24 @@ def prediction_digests(entity: pd.Series | pa.ChunkedArray, timestamp: pd.Series
                        model_name: str, model_version: str, *,
                        content_key: str | None = None) -> np.ndarray:
     """The 16 bytes of BLAKE2b behind each :func:`prediction_ids` id, as an ``(n, 16)``
-    ``uint8`` array (:func:`hex_ids` spells them): one hash per row in Python, no text."""
-    # An Arrow column of text (the Arrow lane of batch scoring) is read as it is.
-    texts = entity.astype(str).tolist() if isinstance(entity, pd.Series) else entity.to_pylist()
-    blake2b = hashlib.blake2b
+    ``uint8`` array (:func:`hex_ids` spells them): the hashed texts are joined by Arrow, so the
+    Python loop only hashes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Text as the ids have always hashed it: str() of each value (an Arrow column of text,
+    # from the Arrow lane of batch scoring, is text already).
+    texts = pa.array(entity.astype(str).to_numpy(dtype=object), pa.string()) if isinstance(
+        entity, pd.Series) else entity
     if content_key is not None:
-        prefix = f"{model_name}\x1f{model_version}\x1fcontent:{content_key}\x1f"
-        found = [blake2b(f"{prefix}{e}".encode(), digest_size=16).digest() for e in texts]
+        payload = pc.binary_join_element_wise(
+            f"{model_name}\x1f{model_version}\x1fcontent:{content_key}", texts, "\x1f")
     else:
-        prefix = f"{model_name}\x1f{model_version}\x1f"
-        # Python ints and strs (tolist), not numpy scalars: formatting those costs more than
-        # hashing.
-        nanos = pd.to_datetime(timestamp).astype("int64").tolist()
-        found = [blake2b(f"{prefix}{e}\x1f{t}".encode(), digest_size=16).digest()
-                 for e, t in zip(texts, nanos)]
+        nanos = pd.to_datetime(timestamp).astype("int64").to_numpy()
+        payload = pc.binary_join_element_wise(f"{model_name}\x1f{model_version}", texts,
+                                              pa.array(nanos).cast(pa.string()), "\x1f")
+    blake2b = hashlib.blake2b
+    found = [blake2b(p, digest_size=16).digest() for p in payload.cast(pa.binary()).to_pylist()]
     return np.frombuffer(b"".join(found), dtype=np.uint8).reshape(len(found), 16)
 
 

@@ -275,10 +275,31 @@ def text_digest(values: Iterable[str]) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
-def digests_digest(digests: np.ndarray) -> str:
-    """:func:`text_digest` of the prediction ids whose BLAKE2b bytes are ``digests`` (an
-    ``(n, 16)`` ``uint8`` array, see :func:`closedloop.monitoring.store.prediction_digests`),
-    without spelling them as Python strings: hex text sorts as its bytes do.
+def digest_order(digests: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The order that sorts ``digests`` (an ``(n, 16)`` ``uint8`` array of prediction-id
+    bytes, see :func:`closedloop.monitoring.store.prediction_digests`) as their hex text
+    sorts, and whether they are all distinct (no id repeats).
+
+    Examples
+    --------
+    >>> order, distinct = digest_order(np.array([[9] * 16, [1] * 16, [9] * 16], np.uint8))
+    >>> order.tolist()[0], distinct
+    (1, False)
+    """
+    words = digests.view(">u8").astype(np.uint64)  # native words: numpy sorts them fast
+    order = np.argsort(words[:, 0])
+    first = words[order, 0]
+    if not (first[1:] == first[:-1]).any():  # the first 8 bytes already tell them apart
+        return order, True
+    order = np.lexsort((words[:, 1], words[:, 0]))
+    ordered = words[order]
+    return order, not (ordered[1:] == ordered[:-1]).all(axis=1).any()
+
+
+def digests_digest(digests: np.ndarray, order: np.ndarray | None = None) -> str:
+    """:func:`text_digest` of the prediction ids whose bytes are ``digests`` (see
+    :func:`digest_order`, which gives ``order`` when it is not passed), without spelling them
+    as Python strings: hex text sorts as its bytes do.
 
     Examples
     --------
@@ -291,8 +312,7 @@ def digests_digest(digests: np.ndarray) -> str:
 
     if not len(digests):
         return text_digest([])
-    words = digests.view(">u8")  # two big-endian words per row: their order is the bytes'
-    ordered = digests[np.lexsort((words[:, 1], words[:, 0]))]
+    ordered = digests[digest_order(digests)[0] if order is None else order]
     text = np.frombuffer(hex_ids(ordered).buffers()[2], np.uint8)[:32 * len(ordered)]
     rows = np.empty((len(ordered), 33), np.uint8)
     rows[:, :32] = text.reshape(-1, 32)

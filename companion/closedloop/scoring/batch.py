@@ -86,6 +86,7 @@ from closedloop.scoring._columns import (
     check_output,
     compile_fitted,
     content_digest,
+    digest_order,
     digests_digest,
     event_time_column,
     model_threads,
@@ -716,9 +717,7 @@ def _arrow_log_columns(table: pa.Table, schema: Schema, log: bool, model_name: s
     """What the Arrow lane logs beside the predictions: the entity id and feature columns in
     the log's types, the prediction ids, the rows' times and the batch id (None when an id
     repeats: an entity twice at one time)."""
-    import pyarrow as pa
-
-    from closedloop.monitoring.store import hex_ids, id_hashes, prediction_digests
+    from closedloop.monitoring.store import hex_ids, prediction_digests
     from closedloop.scoring import _arrow as lane
 
     entity = lane.text(table.column(schema.entity_id))
@@ -729,10 +728,10 @@ def _arrow_log_columns(table: pa.Table, schema: Schema, log: bool, model_name: s
         n, when.to_datetime64(), dtype="datetime64[us]")
     digests = prediction_digests(entity, pd.Series(times.astype("datetime64[ns]")), model_name,
                                  version, content_key=None if time_column else content_key)
-    ids = hex_ids(digests)
-    hashes = np.sort(id_hashes(pa.chunked_array([ids])))
-    batch_id = None if (hashes[1:] == hashes[:-1]).any() else digests_digest(digests)
-    return {schema.entity_id: entity, **lane.feature_arrays(table, schema)}, ids, times, batch_id
+    order, distinct = digest_order(digests)
+    batch_id = digests_digest(digests, order) if distinct else None
+    return ({schema.entity_id: entity, **lane.feature_arrays(table, schema)}, hex_ids(digests),
+            times, batch_id)
 
 
 _SPARK_NAMES = ("score_spark", "validate_spark", "spark_for_scoring", "spark_to_pandas")

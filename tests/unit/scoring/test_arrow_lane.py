@@ -30,7 +30,7 @@ from closedloop.monitoring.store import (
 )
 from closedloop.scoring import _arrow as lane
 from closedloop.scoring import batch as batch_module
-from closedloop.scoring._columns import digests_digest, text_digest
+from closedloop.scoring._columns import digest_order, digests_digest, text_digest
 from closedloop.scoring.batch import _event_times, score_file
 
 
@@ -246,6 +246,13 @@ def test_digests_spell_the_ids_and_name_their_batch():
     assert ids.tolist() == expected == hex_ids(digests).to_pylist()
     assert digests_digest(digests) == text_digest(ids) == text_digest(expected)
     assert digests_digest(digests[:0]) == text_digest([])
+    # ids sharing their first 8 bytes are ordered by the rest, and a repeat is seen
+    close = np.zeros((4, 16), np.uint8)
+    close[:, 15] = [3, 1, 2, 1]
+    order, distinct = digest_order(close)
+    assert order.tolist()[:1] in ([1], [3]) and order.tolist()[2:] == [2, 0] and not distinct
+    assert digest_order(close[:3])[1]
+    assert digests_digest(close[:3]) == text_digest(hex_ids(close[:3]).to_pylist())
     keyed = prediction_ids(pa.chunked_array([pa.array(entity)]), when, "m", "3",
                            content_key="k")
     assert keyed.tolist() == [hashlib.blake2b(f"m\x1f3\x1fcontent:k\x1f{e}".encode(),
