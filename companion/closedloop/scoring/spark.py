@@ -341,9 +341,11 @@ def _log_ids(batch: pd.DataFrame, schema: Schema, ids: _LogIds) -> dict[str, Any
 
 def _score_map(sdf: SparkDataFrame, fitted: Any, schema: Schema, ids: _LogIds | None = None,
                method: str = "auto") -> SparkDataFrame:
-    """Score with ``mapInPandas``: ``fitted`` (holding ``pipeline`` and ``threshold``) or its
-    compiled predictor (see :func:`~closedloop.scoring._columns.compile_fitted`) is shipped to
-    the workers with the task."""
+    """Score in the workers: ``fitted`` (holding ``pipeline`` and ``threshold``) or its compiled
+    predictor (see :func:`~closedloop.scoring._columns.compile_fitted`) is shipped with the
+    task. The compiled predictor reads Spark's Arrow batches as they come (``mapInArrow``: no
+    pandas frame, the input columns handed back untouched, see :func:`_arrow_scores`); the
+    pipeline gets pandas frames (``mapInPandas``)."""
     from pyspark.sql import types as T
 
     from closedloop.model.baselines import PipelineModel
@@ -355,15 +357,64 @@ def _score_map(sdf: SparkDataFrame, fitted: Any, schema: Schema, ids: _LogIds | 
     out_schema = T.StructType([*sdf.schema.fields, T.StructField(PREDICTION, T.LongType()),
                                T.StructField(PREDICTION_PROBA, T.DoubleType()),
                                *_id_fields(ids)])
+    if compiled is not None:
+        threads = _threads_per_task(sdf)
+
+        def predict_arrow(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                yield _arrow_scores(batch, compiled, schema, ids, threads)
+
+        return sdf.mapInArrow(predict_arrow, out_schema)
 
     def predict(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # The batch passed the contract on the driver; the model's own check is not repeated.
         for batch in batches:
-            prediction, proba = predict_fitted(compiled or model, compiled, batch, features)
+            prediction, proba = predict_fitted(model, None, batch, features)
             logged = _log_ids(batch, schema, ids) if ids else {}
             yield batch.assign(**{PREDICTION: prediction, PREDICTION_PROBA: proba}, **logged)
 
     return sdf.mapInPandas(predict, out_schema)
+
+
+def _threads_per_task(sdf: SparkDataFrame) -> int:
+    """The booster's threads in each scoring task: the cores the tasks leave idle shared among
+    them (a file of one row group is one task: it predicts on every core), else one."""
+    try:
+        cores = sdf.sparkSession.sparkContext.defaultParallelism
+        return max(1, cores // max(1, sdf.rdd.getNumPartitions()))
+    except Exception:  # clusters that refuse RDD access (shared access mode): one per task
+        return 1
+
+
+def _arrow_scores(batch: pa.RecordBatch, compiled: Any, schema: Schema, ids: _LogIds | None,
+                  threads: int) -> pa.RecordBatch:
+    """``batch`` (checked on the driver) with its prediction and probability, and with ``ids``
+    the log's prediction id and time, as :func:`_log_ids` gives them, from the Arrow columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from closedloop.monitoring.store import hex_ids, prediction_digests
+
+    table = pa.Table.from_batches([batch])
+    proba = compiled.predict_matrix(compiled.matrix_arrow(table), num_threads=threads)
+    names = [*batch.schema.names, PREDICTION, PREDICTION_PROBA]
+    arrays = [*batch.columns, pa.array((proba >= compiled.threshold).astype(np.int64)),
+              pa.array(proba, pa.float64())]
+    if ids is not None:
+        if ids.time_column is None:
+            nanos = np.full(len(batch), ids.when.value, dtype=np.int64)
+        else:  # Spark hands naive UTC microseconds (timestamp_ntz)
+            micros = table.column(ids.time_column).cast(pa.timestamp("us")).cast(pa.int64())
+            nanos = np.asarray(micros.to_numpy(), np.int64) * 1000
+        key = ids.content_key if ids.time_column is None else None
+        # a missing id hashes as str(None), as the pandas frames of mapInPandas hash it
+        entity = pc.fill_null(table.column(schema.entity_id).cast(pa.string()), "None")
+        digests = prediction_digests(entity, pd.Series(nanos.view("datetime64[ns]")),
+                                     ids.model_name, ids.model_version, content_key=key)
+        names += [_PREDICTION_ID, _TIMESTAMP]
+        arrays += [hex_ids(digests), pa.array((nanos // 1000).view("datetime64[us]"),
+                                              pa.timestamp("us"))]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def _with_ids(sdf: SparkDataFrame, schema: Schema, ids: _LogIds) -> SparkDataFrame:

@@ -163,6 +163,27 @@ def test_spark_file_equals_pandas_file_and_log(trained, batch, tmp_path, spark):
         "in.parquet", "pandas.parquet", "spark.parquet"]  # no temporary file or folder left
 
 
+def test_spark_and_pandas_name_a_batch_without_times_alike(trained, batch, tmp_path, spark):
+    """No event time, no scoring time: the ids come from the file's digest in both engines
+    (the Spark workers compute them from Arrow batches, the pandas lane from its table)."""
+    import pyarrow.parquet as pq
+
+    ws, _ = trained
+    source = tmp_path / "in.parquet"
+    batch.to_parquet(source, index=False)
+    log, found = InferenceLog(ws), {}
+    try:
+        for engine in ("spark", "pandas"):
+            score_file(ws, source, tmp_path / f"{engine}.parquet", engine=engine)
+            [logged] = log.batch_files()
+            found[engine] = (logged.name, pq.read_table(logged).column("prediction_id"))
+            shutil.rmtree(log.predictions_dir)
+    finally:
+        shutil.rmtree(log.predictions_dir, ignore_errors=True)  # other tests expect no log here
+    assert found["spark"][0] == found["pandas"][0]
+    assert found["spark"][1].equals(found["pandas"][1]) and len(found["pandas"][1]) == len(batch)
+
+
 def test_cli_scores_a_file(trained, batch, tmp_path, capsys):
     from closedloop.cli import main
 
