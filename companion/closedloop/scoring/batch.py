@@ -363,10 +363,11 @@ def _log_table(columns: Any, prediction: np.ndarray, proba: np.ndarray, schema: 
 
     ``columns`` maps the entity id and each feature to its values: a pandas column of the
     checked batch (converted once, NaN stored as null) or an Arrow array already in the log's
-    type, text possibly dictionary-encoded (the Arrow lane's). ``times`` are the rows' times (``datetime64[us]``). The same
-    table as :meth:`~closedloop.monitoring.store.InferenceLog.append` stores for these rows
-    (its type checks are the contract check the batch already passed), without its pandas
-    copy of the batch.
+    type, text possibly dictionary-encoded (the Arrow lane's). ``times`` are the rows' times
+    (``datetime64[us]``). The same table as
+    :meth:`~closedloop.monitoring.store.InferenceLog.append` stores for these rows (its type
+    checks are the contract check the batch already passed), without its pandas copy of the
+    batch.
     """
     import pyarrow as pa
 
