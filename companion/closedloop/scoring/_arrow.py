@@ -85,11 +85,14 @@ def _is_text_type(arrow_type: pa.DataType) -> bool:
 
 def _plain_column(values: pa.ChunkedArray, column: Column) -> bool:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     kind, arrow_type, nulls = column.kind, values.type, values.null_count
     if kind == "integer":
-        return (pa.types.is_integer(arrow_type) and arrow_type != pa.uint64() and not nulls
-                and _in_range(numbers(values), column))
+        if not pa.types.is_integer(arrow_type) or arrow_type == pa.uint64() or nulls:
+            return False
+        extremes = pc.min_max(values).as_py()  # as integers: no float rounds them
+        return _in_range(np.array([extremes["min"], extremes["max"]], dtype=object), column)
     if kind == "float":
         if not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
             return False

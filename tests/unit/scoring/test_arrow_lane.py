@@ -187,7 +187,12 @@ def _nan_in_a_non_nullable_number(frame):
     frame.loc[2, "SeniorCitizen"] = np.nan
 
 
-ASIDE = [_unknown_category, _null_where_not_allowed, _out_of_range, _numbers_as_text,
+def _huge_integer(frame):
+    frame["tenure"] = frame["tenure"].astype(np.int64)
+    frame.loc[5, "tenure"] = 2**62 + 1   # above the range, and no float holds it exactly
+
+
+ASIDE = [_huge_integer, _unknown_category, _null_where_not_allowed, _out_of_range, _numbers_as_text,
          _whole_floats_for_integers, _unexpected_column, _repeated_pair,
          _nan_in_a_non_nullable_number]
 
