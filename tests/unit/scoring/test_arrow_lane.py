@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from closedloop.config import Workspace
 from closedloop.contract.telco import TELCO_SCHEMA
 from closedloop.contract.validation import DataContractError
 from closedloop.model.compiled import CompiledPredictor
@@ -32,18 +31,6 @@ from closedloop.scoring import _arrow as lane
 from closedloop.scoring import batch as batch_module
 from closedloop.scoring._columns import digest_order, digests_digest, text_digest
 from closedloop.scoring.batch import _event_times, score_file
-
-
-@pytest.fixture(scope="module")
-def trained(telco, tmp_path_factory):
-    from closedloop.model.promotion import promote
-    from closedloop.model.registry import train_and_register
-    from closedloop.model.train import TrainConfig
-
-    ws = Workspace(tmp_path_factory.mktemp("lane") / "ws")
-    train_and_register(telco.head(1500), TELCO_SCHEMA, ws, TrainConfig(n_trials=0))
-    promote(ws, reason="test", force=True)
-    return ws
 
 
 @pytest.fixture()
@@ -122,12 +109,12 @@ def _score_both(ws, frame, tmp_path, monkeypatch, *, row_group_size=None, **opti
 
 @pytest.mark.parametrize("shape", PLAIN, ids=lambda f: f.__name__.strip("_"))
 def test_a_plain_batch_takes_the_lane_and_writes_what_pandas_writes(
-        trained, rows, tmp_path, monkeypatch, shape):
+        champion, rows, tmp_path, monkeypatch, shape):
     # Without an event time or a scoring time, the ids come from the file's digest and each
     # run is scored at its own "now": that one column differs.
     keyed = shape is _no_event_time
     options = {} if keyed else {"scored_at": "2026-02-01 08:00"}
-    (fast, slow), taken = _score_both(trained, shape(rows), tmp_path, monkeypatch,
+    (fast, slow), taken = _score_both(champion, shape(rows), tmp_path, monkeypatch,
                                       row_group_size=150, **options)
     assert taken == [True]                                     # the lane scored it
     same = {"output": "", **({"scored_at": ""} if keyed else {})}
@@ -141,12 +128,12 @@ def test_a_plain_batch_takes_the_lane_and_writes_what_pandas_writes(
     assert np.array_equal(fast[3], slow[3])                    # its id hashes
 
 
-def test_carried_columns_keep_the_types_pandas_gives_them(trained, rows, tmp_path,
+def test_carried_columns_keep_the_types_pandas_gives_them(champion, rows, tmp_path,
                                                           monkeypatch):
     frame = rows.assign(region=np.where(np.arange(len(rows)) % 3, "north", None),
                         order=pd.array(np.arange(len(rows)), dtype="Int64"))
     frame.loc[::4, "order"] = pd.NA
-    (fast, slow), taken = _score_both(trained, frame, tmp_path, monkeypatch,
+    (fast, slow), taken = _score_both(champion, frame, tmp_path, monkeypatch,
                                       carry=["region", "order"], scored_at="2026-02-01")
     assert taken == [True]
     assert fast[1].schema.equals(slow[1].schema, check_metadata=True)
@@ -198,7 +185,7 @@ ASIDE = [_huge_integer, _unknown_category, _null_where_not_allowed, _out_of_rang
 
 
 @pytest.mark.parametrize("change", ASIDE, ids=lambda f: f.__name__.strip("_"))
-def test_the_lane_steps_aside_for_what_it_cannot_see(trained, rows, tmp_path, monkeypatch,
+def test_the_lane_steps_aside_for_what_it_cannot_see(champion, rows, tmp_path, monkeypatch,
                                                      change):
     change(rows)
     source, output = tmp_path / "in.parquet", tmp_path / "out.parquet"
@@ -207,10 +194,10 @@ def test_the_lane_steps_aside_for_what_it_cannot_see(trained, rows, tmp_path, mo
     real = batch_module._score_arrow_lane
     monkeypatch.setattr(batch_module, "_score_arrow_lane",
                         lambda *args: taken.append(real(*args)) or taken[-1])
-    log = InferenceLog(trained)
+    log = InferenceLog(champion)
     before = log.batch_files()
     try:
-        done = score_file(trained, source, output, scored_at="2026-02-01")
+        done = score_file(champion, source, output, scored_at="2026-02-01")
     except DataContractError as err:  # named by the pandas path, nothing written
         with pytest.raises(DataContractError) as again:
             batch_module._prepare(pd.read_parquet(source), TELCO_SCHEMA, None, (), ()) if (

@@ -32,18 +32,6 @@ def pipe(telco):
     return pipe.fit(telco, TELCO_SCHEMA.target_as_int(telco))
 
 
-@pytest.fixture(scope="module")
-def trained(telco, tmp_path_factory):
-    from closedloop.model.promotion import promote
-    from closedloop.model.registry import train_and_register
-    from closedloop.model.train import TrainConfig
-
-    ws = Workspace(tmp_path_factory.mktemp("fast") / "ws")
-    train_and_register(telco.head(1500), TELCO_SCHEMA, ws, TrainConfig(n_trials=0))
-    promote(ws, reason="test", force=True)
-    return ws
-
-
 def test_compiled_equals_pipeline_with_nulls_and_unseen_categories(telco, pipe):
     rows = telco.drop(columns="Churn").sample(500, random_state=2).reset_index(drop=True)
     rows.loc[::5, "OnlineSecurity"] = None                  # nullable category
@@ -67,14 +55,14 @@ def test_numbers_as_text_are_refused_before_any_output(telco, pipe, tmp_path):
     assert "tenure" in err.value.columns
 
 
-def test_file_log_batch_equals_inference_log_append(telco, trained, tmp_path):
+def test_file_log_batch_equals_inference_log_append(telco, champion, tmp_path):
     batch = telco.drop(columns="Churn").sample(700, random_state=4).reset_index(drop=True)
     batch.loc[::6, "MonthlyCharges"] = np.nan
     batch["event_time"] = pd.date_range("2026-01-01", periods=len(batch), freq="37s")
     source, output = tmp_path / "in.parquet", tmp_path / "out.parquet"
     batch.to_parquet(source, index=False)
-    done = score_file(trained, source, output, scored_at="2026-02-01 08:00")
-    (logged_file,) = InferenceLog(trained).batch_files()
+    done = score_file(champion, source, output, scored_at="2026-02-01 08:00")
+    (logged_file,) = InferenceLog(champion).batch_files()
     fast = pq.read_table(logged_file)
     out = pq.read_table(output).to_pandas()
 
