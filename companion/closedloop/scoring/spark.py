@@ -4,8 +4,9 @@ The Spark half of :mod:`closedloop.scoring.batch` (whose pandas half needs no py
 :func:`score_spark`, :func:`validate_spark`, :func:`spark_for_scoring` and
 :func:`spark_to_pandas` are importable from there too). :func:`validate_spark` checks a Spark
 DataFrame against the data contract in one job; :func:`score_spark` scores it lazily, through
-``mapInPandas`` (the model's compiled predictor, or its fitted pipeline, shipped to the workers)
-or ``mlflow.pyfunc.spark_udf(..., env_manager="local")``; :func:`score_file_spark` runs a file
+``mapInArrow`` (the model's compiled predictor, shipped to the workers, reading Spark's Arrow
+batches), ``mapInPandas`` (its fitted pipeline) or
+``mlflow.pyfunc.spark_udf(..., env_manager="local")``; :func:`score_file_spark` runs a file
 to file job whose rows never gather on the driver.
 
 How the file job stays within the driver's memory: the executors write the scored rows (the
