@@ -618,6 +618,7 @@ def prediction_digests(entity: pd.Series | pa.ChunkedArray, timestamp: pd.Series
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_STRING_BYTES = 2**31 - 1  # the most text one Arrow string array holds
 
 
 def hex_ids(digests: np.ndarray) -> pa.Array:
@@ -635,9 +636,11 @@ def hex_ids(digests: np.ndarray) -> pa.Array:
     text = np.empty((n, 32), dtype=np.uint8)
     text[:, 0::2] = _HEX[digests >> 4]
     text[:, 1::2] = _HEX[digests & 15]
-    offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(text)])
+    # A string array's 32-bit offsets end at 2 GiB of text: beyond (67 million ids), 64-bit.
+    large = 32 * n > _STRING_BYTES
+    offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int64 if large else np.int32)
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), n,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
 
 def _filters(start: Any, end: Any, model_version: Any, model_name: str | None

@@ -251,6 +251,17 @@ def test_digests_spell_the_ids_and_name_their_batch():
                                               digest_size=16).hexdigest() for e in entity]
 
 
+def test_ids_beyond_a_string_array_take_64_bit_offsets(monkeypatch):
+    import closedloop.monitoring.store as store
+
+    digests = np.arange(48, dtype=np.uint8).reshape(3, 16)
+    small = hex_ids(digests)
+    monkeypatch.setattr(store, "_STRING_BYTES", 64)          # as if 3 ids were 2 GiB of text
+    large = hex_ids(digests)
+    assert small.type == pa.string() and large.type == pa.large_string()
+    assert large.to_pylist() == small.to_pylist() == [bytes(r).hex() for r in digests]
+
+
 def test_matrix_from_arrow_equals_matrix_from_pandas(telco):
     from closedloop.model.train import build_pipeline
 
