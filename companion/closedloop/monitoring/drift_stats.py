@@ -156,7 +156,85 @@ def ks_pvalue(d: float, n1: int, n2: int, method: str = "auto") -> float:
         if exact is not None:
             return exact
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+    return kolmogorov_sf(int(np.round(m * n / (m + n))), d)
+
+
+def kolmogorov_sf(n: int, d: float) -> float:
+    """``scipy.stats.kstwo.sf(d, n)``: the chance that the KS statistic of ``n`` values is >= ``d``.
+
+    scipy picks one of several methods by ``n`` and ``d`` (Simard and L'Ecuyer, 2011). This
+    function keeps scipy's choice and computes two of its branches faster, to within 1e-11 of
+    scipy (the unit tests check it over a grid):
+
+    - Durbin's matrix (``n <= 100,000`` and a small ``d``): scipy multiplies the result by
+      ``n! / n**n`` one factor at a time in a Python loop (3 ms at ``n = 6,500``); here the
+      factor is ``exp(lgamma(n + 1) - n log n)``.
+    - ``2 * smirnov(n, d)`` (``n d**2 >= 2.2``): scipy sums the exact one-sided series in
+      double-double arithmetic (40 ms at ``n = 40,000``); here it is summed with numpy in
+      logarithms. Every term is positive, so nothing cancels.
+
+    Every other case is scipy's own ``kstwo.sf``.
+    """
+    t = n * d
+    if n > 140 and 1.0 < t and d < 0.5:   # scipy's exact small-n and extreme cases excluded
+        nd2 = t * d
+        if 2.2 <= nd2 < 370.0:
+            return float(min(2.0 * _smirnov_series(n, d), 1.0))
+        if nd2 < 18.0 and n <= 100_000 and n * d ** 1.5 <= 1.4:
+            return float(np.clip(1.0 - _durbin_cdf(n, d), 0.0, 1.0))
+    return float(np.clip(stats.kstwo.sf(d, n), 0.0, 1.0))
+
+
+def _smirnov_series(n: int, d: float) -> float:
+    """One-sided ``P(D+_n >= d)`` by the Birnbaum-Tingey series (scipy's ``smirnov(n, d)``)."""
+    j = np.arange(int(math.floor(n * (1.0 - d))) + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):   # a last term with base 0 is 0
+        log_terms = (special.gammaln(n + 1.0) - special.gammaln(j + 1.0)
+                     - special.gammaln(n - j + 1.0)
+                     + (n - j) * np.log(np.maximum((n * (1.0 - d) - j) / n, 0.0))
+                     + (j - 1.0) * np.log(d + j / n))
+    top = float(log_terms.max())
+    return d * math.exp(top) * float(np.sum(np.exp(log_terms - top)))
+
+
+#: Scaling of the matrix powers in :func:`_durbin_cdf`, as in scipy.
+_SCALE_EXPONENT = 128
+
+
+def _durbin_cdf(n: int, d: float) -> float:
+    """``P(D_n < d)`` by Durbin's matrix method as Marsaglia, Tsang and Wang (2003) compute it.
+
+    The algorithm of scipy's ``_kolmogn_DMTW`` (BSD licence), with the final ``n! / n**n`` taken
+    in logarithms instead of ``n`` Python multiplications.
+    """
+    k = int(math.ceil(n * d))
+    h = k - n * d
+    m = 2 * k - 1
+    steps = np.arange(1, m + 1)
+    inverse_factorials = np.concatenate([[1.0], np.cumprod(1.0 / steps)])   # 1/j!, j = 0..m
+    v = (1.0 - h ** steps) * inverse_factorials[1:]
+    v[-1] = (1.0 + max(2 * h - 1.0, 0) ** m - 2 * h ** m) * inverse_factorials[m]
+    H = np.zeros((m, m))
+    for i in range(1, m):
+        H[i - 1:, i] = inverse_factorials[:m - i + 1]
+    H[:, 0] = v
+    H[-1, :] = v[::-1]
+    power, exponent, h_exponent, left = np.eye(m), 0, 0, n
+    while left > 0:   # H**n by squaring, rescaled so that nothing overflows
+        if left % 2:
+            power = power @ H
+            exponent += h_exponent
+        H = H @ H
+        h_exponent *= 2
+        if abs(H[k - 1, k - 1]) > 2.0 ** _SCALE_EXPONENT:
+            H /= 2.0 ** _SCALE_EXPONENT
+            h_exponent += _SCALE_EXPONENT
+        left //= 2
+    p = float(power[k - 1, k - 1])
+    if p <= 0.0:
+        return 0.0
+    return math.exp(math.log(p) + exponent * math.log(2.0) + math.lgamma(n + 1.0)
+                    - n * math.log(n))
 
 
 def _exact_pvalue(n1: int, n2: int, g: int, d: float) -> float | None:

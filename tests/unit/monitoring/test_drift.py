@@ -386,3 +386,16 @@ def test_ks_and_wasserstein_equal_scipy_whichever_sample_is_larger(seed):
                 st.BLOCK = saved
             assert d == pytest.approx(sps.ks_2samp(a, b).statistic, abs=1e-12)
             assert w == pytest.approx(sps.wasserstein_distance(a, b), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [141, 1_000, 6_470, 40_172, 100_000, 100_001, 300_000])
+def test_kolmogorov_sf_equals_scipy_kstwo_in_every_branch(n: int):
+    # The grid crosses scipy's branch boundaries: Ruben-Gambino, Durbin's matrix (n d^1.5 <=
+    # 1.4), Pelz-Good, the Smirnov series (n d^2 >= 2.2) and the zero tail (n d^2 >= 370).
+    boundaries = np.sqrt(np.array([2.2, 18.0, 369.9, 370.0]) / n)
+    grid = np.concatenate([np.geomspace(0.4 / n, 0.499, 80), boundaries, (1.4 / n) ** (2 / 3)
+                           * np.array([0.99, 1.0, 1.01]), [0.5, 0.7, 1.0]])
+    ours = np.array([st.kolmogorov_sf(n, d) for d in grid])
+    theirs = np.clip(stats.kstwo.sf(grid, n), 0, 1)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-11)
+    assert (ours[grid <= 0.5 / n] == 1.0).all() and ours[-1] == 0.0
