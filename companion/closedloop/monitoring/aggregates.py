@@ -294,7 +294,11 @@ class LogScan:
         share the scan."""
         if self._order is None and self.n_groups > 1:
             groups = np.concatenate(self._groups) if self._groups else np.array([], np.int32)
-            self._order = np.argsort(groups, kind="stable").astype(np.int32)
+            # The narrowest type holding every group: numpy's stable sort of 8- and 16-bit
+            # integers is a radix sort (2.4M rows in 30 windows: 0.03 s instead of 0.15 s).
+            narrow = next(t for t in (np.uint8, np.uint16, np.int32)
+                          if self.n_groups <= np.iinfo(t).max)
+            self._order = np.argsort(groups.astype(narrow), kind="stable").astype(np.int32)
             self._bounds = np.searchsorted(groups[self._order], np.arange(self.n_groups + 1))
 
     def _numeric(self, name: str) -> list[ColumnSample]:
