@@ -31,6 +31,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,60 +96,85 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
     engine (:func:`~closedloop.contract.validation.text_numbers_problem`): count of text values,
     first rows and values.
     """
-    from pyspark.sql import functions as F
-
-    problems: list[tuple[str, str]] = []
-    expected = [c for c in schema.columns if c.name != schema.target or c.name in sdf.columns]
-    problems += [(c.name, f"missing (expected {c.kind} column)") for c in expected
-                 if c.name not in sdf.columns]
-    known = set(schema.names) | set(allow_extra)
-    problems += [(n, "unexpected column, not in the contract") for n in sdf.columns
-                 if n not in known]
-    present = [c for c in expected if c.name in sdf.columns]
-    types = dict(sdf.dtypes)
-    checked, text = [], []
-    for column in present:
-        if column.kind in ("integer", "float") and types[column.name] == "string":
-            text.append(column)  # numbers as text: refused, with counts and rows (below)
-            continue
-        fractional = types[column.name] in ("float", "double") or types[column.name].startswith(
-            "decimal")
-        # A whole-number float in an integer column is restored, as restore_dtypes() does.
-        kind = "float" if column.kind == "integer" and fractional else column.kind
-        problem = _spark_type_problem(types[column.name], kind)
-        if problem:
-            problems.append((column.name, problem))
-        else:
-            checked.append(column)
-    aggregates = [F.count(F.lit(1)).alias("_rows")]
-    aggregates += [F.count(F.col(f"`{c.name}`")).alias(f"t{i}") for i, c in enumerate(text)]
-    for i, column in enumerate(checked):
-        col = F.col(f"`{column.name}`")
-        aggregates.append(F.sum(col.isNull().cast("long")).alias(f"n{i}"))
-        if column.kind in ("integer", "float"):
-            aggregates += [F.min(col).alias(f"lo{i}"), F.max(col).alias(f"hi{i}")]
-        if column.kind == "integer":
-            aggregates.append(F.sum((col != F.floor(col)).cast("long")).alias(f"f{i}"))
-        elif column.kind == "category":
-            # A count, not collect_set: plain sums compile to one fast aggregation.
-            unknown = col.isNotNull() & ~col.isin(list(column.categories))
-            aggregates.append(F.sum(unknown.cast("long")).alias(f"u{i}"))
-    stats = sdf.agg(*aggregates).first().asDict()
-    for i, column in enumerate(checked):
-        if stats.get(f"u{i}"):  # only a violation pays for a second job: which values
-            col = F.col(f"`{column.name}`")
-            found = sdf.where(col.isNotNull() & ~col.isin(list(column.categories)))
-            stats[f"u{i}"] = [r[0] for r in found.select(col).distinct().limit(5).collect()]
-    for i, column in enumerate(text):
-        problems.append((column.name, _text_problem(sdf, column, stats[f"t{i}"])))
-    rows = stats["_rows"]
-    if rows == 0:
-        problems.append(("<frame>", "is empty: no rows to validate"))
-    for i, column in enumerate(checked if rows else []):
-        problems += [(column.name, m) for m in _spark_column_problems(column, stats, i, rows)]
-    if problems:
-        raise DataContractError(problems, schema.name)
+    check = _ContractCheck(sdf, schema, allow_extra)
+    check.raise_problems(sdf.agg(*check.aggregates).first().asDict())
     return sdf
+
+
+class _ContractCheck:
+    """:func:`validate_spark` in two halves: what the Spark schema alone shows (missing,
+    unexpected and mistyped columns, in ``problems``), then the ``aggregates`` over the rows
+    (nulls, ranges, unknown categories) that :meth:`raise_problems` reads. The aggregates run
+    as a job of their own (:func:`validate_spark`) or are observed while the scoring job runs
+    (``DataFrame.observe``), which saves reading the input twice."""
+
+    def __init__(self, sdf: SparkDataFrame, schema: Schema, allow_extra: Iterable[str]) -> None:
+        from pyspark.sql import functions as F
+
+        self.sdf, self.schema = sdf, schema
+        problems: list[tuple[str, str]] = []
+        expected = [c for c in schema.columns if c.name != schema.target or c.name in sdf.columns]
+        problems += [(c.name, f"missing (expected {c.kind} column)") for c in expected
+                     if c.name not in sdf.columns]
+        known = set(schema.names) | set(allow_extra)
+        problems += [(n, "unexpected column, not in the contract") for n in sdf.columns
+                     if n not in known]
+        present = [c for c in expected if c.name in sdf.columns]
+        types = dict(sdf.dtypes)
+        checked, text = [], []
+        for column in present:
+            if column.kind in ("integer", "float") and types[column.name] == "string":
+                text.append(column)  # numbers as text: refused, with counts and rows (below)
+                continue
+            fractional = types[column.name] in ("float", "double") or types[
+                column.name].startswith("decimal")
+            # A whole-number float in an integer column is restored, as restore_dtypes() does.
+            kind = "float" if column.kind == "integer" and fractional else column.kind
+            problem = _spark_type_problem(types[column.name], kind)
+            if problem:
+                problems.append((column.name, problem))
+            else:
+                checked.append(column)
+        aggregates = [F.count(F.lit(1)).alias("_rows")]
+        aggregates += [F.count(F.col(f"`{c.name}`")).alias(f"t{i}") for i, c in enumerate(text)]
+        for i, column in enumerate(checked):
+            col = F.col(f"`{column.name}`")
+            aggregates.append(F.sum(col.isNull().cast("long")).alias(f"n{i}"))
+            if column.kind in ("integer", "float"):
+                aggregates += [F.min(col).alias(f"lo{i}"), F.max(col).alias(f"hi{i}")]
+            if column.kind == "integer":
+                aggregates.append(F.sum((col != F.floor(col)).cast("long")).alias(f"f{i}"))
+            elif column.kind == "category":
+                # A count, not collect_set: plain sums compile to one fast aggregation.
+                unknown = col.isNotNull() & ~col.isin(list(column.categories))
+                aggregates.append(F.sum(unknown.cast("long")).alias(f"u{i}"))
+        self.problems, self.checked, self.text = problems, checked, text
+        self.aggregates = aggregates
+
+    @property
+    def refused(self) -> bool:
+        """Whether the batch is refused whatever its rows hold (a missing or mistyped column)."""
+        return bool(self.problems or self.text)
+
+    def raise_problems(self, stats: dict[str, Any]) -> None:
+        """Raise the :class:`DataContractError` naming every problem, given the aggregates."""
+        from pyspark.sql import functions as F
+
+        sdf, problems, checked = self.sdf, list(self.problems), self.checked
+        for i, column in enumerate(checked):
+            if stats.get(f"u{i}"):  # only a violation pays for a second job: which values
+                col = F.col(f"`{column.name}`")
+                found = sdf.where(col.isNotNull() & ~col.isin(list(column.categories)))
+                stats[f"u{i}"] = [r[0] for r in found.select(col).distinct().limit(5).collect()]
+        for i, column in enumerate(self.text):
+            problems.append((column.name, _text_problem(sdf, column, stats[f"t{i}"])))
+        rows = stats["_rows"]
+        if rows == 0:
+            problems.append(("<frame>", "is empty: no rows to validate"))
+        for i, column in enumerate(checked if rows else []):
+            problems += [(column.name, m) for m in _spark_column_problems(column, stats, i, rows)]
+        if problems:
+            raise DataContractError(problems, self.schema.name)
 
 
 def _text_problem(sdf: SparkDataFrame, column: Any, count: int) -> str:
@@ -204,10 +230,14 @@ def _without_pandas_index(sdf: SparkDataFrame) -> SparkDataFrame:
 
 def _checked(sdf: SparkDataFrame, schema: Schema, allow_extra: Iterable[str]) -> SparkDataFrame:
     """Validate, then cast whole-number floats in integer columns back to integers."""
-    from pyspark.sql import functions as F
-
     sdf = _without_pandas_index(sdf)
     validate_spark(sdf, schema, allow_extra=tuple(allow_extra))
+    return _as_integers(sdf, schema)
+
+
+def _as_integers(sdf: SparkDataFrame, schema: Schema) -> SparkDataFrame:
+    from pyspark.sql import functions as F
+
     return sdf.select(*[F.col(f"`{n}`").cast("long").alias(n)
                         if n in schema.names and schema[n].kind == "integer" else F.col(f"`{n}`")
                         for n in sdf.columns])
@@ -516,7 +546,9 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
     file, same logged rows, no row collected on the driver.
 
     The executors write the scored rows to a hidden temporary folder beside ``output_path``;
-    the driver streams it into the output file and the log batch (see the module notes). On a
+    the driver streams it into the output file and the log batch (see the module notes). The
+    columns are checked against the contract before any row is read; the rows (nulls, ranges,
+    categories) are checked while the scoring job reads them, so the input is read once. On a
     contract violation nothing is written; the temporary folder is always removed.
     ``event_time`` and ``carry`` are those of :func:`closedloop.scoring.batch.score`; a CSV
     file's id columns are read as text. ``timestamp`` is the former name of ``event_time``.
@@ -533,7 +565,17 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
         sdf = _read(spark, input_path, schema)
         time_column = event_time_column(sdf.columns, schema, event_time or timestamp)
         carried = carried_columns(sdf.columns, schema, carry, time_column)
-        sdf = _spread(_checked(sdf, schema, (*allow_extra, *carried)))
+        sdf = _without_pandas_index(sdf)
+        check = _ContractCheck(sdf, schema, (*allow_extra, *carried))
+        if check.refused:   # a missing or mistyped column: no need to read a row more
+            check.raise_problems(sdf.agg(*check.aggregates).first().asDict())
+        # The row checks are observed while the scoring job reads the rows (one pass over the
+        # input, not two); after the spread, whose sampling job must not count them.
+        unchecked = _spread(sdf)
+        from pyspark.sql import Observation
+
+        observation = Observation()   # a name of its own (a UUID)
+        sdf = _as_integers(unchecked.observe(observation, *check.aggregates), schema)
     except Exception as err:
         if not _from_spark(err):
             raise
@@ -553,15 +595,28 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
         sdf = sdf.withColumn(time_column, F.col(f"`{time_column}`").cast("timestamp_ntz"))
     scored = _score_checked(sdf, workspace, None, loaded, schema, str(model_name), version,
                             tiers, scored_at, keep, check_method(method), ids)
+    # The folder is made for the staging files; a refused batch leaves no folder behind.
+    made = [p for p in (output_path.parent, *output_path.parent.parents) if not p.exists()]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     staging = output_partial(output_path, "spark")
     try:
-        scored.write.parquet(str(staging))
+        try:
+            scored.write.parquet(str(staging))
+        except Exception as err:
+            if _from_spark(err):   # rows the model could not take: name them if the contract can
+                check.raise_problems(unchecked.agg(*check.aggregates).first().asDict())
+            raise
+        check.raise_problems(observation.get)   # nothing is written past this on a violation
         parts = sorted(staging.glob("part-*.parquet"))  # in partition order: the input's order
         counts, written = _write_outputs(parts, output_path, workspace, schema, log, carried,
                                          time_column, overwrite)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:   # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     return SparkFileResult(sum(counts.values()), version,
                            {t: counts.get(t, 0) for t in tiers.labels}, time_column, carried,
                            written)
@@ -724,15 +779,25 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
     logged_at = pd.Timestamp(now()).floor("us").to_pydatetime()
     counts: dict[str, int] = {}
     hashes = []
-    for part in parts:
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
-            table = pa.Table.from_batches([batch])
-            out.write_table(table.select(out_schema.names).cast(out_schema))
-            for item in pc.value_counts(table.column(RISK_TIER)).to_pylist():
-                counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
-            if logged is not None:
-                logged.write_table(_log_table(table, log_schema, batch_id, logged_at))
-                hashes.append(id_hashes(table.column(_PREDICTION_ID)))
+    # The log batch is written in a second thread while this one writes the output (Parquet
+    # encoding releases the GIL); one table at a time in flight keeps the order and the memory.
+    with ThreadPoolExecutor(max_workers=1) as side:
+        in_flight = None
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
+                table = pa.Table.from_batches([batch])
+                if logged is not None:
+                    if in_flight is not None:
+                        in_flight.result()
+                    in_flight = side.submit(lambda t=table: logged.write_table(
+                        _log_table(t, log_schema, batch_id, logged_at)))
+                out.write_table(table.select(out_schema.names).cast(out_schema))
+                for item in pc.value_counts(table.column(RISK_TIER)).to_pylist():
+                    counts[item["values"]] = counts.get(item["values"], 0) + item["counts"]
+                if logged is not None:
+                    hashes.append(id_hashes(table.column(_PREDICTION_ID)))
+        if in_flight is not None:
+            in_flight.result()
     return counts, (np.concatenate(hashes) if hashes else np.array([], np.uint64))
 
 

@@ -301,6 +301,32 @@ def test_a_bad_output_path_is_refused_and_nothing_is_logged(trained, batch, tmp_
                                                           "taken.parquet"]
 
 
+def test_bad_rows_are_named_alike_by_both_engines_and_nothing_is_written(
+        trained, batch, tmp_path, spark, own_log):
+    # Every column is there with its type: only the rows are wrong. The Spark engine checks
+    # them while the scoring job reads them (one pass), so the refusal comes after the model
+    # ran: the staging files and the output's new folder must go too.
+    ws, _ = trained
+    bad = batch.head(50).reset_index(drop=True)
+    bad.loc[3, "Contract"] = "Weekly"
+    bad.loc[7, "tenure"] = 2.5
+    bad.loc[9, "MonthlyCharges"] = -5.0
+    bad.loc[11, "gender"] = None
+    source = tmp_path / "in.parquet"
+    bad.to_parquet(source, index=False)
+    before = set(own_log.batch_files())
+    errors = {}
+    for engine in ("pandas", "spark"):
+        with pytest.raises(DataContractError) as err:
+            score_file(ws, source, tmp_path / engine / "deep" / "out.parquet", engine=engine)
+        errors[engine] = err.value
+    assert errors["spark"].columns == errors["pandas"].columns == [
+        "Contract", "MonthlyCharges", "gender", "tenure"]
+    assert "Weekly" in str(errors["spark"]) and "-5.0" in str(errors["spark"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+    assert set(own_log.batch_files()) == before
+
+
 def test_the_cli_refuses_an_existing_output_unless_overwrite(trained, batch, tmp_path, capsys,
                                                              own_log):
     from closedloop.cli import main
