@@ -120,9 +120,15 @@ def test_contract_violation_writes_nothing(batch, tmp_path, engine, request):
     assert len(InferenceLog(ws).batch_files()) == before == 0
 
 
-def test_spark_file_equals_pandas_file_and_log(trained, batch, tmp_path, spark):
+@pytest.mark.parametrize("workers_write", [True, False], ids=["workers write", "spark writes"])
+def test_spark_file_equals_pandas_file_and_log(trained, batch, tmp_path, spark, workers_write,
+                                               monkeypatch):
     import pyarrow.parquet as pq
 
+    from closedloop.scoring import spark as spark_engine
+
+    # Locally the workers write the staging parts; on a cluster Spark's writer does.
+    monkeypatch.setattr(spark_engine, "_workers_share_disk", lambda session: workers_write)
     ws, _ = trained
     source = tmp_path / "in.parquet"
     # Distinct prediction times per row, in microseconds (Spark reads no nanosecond Parquet).
@@ -299,6 +305,25 @@ def test_a_bad_output_path_is_refused_and_nothing_is_logged(trained, batch, tmp_
         assert replaced.log_written and len(pd.read_parquet(taken)) == 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in.parquet",
                                                           "taken.parquet"]
+
+
+def test_a_file_of_one_row_group_is_scored_on_every_core(trained, batch, tmp_path, spark):
+    # Spark plans the file as two splits by bytes, but one split holds every row: the task
+    # that has them predicts on both cores instead of one.
+    from closedloop.scoring.spark import _read, _row_groups, _threads_per_task
+
+    source = tmp_path / "in.parquet"
+    pd.concat([batch] * 20).to_parquet(source, index=False, row_group_size=1_000_000)
+    # Splits of a quarter of the file, as a large file gets splits of 128 MB.
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(source.stat().st_size // 4))
+    try:
+        sdf = _read(spark, source)
+        assert sdf.rdd.getNumPartitions() > 1 and _row_groups(source) == 1
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert _threads_per_task(sdf) == 1 and _threads_per_task(sdf, _row_groups(source)) == 2
+    batch.to_csv(tmp_path / "in.csv", index=False)
+    assert _row_groups(tmp_path / "in.csv") is None
 
 
 def test_bad_rows_are_named_alike_by_both_engines_and_nothing_is_written(
