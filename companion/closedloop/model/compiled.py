@@ -432,6 +432,9 @@ class NativeTrees:
         input, NaN for missing); ``num_threads`` 0 means every core."""
         tl2cgen = _native_modules()[1]
         threads = num_threads if num_threads > 0 else (os.cpu_count() or 1)
+        # tl2cgen refuses more threads than OpenMP allows, and Spark's Python workers run with
+        # OMP_NUM_THREADS set to the task's cores.
+        threads = min(threads, int(os.environ.get("OMP_NUM_THREADS") or threads))
         if threads not in self._predictors:
             self._predictors[threads] = tl2cgen.Predictor(str(self.library), nthread=threads)
         matrix = tl2cgen.DMatrix(np.ascontiguousarray(X, dtype=np.float64))

@@ -11,7 +11,8 @@ to file job whose rows never gather on the driver.
 
 How the file job stays within the driver's memory: the executors write the scored rows (the
 output columns, the prediction ids and the features to log) to a hidden temporary Parquet folder
-beside the output; the driver then reads the prediction id column alone to name the log batch,
+beside the output (with a local master the Python workers write their parts themselves, without
+the trip back through the JVM; on a cluster Spark's writer does); the driver then reads the prediction id column alone to name the log batch,
 and streams the folder one record batch at a time into the output file and the inference-log
 batch file, each written under a temporary name and committed atomically (see
 :meth:`closedloop.monitoring.store.InferenceLog.append`). The logged rows are those the pandas
@@ -468,7 +469,10 @@ def _arrow_scores(batch: pa.RecordBatch, compiled: Any, schema: Schema, ids: _Lo
 def _workers_share_disk(spark: SparkSession) -> bool:
     """Whether the workers see the driver's files (a local master): they can write the staging
     parts themselves (:func:`_score_to_parts`); on a cluster, Spark's writer does."""
-    return spark.sparkContext.master.startswith("local")
+    try:
+        return spark.sparkContext.master.startswith("local")
+    except Exception:  # sessions without a SparkContext (Spark Connect): a cluster
+        return False
 
 
 def _score_to_parts(sdf: SparkDataFrame, compiled: Any, schema: Schema, ids: _LogIds | None,

@@ -326,6 +326,26 @@ def test_a_file_of_one_row_group_is_scored_on_every_core(trained, batch, tmp_pat
     assert _row_groups(tmp_path / "in.csv") is None
 
 
+def test_native_trees_on_every_core_of_a_spark_worker(trained, batch, tmp_path, spark,
+                                                     monkeypatch):
+    # The one task holding the rows predicts on both cores; Spark's workers cap OpenMP at the
+    # task's one core (OMP_NUM_THREADS), which tl2cgen would refuse to exceed.
+    pytest.importorskip("tl2cgen")
+    monkeypatch.setenv("CLOSEDLOOP_NATIVE_CACHE", str(tmp_path / "native"))
+    ws, _ = trained
+    source = tmp_path / "in.parquet"
+    batch.to_parquet(source, index=False)   # one row group
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(source.stat().st_size // 4))
+    try:
+        for method in ("native", "compiled"):
+            score_file(ws, source, tmp_path / f"{method}.parquet", engine="spark",
+                       method=method, log=False, scored_at=SCORED_AT)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "native.parquet"),
+                                  pd.read_parquet(tmp_path / "compiled.parquet"))
+
+
 def test_bad_rows_are_named_alike_by_both_engines_and_nothing_is_written(
         trained, batch, tmp_path, spark, own_log):
     # Every column is there with its type: only the rows are wrong. The Spark engine checks
