@@ -12,11 +12,11 @@ to file job whose rows never gather on the driver.
 How the file job stays within the driver's memory: the executors write the scored rows (the
 output columns, the prediction ids and the features to log) to a hidden temporary Parquet folder
 beside the output (with a local master the Python workers write their parts themselves, without
-the trip back through the JVM; on a cluster Spark's writer does); the driver then reads the prediction id column alone to name the log batch,
-and streams the folder one record batch at a time into the output file and the inference-log
-batch file, each written under a temporary name and committed atomically (see
-:meth:`closedloop.monitoring.store.InferenceLog.append`). The logged rows are those the pandas
-path logs for the same input: same prediction ids (computed by
+the trip back through the JVM; on a cluster Spark's writer does); the driver then reads the
+prediction id column alone to name the log batch, and streams the folder one record batch at a
+time into the output file and the inference-log batch file, each written under a temporary name
+and committed atomically (see :meth:`closedloop.monitoring.store.InferenceLog.append`). The
+logged rows are those the pandas path logs for the same input: same prediction ids (computed by
 :func:`closedloop.monitoring.store.prediction_ids` in the workers), same Arrow schema, same
 batch id.
 
@@ -97,8 +97,7 @@ def validate_spark(sdf: SparkDataFrame, schema: Schema = TELCO_SCHEMA, *,
     engine (:func:`~closedloop.contract.validation.text_numbers_problem`): count of text values,
     first rows and values.
     """
-    check = _ContractCheck(sdf, schema, allow_extra)
-    check.raise_problems(sdf.agg(*check.aggregates).first().asDict())
+    _ContractCheck(sdf, schema, allow_extra).run()
     return sdf
 
 
@@ -151,6 +150,10 @@ class _ContractCheck:
                 aggregates.append(F.sum(unknown.cast("long")).alias(f"u{i}"))
         self.problems, self.checked, self.text = problems, checked, text
         self.aggregates = aggregates
+
+    def run(self) -> None:
+        """Compute the aggregates in a job of their own, then :meth:`raise_problems`."""
+        self.raise_problems(self.sdf.agg(*self.aggregates).first().asDict())
 
     @property
     def refused(self) -> bool:
@@ -656,7 +659,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
         sdf = _without_pandas_index(sdf)
         check = _ContractCheck(sdf, schema, (*allow_extra, *carried))
         if check.refused:   # a missing or mistyped column: no need to read a row more
-            check.raise_problems(sdf.agg(*check.aggregates).first().asDict())
+            check.run()
         # The row checks are observed while the scoring job reads the rows (one pass over the
         # input, not two); after the spread, whose sampling job must not count them.
         unchecked = _spread(sdf)
@@ -705,7 +708,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                     scored.write.parquet(str(staging))
         except Exception as err:
             if _from_spark(err):   # rows the model could not take: name them if the contract can
-                check.raise_problems(unchecked.agg(*check.aggregates).first().asDict())
+                check.run()
             raise
         check.raise_problems(observation.get)   # nothing is written past this on a violation
         parts = sorted(staging.glob("part-*.parquet"))  # in partition order: the input's order
