@@ -111,8 +111,8 @@ __all__ = [
     "GROUND_TRUTH", "InferenceLog", "LABELS_TABLE",
     "LABEL_ARRIVED_AT", "LOGGED_AT", "MODEL_NAME", "MODEL_VERSION", "PREDICTION",
     "PREDICTIONS_TABLE", "PREDICTION_ID", "PREDICTION_PROBA", "TIMESTAMP", "duckdb_connection",
-    "hex_ids", "log_predictions", "log_view_sql", "prediction_digests", "prediction_ids",
-    "read_log", "restore_log_dtypes",
+    "hex_digests", "hex_ids", "log_predictions", "log_view_sql", "prediction_digests",
+    "prediction_ids", "read_log", "restore_log_dtypes",
 ]
 
 #: Folder (under the workspace's ``tables/``) of the prediction batches.
@@ -641,6 +641,47 @@ def hex_ids(digests: np.ndarray) -> pa.Array:
     offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int64 if large else np.int32)
     return pa.Array.from_buffers(pa.large_string() if large else pa.string(), n,
                                  [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+
+
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+_NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)
+
+
+def hex_digests(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The digests an Arrow column of prediction ids spells (the inverse of :func:`hex_ids`),
+    as an ``(n, 16)`` ``uint8`` array, and the ids' text as an ``(n, 32)`` one, both read from
+    the text buffers without Python strings.
+
+    Raises ``ValueError`` for a null or a value that is not 32 lower-case hex digits.
+
+    Examples
+    --------
+    >>> digests = np.array([[0, 1, 171] + [255] * 13], dtype=np.uint8)
+    >>> bool((hex_digests(hex_ids(digests))[0] == digests).all())
+    True
+    """
+    import pyarrow as pa
+
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    texts = [np.empty((0, 32), np.uint8)]
+    for chunk in chunks:
+        chunk = chunk.cast(pa.large_string())
+        n = len(chunk)
+        if not n:
+            continue
+        if chunk.null_count:
+            raise ValueError("prediction ids: a null id")
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset:chunk.offset + n + 1]
+        if not (np.diff(offsets) == 32).all():
+            raise ValueError("prediction ids: expected 32 hex digits each")
+        start = int(offsets[0])
+        texts.append(np.frombuffer(chunk.buffers()[2], np.uint8)[start:start + 32 * n]
+                     .reshape(n, 32))
+    text = np.concatenate(texts)
+    nibbles = _NIBBLE[text]
+    if (nibbles == 255).any():
+        raise ValueError("prediction ids: expected lower-case hex digits")
+    return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2], text
 
 
 def _filters(start: Any, end: Any, model_version: Any, model_name: str | None

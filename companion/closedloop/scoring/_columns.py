@@ -314,10 +314,18 @@ def digests_digest(digests: np.ndarray, order: np.ndarray | None = None) -> str:
         return text_digest([])
     ordered = digests[digest_order(digests)[0] if order is None else order]
     text = np.frombuffer(hex_ids(ordered).buffers()[2], np.uint8)[:32 * len(ordered)]
-    rows = np.empty((len(ordered), 33), np.uint8)
-    rows[:, :32] = text.reshape(-1, 32)
+    return hex_rows_digest(text.reshape(-1, 32))
+
+
+def hex_rows_digest(text: np.ndarray) -> str:
+    """:func:`text_digest` of prediction ids already sorted, given as an ``(n, 32)`` ``uint8``
+    array of their hex digits (one id a row)."""
+    if not len(text):
+        return text_digest([])
+    rows = np.empty((len(text), 33), np.uint8)
+    rows[:, :32] = text
     rows[:, 32] = 0x1F
-    return hashlib.blake2b(rows.tobytes(), digest_size=16).hexdigest()
+    return hashlib.blake2b(memoryview(rows), digest_size=16).hexdigest()
 
 
 def _output_batch(path: Path) -> str | None:

@@ -63,13 +63,14 @@ from closedloop.scoring._columns import (
     check_method,
     check_output,
     compile_fitted,
+    digest_order,
     event_time_column,
+    hex_rows_digest,
     output_arrow_schema,
     output_partial,
     predict_fitted,
     publish_output,
     resolve_model,
-    text_digest,
 )
 from closedloop.scoring.tiers import RiskTiers
 
@@ -397,8 +398,9 @@ def _score_map(sdf: SparkDataFrame, fitted: Any, schema: Schema, ids: _LogIds | 
         threads = _threads_per_task(sdf, row_groups)
 
         def predict_arrow(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            for batch in batches:
-                yield _arrow_scores(batch, compiled, schema, ids, threads)
+            with ThreadPoolExecutor(1) as side:
+                for batch in batches:
+                    yield _arrow_scores(batch, compiled, schema, ids, threads, side)
 
         return sdf.mapInArrow(predict_arrow, out_schema)
 
@@ -439,34 +441,48 @@ def _row_groups(input_path: str | os.PathLike[str]) -> int | None:
 
 
 def _arrow_scores(batch: pa.RecordBatch, compiled: Any, schema: Schema, ids: _LogIds | None,
-                  threads: int) -> pa.RecordBatch:
+                  threads: int, side: ThreadPoolExecutor | None = None) -> pa.RecordBatch:
     """``batch`` (checked on the driver) with its prediction and probability, and with ``ids``
-    the log's prediction id and time, as :func:`_log_ids` gives them, from the Arrow columns."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    the log's prediction id and time, as :func:`_log_ids` gives them, from the Arrow columns.
 
-    from closedloop.monitoring.store import hex_ids, prediction_digests
+    With a ``side`` thread the ids are hashed there while the trees predict: Python work that
+    a core the booster's threads share can do meanwhile (as the pandas engine's Arrow lane
+    does), instead of waiting its turn.
+    """
+    import pyarrow as pa
 
     table = pa.Table.from_batches([batch])
+    logged = None if ids is None or side is None else side.submit(
+        _arrow_log_ids, table, schema, ids)
     proba = compiled.predict_matrix(compiled.matrix_arrow(table), num_threads=threads)
     names = [*batch.schema.names, PREDICTION, PREDICTION_PROBA]
     arrays = [*batch.columns, pa.array((proba >= compiled.threshold).astype(np.int64)),
               pa.array(proba, pa.float64())]
     if ids is not None:
-        if ids.time_column is None:
-            nanos = np.full(len(batch), ids.when.value, dtype=np.int64)
-        else:  # Spark hands naive UTC microseconds (timestamp_ntz)
-            micros = table.column(ids.time_column).cast(pa.timestamp("us")).cast(pa.int64())
-            nanos = np.asarray(micros.to_numpy(), np.int64) * 1000
-        key = ids.content_key if ids.time_column is None else None
-        # a missing id hashes as str(None), as the pandas frames of mapInPandas hash it
-        entity = pc.fill_null(table.column(schema.entity_id).cast(pa.string()), "None")
-        digests = prediction_digests(entity, pd.Series(nanos.view("datetime64[ns]")),
-                                     ids.model_name, ids.model_version, content_key=key)
         names += [_PREDICTION_ID, _TIMESTAMP]
-        arrays += [hex_ids(digests), pa.array((nanos // 1000).view("datetime64[us]"),
-                                              pa.timestamp("us"))]
+        arrays += logged.result() if logged is not None else _arrow_log_ids(table, schema, ids)
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _arrow_log_ids(table: pa.Table, schema: Schema, ids: _LogIds) -> list[pa.Array]:
+    """The prediction id and time of each row of ``table``, as :func:`_log_ids` gives them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from closedloop.monitoring.store import hex_ids, prediction_digests
+
+    if ids.time_column is None:
+        nanos = np.full(table.num_rows, ids.when.value, dtype=np.int64)
+    else:  # Spark hands naive UTC microseconds (timestamp_ntz)
+        micros = table.column(ids.time_column).cast(pa.timestamp("us")).cast(pa.int64())
+        nanos = np.asarray(micros.to_numpy(), np.int64) * 1000
+    key = ids.content_key if ids.time_column is None else None
+    # a missing id hashes as str(None), as the pandas frames of mapInPandas hash it
+    entity = pc.fill_null(table.column(schema.entity_id).cast(pa.string()), "None")
+    digests = prediction_digests(entity, pd.Series(nanos.view("datetime64[ns]")),
+                                 ids.model_name, ids.model_version, content_key=key)
+    return [hex_ids(digests), pa.array((nanos // 1000).view("datetime64[us]"),
+                                       pa.timestamp("us"))]
 
 
 def _workers_share_disk(spark: SparkSession) -> bool:
@@ -482,11 +498,13 @@ def _score_to_parts(sdf: SparkDataFrame, compiled: Any, schema: Schema, ids: _Lo
                     tiers: RiskTiers, model_name: str, version: str, when: pd.Timestamp,
                     keep: Iterable[str], staging: Path, row_groups: int | None = None) -> None:
     """Score ``sdf`` with ``compiled`` in the workers, each task writing its rows to its own
-    ``staging/part-NNNNN.parquet`` with pyarrow: the columns :func:`_score_checked` selects,
-    without the trip back through the JVM and its Parquet writer (on 500k rows, half of
-    Spark's own cost: ``bench_scoring.py --spark-floor``). Only where the workers share the
-    driver's disk (a local master); a retried task replaces its part whole (written under a
-    temporary name, then renamed)."""
+    ``staging/part-NNNNN.arrow``: the columns :func:`_score_checked` selects, without the trip
+    back through the JVM and its Parquet writer (on 500k rows, half of Spark's own cost:
+    ``bench_scoring.py --spark-floor``). Only where the workers share the driver's disk (a
+    local master); a retried task replaces its part whole (written under a temporary name,
+    then renamed). The parts are Arrow IPC files (LZ4 frames), which the driver reads back
+    memory-mapped: a tenth of the time Parquet takes to write and read them again (see
+    :func:`_part_batches`), for files that live only as long as the job."""
     import pyarrow as pa
 
     threads = _threads_per_task(sdf, row_groups)
@@ -494,24 +512,34 @@ def _score_to_parts(sdf: SparkDataFrame, compiled: Any, schema: Schema, ids: _Lo
     staging.mkdir()
 
     def write_part(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow.parquet as pq
         from pyspark import TaskContext
 
         task = TaskContext.get()
-        final = staging / f"part-{task.partitionId():05d}.parquet"
+        final = staging / f"part-{task.partitionId():05d}.arrow"
         partial = staging / f".{final.name}.{task.attemptNumber()}.tmp"
-        rows, writer = 0, None
-        try:
-            for batch in batches:
-                table = _staged_table(_arrow_scores(batch, compiled, schema, ids, threads),
-                                      schema, tiers, model_name, version, when, keep)
-                if writer is None:
-                    writer = pq.ParquetWriter(partial, table.schema)
-                writer.write_table(table)
-                rows += table.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
+        rows, writer, written = 0, None, None
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        # One side thread writes batch k (and hashes the ids of k + 1) while the trees predict
+        # batch k + 1: one table in flight keeps the order and the memory.
+        with ThreadPoolExecutor(1) as side:
+            try:
+                for batch in batches:
+                    table = _staged_table(_arrow_scores(batch, compiled, schema, ids, threads,
+                                                        side),
+                                          schema, tiers, model_name, version, when, keep)
+                    if writer is None:
+                        writer = pa.ipc.new_file(partial, table.schema, options=options)
+                    if written is not None:
+                        written.result()
+                    written = side.submit(writer.write_table, table)
+                    rows += table.num_rows
+                if written is not None:
+                    written.result()
+            finally:
+                if writer is not None:
+                    if written is not None:
+                        written.exception()   # wait for it before closing, whatever happened
+                    writer.close()
         if writer is not None:
             os.replace(partial, final)
         yield pa.RecordBatch.from_arrays([pa.array([rows], pa.int64())], names=["rows"])
@@ -711,7 +739,7 @@ def score_file_spark(workspace: Workspace, input_path: str | os.PathLike[str],
                 check.run()
             raise
         check.raise_problems(observation.get)   # nothing is written past this on a violation
-        parts = sorted(staging.glob("part-*.parquet"))  # in partition order: the input's order
+        parts = _parts(staging)
         counts, written = _write_outputs(parts, output_path, workspace, schema, log, carried,
                                          time_column, overwrite)
     except BaseException:
@@ -833,7 +861,7 @@ def _write_outputs(parts: list[Path], output_path: Path, workspace: Workspace, s
             log_partial = output_path.parent / f".{batch_id}.{os.getpid()}.log.tmp"
     else:
         check_output(output_path, overwrite)
-    written = pq.read_schema(parts[0]) if parts and carried else None
+    written = _part_schema(parts[0]) if parts and carried else None
     out_schema = output_arrow_schema(schema, [written.field(c) for c in carried]
                                      if written is not None else [])
     if batch_id:
@@ -869,23 +897,23 @@ def _batch_id(parts: list[Path], schema: Schema = TELCO_SCHEMA,
     entity scored twice at one time), naming the rows as the pandas path does.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    from closedloop.monitoring.store import repeated_keys
+    from closedloop.monitoring.store import hex_digests, repeated_keys
 
-    ids = pa.concat_arrays([chunk for part in parts for chunk in
-                            pq.read_table(part, columns=[_PREDICTION_ID]).column(0).chunks])
-    ids = ids.take(pc.sort_indices(ids))  # byte order of UTF-8 = code point order, as np.sort
-    if len(ids) > 1 and pc.any(pc.equal(ids[1:], ids[:-1])).as_py():
+    # The ids' bytes sort as their hex text does (digest_order): no Python string per id.
+    digests, text = hex_digests(pa.chunked_array(
+        [chunk for part in parts for chunk in _part_columns(part, [_PREDICTION_ID]).column(0)
+         .cast(pa.large_string()).chunks], pa.large_string()))
+    order, distinct = digest_order(digests)
+    if not distinct:
         # Only a refused batch pays for reading the keys, to name its rows.
-        keys = pa.concat_tables([pq.read_table(part, columns=[schema.entity_id, _TIMESTAMP])
+        keys = pa.concat_tables([_part_columns(part, [schema.entity_id, _TIMESTAMP])
                                  for part in parts]).to_pandas()
         problem = repeated_keys(keys[schema.entity_id], keys[_TIMESTAMP],
                                 time_column or SCORED_AT) or (
             _PREDICTION_ID, "repeated within the batch")
         raise DataContractError([problem], schema.name)
-    return text_digest(ids.to_pylist())  # already sorted: timsort passes once
+    return hex_rows_digest(text[order])
 
 
 def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
@@ -895,7 +923,6 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
     batch writer; return the rows per risk tier and the logged rows' prediction id hashes."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from closedloop.monitoring.store import id_hashes, now, predictions_arrow_schema
 
@@ -909,7 +936,7 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
     with ThreadPoolExecutor(max_workers=1) as side:
         in_flight = None
         for part in parts:
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
+            for batch in _part_batches(part):
                 table = pa.Table.from_batches([batch])
                 if logged is not None:
                     if in_flight is not None:
@@ -924,6 +951,49 @@ def _stream(parts: list[Path], out: Any, logged: Any, schema: Schema,
         if in_flight is not None:
             in_flight.result()
     return counts, (np.concatenate(hashes) if hashes else np.array([], np.uint64))
+
+
+def _parts(staging: Path) -> list[Path]:
+    """The staging parts of a scoring job, in partition order (the input's order): Arrow IPC
+    files written by the workers themselves (:func:`_score_to_parts`), else the Parquet files
+    of Spark's writer."""
+    return sorted(staging.glob("part-*.arrow")) or sorted(staging.glob("part-*.parquet"))
+
+
+def _part_batches(part: Path) -> Iterator[pa.RecordBatch]:
+    """The record batches of a staging part, one at a time (an Arrow file memory-mapped)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if part.suffix == ".parquet":
+        yield from pq.ParquetFile(part).iter_batches(batch_size=65_536)
+        return
+    reader = pa.ipc.open_file(pa.memory_map(str(part)))
+    for i in range(reader.num_record_batches):
+        yield reader.get_batch(i)
+
+
+def _part_schema(part: Path) -> pa.Schema:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if part.suffix == ".parquet":
+        return pq.read_schema(part)
+    return pa.ipc.open_file(pa.memory_map(str(part))).schema
+
+
+def _part_columns(part: Path, names: list[str]) -> pa.Table:
+    """Only the columns ``names`` of a staging part."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if part.suffix == ".parquet":
+        return pq.read_table(part, columns=names)
+    source = pa.memory_map(str(part))
+    schema = pa.ipc.open_file(source).schema
+    fields = [schema.get_field_index(name) for name in names]
+    return pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(
+        included_fields=fields)).read_all().select(names)
 
 
 def _log_table(table: pa.Table, log_schema: pa.Schema, batch_id: str | None,

@@ -372,6 +372,33 @@ def test_bad_rows_are_named_alike_by_both_engines_and_nothing_is_written(
     assert set(own_log.batch_files()) == before
 
 
+@pytest.mark.parametrize("workers_write", [True, False], ids=["workers write", "spark writes"])
+def test_an_entity_twice_at_one_time_is_refused_alike_by_both_engines(
+        trained, batch, tmp_path, spark, own_log, workers_write, monkeypatch):
+    # Two rows with one prediction id: found by the Spark driver in the staged ids, after
+    # the job; named as the pandas engine names them, and nothing is written.
+    from closedloop.scoring import spark as spark_engine
+
+    monkeypatch.setattr(spark_engine, "_workers_share_disk", lambda session: workers_write)
+    ws, _ = trained
+    twice = batch.head(40).reset_index(drop=True).assign(
+        event_time=pd.Timestamp("2026-02-01 09:00"))
+    twice.loc[30, "customerID"] = twice.loc[12, "customerID"]
+    source = tmp_path / "in.parquet"
+    twice.to_parquet(source, index=False)
+    before = set(own_log.batch_files())
+    errors = {}
+    for engine in ("pandas", "spark"):
+        with pytest.raises(DataContractError) as err:
+            score_file(ws, source, tmp_path / engine / "out.parquet", engine=engine,
+                       event_time="event_time")
+        errors[engine] = str(err.value)
+    assert errors["spark"] == errors["pandas"]
+    assert twice.loc[12, "customerID"] in errors["spark"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+    assert set(own_log.batch_files()) == before
+
+
 def test_the_cli_refuses_an_existing_output_unless_overwrite(trained, batch, tmp_path, capsys,
                                                              own_log):
     from closedloop.cli import main
