@@ -346,6 +346,19 @@ def test_native_trees_on_every_core_of_a_spark_worker(trained, batch, tmp_path, 
                                   pd.read_parquet(tmp_path / "compiled.parquet"))
 
 
+def _refused_by_both_engines(ws, frame, tmp_path, output, **options):
+    """The contract errors of scoring ``frame`` (written to ``tmp_path/in.parquet``) with each
+    engine, each to ``tmp_path/<engine>/<output>``."""
+    source = tmp_path / "in.parquet"
+    frame.to_parquet(source, index=False)
+    errors = {}
+    for engine in ("pandas", "spark"):
+        with pytest.raises(DataContractError) as err:
+            score_file(ws, source, tmp_path / engine / output, engine=engine, **options)
+        errors[engine] = err.value
+    return errors
+
+
 def test_bad_rows_are_named_alike_by_both_engines_and_nothing_is_written(
         trained, batch, tmp_path, spark, own_log):
     # Every column is there with its type: only the rows are wrong. The Spark engine checks
@@ -357,14 +370,8 @@ def test_bad_rows_are_named_alike_by_both_engines_and_nothing_is_written(
     bad.loc[7, "tenure"] = 2.5
     bad.loc[9, "MonthlyCharges"] = -5.0
     bad.loc[11, "gender"] = None
-    source = tmp_path / "in.parquet"
-    bad.to_parquet(source, index=False)
     before = set(own_log.batch_files())
-    errors = {}
-    for engine in ("pandas", "spark"):
-        with pytest.raises(DataContractError) as err:
-            score_file(ws, source, tmp_path / engine / "deep" / "out.parquet", engine=engine)
-        errors[engine] = err.value
+    errors = _refused_by_both_engines(ws, bad, tmp_path, "deep/out.parquet")
     assert errors["spark"].columns == errors["pandas"].columns == [
         "Contract", "MonthlyCharges", "gender", "tenure"]
     assert "Weekly" in str(errors["spark"]) and "-5.0" in str(errors["spark"])
@@ -384,17 +391,10 @@ def test_an_entity_twice_at_one_time_is_refused_alike_by_both_engines(
     twice = batch.head(40).reset_index(drop=True).assign(
         event_time=pd.Timestamp("2026-02-01 09:00"))
     twice.loc[30, "customerID"] = twice.loc[12, "customerID"]
-    source = tmp_path / "in.parquet"
-    twice.to_parquet(source, index=False)
     before = set(own_log.batch_files())
-    errors = {}
-    for engine in ("pandas", "spark"):
-        with pytest.raises(DataContractError) as err:
-            score_file(ws, source, tmp_path / engine / "out.parquet", engine=engine,
-                       event_time="event_time")
-        errors[engine] = str(err.value)
-    assert errors["spark"] == errors["pandas"]
-    assert twice.loc[12, "customerID"] in errors["spark"]
+    errors = _refused_by_both_engines(ws, twice, tmp_path, "out.parquet", event_time="event_time")
+    assert str(errors["spark"]) == str(errors["pandas"])
+    assert twice.loc[12, "customerID"] in str(errors["spark"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
     assert set(own_log.batch_files()) == before
 
