@@ -976,6 +976,7 @@ def _part_batches(part: Path) -> Iterator[pa.RecordBatch]:
 
 
 def _part_schema(part: Path) -> pa.Schema:
+    """The Arrow schema of a staging part, from its footer (no rows read)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
