@@ -23,13 +23,19 @@ from closedloop.model.compiled import CompiledPredictor
 from closedloop.monitoring.store import (
     LOGGED_AT,
     InferenceLog,
+    hex_digests,
     hex_ids,
     prediction_digests,
     prediction_ids,
 )
 from closedloop.scoring import _arrow as lane
 from closedloop.scoring import batch as batch_module
-from closedloop.scoring._columns import digest_order, digests_digest, text_digest
+from closedloop.scoring._columns import (
+    digest_order,
+    digests_digest,
+    hex_rows_digest,
+    text_digest,
+)
 from closedloop.scoring.batch import _event_times, score_file
 
 
@@ -260,6 +266,26 @@ def test_ids_beyond_a_string_array_take_64_bit_offsets(monkeypatch):
     large = hex_ids(digests)
     assert small.type == pa.string() and large.type == pa.large_string()
     assert large.to_pylist() == small.to_pylist() == [bytes(r).hex() for r in digests]
+
+
+def test_ids_read_back_as_their_digests_from_any_layout():
+    # What the Spark driver names a batch from: ids read from its staging parts.
+    digests = np.random.default_rng(0).integers(0, 256, (50, 16), dtype=np.uint8)
+    ids = hex_ids(digests)
+    pieces = pa.chunked_array([ids.slice(0, 7).cast(pa.large_string()),
+                               ids.slice(7).cast(pa.large_string())])
+    for column in (ids, pieces, ids.slice(7)):
+        found, text = hex_digests(column)
+        assert (found == digests[50 - len(column):]).all()
+        assert [bytes(row).decode() for row in text] == column.to_pylist()
+    order, _ = digest_order(digests)
+    assert hex_rows_digest(hex_digests(ids)[1][order]) == text_digest(ids.to_pylist())
+    assert hex_rows_digest(np.empty((0, 32), np.uint8)) == text_digest([])
+    for bad, problem in ((pa.array(["ab" * 16, None]), "a null id"),
+                         (pa.array(["ab" * 15]), "32 hex digits"),
+                         (pa.array(["AB" * 16]), "lower-case hex")):
+        with pytest.raises(ValueError, match=problem):
+            hex_digests(bad)
 
 
 def test_matrix_from_arrow_equals_matrix_from_pandas(telco):
