@@ -222,6 +222,9 @@ class LogScan:
             every = bool(keep.all())
             buckets.append(_bucket(times if every else times[keep], self.grain))
             column = _column(part, MODEL_VERSION)
+            if column.null_count:   # every logged prediction names the version that made it
+                raise ValueError(f"{column.null_count} row(s) of {path.name} have no "
+                                 f"{MODEL_VERSION}, hence no model version to monitor")
             versions.append(_codes(column if every else column.filter(keep)))
             self._parts.append((path, None if every else keep))
         self.buckets, window_of = _window_numbers(buckets)

@@ -225,6 +225,27 @@ def test_a_category_missing_from_some_batch_files_reads_as_null(telco, tmp_path)
     assert (fast.drift["column_name"] == "Contract").any()
 
 
+def test_a_log_row_without_a_model_version_is_named_not_grouped_at_random(telco, tmp_path):
+    """A batch file edited by hand (or a table another job filled) with null model versions:
+    the scan refuses it, naming the file, instead of grouping those rows with other versions."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    log = InferenceLog(tmp_path, TELCO_SCHEMA)
+    rows = telco.sample(400, random_state=0).reset_index(drop=True).assign(
+        t=DAY0 + pd.to_timedelta(np.arange(400) * 6, unit="h"))
+    log.append(rows, model_name="m", model_version="1", timestamp="t",
+               scored=pd.DataFrame({"prediction": [0] * 400, "prediction_proba": [0.1] * 400}))
+    [path] = log.batch_files()
+    table = pq.read_table(path)
+    versions = pa.array(["1"] * 100 + [None] * 300, pa.string())
+    pq.write_table(table.set_column(table.schema.get_field_index("model_version"),
+                                    "model_version", versions), path)
+    for by_version in ({}, None):
+        with pytest.raises(ValueError, match=f"300 row.*{path.name}.*model_version"):
+            drift_from_log(log, None, granularity="1d", baselines=by_version)
+
+
 def test_integer_columns_counted_per_window_equal_the_sorted_samples(telco, tmp_path,
                                                                     monkeypatch):
     """Integer columns are counted per window instead of sorted: the same samples, nulls
