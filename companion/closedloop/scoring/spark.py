@@ -365,17 +365,15 @@ def _id_fields(ids: _LogIds | None) -> list[Any]:
 
 
 def _log_ids(batch: pd.DataFrame, schema: Schema, ids: _LogIds) -> dict[str, Any]:
-    """The prediction id and time of each row, exactly as the pandas path logs them."""
-    from closedloop.monitoring.store import prediction_ids
+    """:func:`_arrow_log_ids` for the pandas frames of ``mapInPandas``: the prediction id and
+    time of each row, exactly as the pandas path logs them."""
+    import pyarrow as pa
 
-    if ids.time_column is None:
-        when = pd.Series(np.full(len(batch), ids.when.to_datetime64(), dtype="datetime64[ns]"))
-    else:  # Spark hands naive UTC times to pandas (session time zone UTC)
-        when = pd.Series(pd.to_datetime(batch[ids.time_column]).to_numpy(dtype="datetime64[ns]"))
-    key = ids.content_key if ids.time_column is None else None
-    return {_PREDICTION_ID: prediction_ids(batch[schema.entity_id].reset_index(drop=True), when,
-                                           ids.model_name, ids.model_version, content_key=key),
-            _TIMESTAMP: when.to_numpy()}
+    named = [schema.entity_id, *([ids.time_column] if ids.time_column else [])]
+    table = pa.Table.from_pandas(batch[named], preserve_index=False)
+    prediction_id, timestamp = _arrow_log_ids(table, schema, ids)
+    return {_PREDICTION_ID: prediction_id.to_numpy(zero_copy_only=False),
+            _TIMESTAMP: timestamp.cast(pa.timestamp("ns")).to_numpy()}
 
 
 def _score_map(sdf: SparkDataFrame, fitted: Any, schema: Schema, ids: _LogIds | None = None,
@@ -443,26 +441,25 @@ def _row_groups(input_path: str | os.PathLike[str]) -> int | None:
 
 
 def _arrow_scores(batch: pa.RecordBatch, compiled: Any, schema: Schema, ids: _LogIds | None,
-                  threads: int, side: ThreadPoolExecutor | None = None) -> pa.RecordBatch:
+                  threads: int, side: ThreadPoolExecutor) -> pa.RecordBatch:
     """``batch`` (checked on the driver) with its prediction and probability, and with ``ids``
     the log's prediction id and time, as :func:`_log_ids` gives them, from the Arrow columns.
 
-    With a ``side`` thread the ids are hashed there while the trees predict: Python work that
-    a core the booster's threads share can do meanwhile (as the pandas engine's Arrow lane
-    does), instead of waiting its turn.
+    The ids are hashed in the ``side`` thread while the trees predict: Python work that a core
+    the booster's threads share can do meanwhile (as the pandas engine's Arrow lane does),
+    instead of waiting its turn.
     """
     import pyarrow as pa
 
     table = pa.Table.from_batches([batch])
-    logged = None if ids is None or side is None else side.submit(
-        _arrow_log_ids, table, schema, ids)
+    logged = None if ids is None else side.submit(_arrow_log_ids, table, schema, ids)
     proba = compiled.predict_matrix(compiled.matrix_arrow(table), num_threads=threads)
     names = [*batch.schema.names, PREDICTION, PREDICTION_PROBA]
     arrays = [*batch.columns, pa.array((proba >= compiled.threshold).astype(np.int64)),
               pa.array(proba, pa.float64())]
-    if ids is not None:
+    if logged is not None:
         names += [_PREDICTION_ID, _TIMESTAMP]
-        arrays += logged.result() if logged is not None else _arrow_log_ids(table, schema, ids)
+        arrays += logged.result()
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 

@@ -472,21 +472,29 @@ def test_a_corrupt_file_is_named_not_a_java_traceback(trained, tmp_path, capsys,
 
 
 @pytest.mark.parametrize("engine", ["pandas", "spark"])
-def test_score_file_compiled_equals_pipeline(trained, batch, tmp_path, engine, request):
+def test_score_file_compiled_equals_pipeline(trained, batch, tmp_path, engine, request,
+                                            own_log):
     import pyarrow.parquet as pq
+
+    from closedloop.monitoring._storage import id_hashes_path
 
     if engine == "spark":
         request.getfixturevalue("spark")
     ws, _ = trained
     source = tmp_path / "in.parquet"
     batch.to_parquet(source, index=False)
-    tables = {}
+    tables, logged = {}, {}
     for method in ("compiled", "pipeline"):
         output = tmp_path / f"{method}.parquet"
-        score_file(ws, source, output, engine=engine, scored_at=SCORED_AT, log=False,
-                   method=method)
+        before = set(own_log.batch_files())
+        score_file(ws, source, output, engine=engine, scored_at=SCORED_AT, method=method)
         tables[method] = pq.read_table(output)
+        [batch_file] = set(own_log.batch_files()) - before
+        logged[method] = pq.read_table(batch_file).drop(["logged_at"])
+        batch_file.unlink()   # the same ids: the next method logs the batch anew
+        id_hashes_path(batch_file).unlink(missing_ok=True)
     assert tables["compiled"].equals(tables["pipeline"]) and len(tables["compiled"]) == len(batch)
+    assert logged["compiled"].equals(logged["pipeline"])   # same prediction ids and times
 
 
 def test_a_value_that_cannot_take_its_type_is_named_with_every_other_problem(batch):
